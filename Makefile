@@ -1,0 +1,27 @@
+# Every target installs what it needs into .venv first, so a fresh clone needs only `make <target>`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test conformance demo venv clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+conformance: $(STAMP)
+	$(PY) tools/conformance.py $(if $(FULL),--full,)
+
+demo: $(STAMP)
+	$(PY) -m examples.demo
+
+clean:
+	rm -rf $(VENV) .autobahn reports
