@@ -1,0 +1,61 @@
+"""websync: a thread-based, synchronous WebSocket client with OTP-style supervision."""
+
+from .client import ClientConnection, connect
+from .errors import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    ExtendedConnectDisabled,
+    InvalidHandshake,
+    InvalidHeader,
+    InvalidStatus,
+    InvalidURI,
+    NegotiationError,
+    OpenTimeout,
+    PayloadTooBig,
+    ProtocolError,
+    TransportError,
+    WebSocketError,
+)
+from .frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
+from .handler import Handler, Reconnect, Stop, backoff
+from .handshake import Response
+from .headers import Headers
+from .trace import trace_all
+from .worker import QueueFull, Worker, start
+
+__all__ = [
+    "connect",
+    "ClientConnection",
+    "start",
+    "Worker",
+    "QueueFull",
+    "Handler",
+    "Reconnect",
+    "Stop",
+    "backoff",
+    "Text",
+    "Binary",
+    "Ping",
+    "Pong",
+    "Close",
+    "CloseCode",
+    "Frame",
+    "Response",
+    "Headers",
+    "trace_all",
+    "WebSocketError",
+    "ProtocolError",
+    "PayloadTooBig",
+    "InvalidHandshake",
+    "InvalidStatus",
+    "InvalidHeader",
+    "InvalidURI",
+    "NegotiationError",
+    "ExtendedConnectDisabled",
+    "OpenTimeout",
+    "TransportError",
+    "ConnectionClosed",
+    "ConnectionClosedOK",
+    "ConnectionClosedError",
+]

@@ -1,0 +1,183 @@
+"""``connect()``: the blocking connection for scripts, served by a worker thread like every other."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+from .connection import Connection
+from .errors import ConnectionClosed, ConnectionClosedOK
+from .frames import Binary, Close, Frame, Ping, Pong, Text
+from .handler import Handler, Reply, Stop
+from .handshake import Response
+from .headers import Headers
+from .opening import open_connection
+from .options import split_options
+from .trace import Tracer
+from .worker import Worker, as_frame
+
+__all__ = ["ClientConnection", "connect"]
+
+
+class _Inbox(Handler):
+    """The worker-side handler of a blocking connection: puts every frame where ``recv`` reads."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.frames: queue.SimpleQueue[Frame | ConnectionClosed] = queue.SimpleQueue()
+        self.pong_waiters: dict[bytes, threading.Event] = {}
+        self.lock = threading.Lock()
+
+    def handle_frame(self, frame: Text | Binary) -> Reply:
+        self.frames.put(frame)
+        return None
+
+    def handle_ping(self, frame: Ping) -> Reply:
+        self.frames.put(frame)
+        return Pong(frame.data)
+
+    def handle_pong(self, frame: Pong) -> Reply:
+        with self.lock:
+            waiter = self.pong_waiters.pop(frame.data, None)
+        if waiter is not None:
+            waiter.set()
+        self.frames.put(frame)
+        return None
+
+    def handle_close(self, frame: Close) -> Reply:
+        self.frames.put(frame)
+        return None
+
+    def handle_disconnect(self, reason: Exception, attempt: int) -> Stop:
+        return Stop("normal")  # the caller learns the close code from recv()/send()
+
+    def terminate(self, reason: object) -> None:
+        self.frames.put(self.connection.protocol.closed_exception())
+
+
+class ClientConnection:
+    """A WebSocket opened by :func:`connect`. Thread-safe; a context manager; iterable."""
+
+    def __init__(self, connection: Connection, options: dict[str, Any]) -> None:
+        self._connection = connection
+        self._inbox = _Inbox(connection)
+        self._closed: ConnectionClosed | None = None
+        close_timeout = options.get("close_timeout", 10.0)
+        self._join_timeout = None if close_timeout is None else 2 * close_timeout + 1
+        self._worker = Worker(self._inbox, connection=connection, **options).start()
+
+    # -- handshake results ----------------------------------------------------------------------
+
+    @property
+    def response(self) -> Response:
+        """The server's handshake response."""
+        return self._connection.response
+
+    @property
+    def status(self) -> int:
+        return self._connection.response.status
+
+    @property
+    def headers(self) -> Headers:
+        """The handshake response's headers."""
+        return self._connection.response.headers
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._connection.subprotocol
+
+    @property
+    def extensions(self) -> list[str]:
+        """Names of the negotiated extensions, e.g. ``["permessage-deflate"]``."""
+        return self._connection.extensions
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code once the connection is closed (1006 if it was lost), else None."""
+        return None if self._closed is None else self._closed.code
+
+    @property
+    def close_reason(self) -> str | None:
+        return None if self._closed is None else self._closed.reason
+
+    @property
+    def worker(self) -> Worker:
+        """The worker thread serving this connection (for ``websync.trace`` and ``statistics``)."""
+        return self._worker
+
+    # -- traffic --------------------------------------------------------------------------------
+
+    def send(self, message: str | bytes | Frame, *, fragment_size: int | None = None) -> None:
+        """Send ``str`` as text, bytes-like as binary, or a frame value; split into ``fragment_size`` pieces."""
+        try:
+            self._connection.send(as_frame(message), fragment_size=fragment_size)
+        except (ConnectionClosed, OSError):
+            raise self._connection.protocol.closed_exception() from None
+
+    def recv(self, timeout: float | None = None) -> str | bytes:
+        """The next message; ``TimeoutError`` after ``timeout`` seconds (the connection stays usable)."""
+        while True:
+            frame = self.recv_frame(timeout)
+            if isinstance(frame, (Text, Binary)):
+                return frame.data
+
+    def recv_frame(self, timeout: float | None = None) -> Frame:
+        """The next frame, control frames included; ``TimeoutError`` after ``timeout`` seconds."""
+        if self._closed is not None and self._inbox.frames.empty():
+            raise self._closed
+        try:
+            item = self._inbox.frames.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no message within {timeout} seconds") from None
+        if isinstance(item, ConnectionClosed):
+            self._closed = item
+            raise item
+        return item
+
+    def __iter__(self) -> Iterator[str | bytes]:
+        """Messages until the peer closes normally (an abnormal close raises)."""
+        while True:
+            try:
+                yield self.recv()
+            except ConnectionClosedOK:
+                return
+
+    def ping(self, data: bytes = b"") -> threading.Event:
+        """Send a ping; the returned event is set when the matching pong arrives."""
+        waiter = threading.Event()
+        with self._inbox.lock:
+            self._inbox.pong_waiters[bytes(data)] = waiter
+        self.send(Ping(data))
+        return waiter
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the handshake with ``code`` and ``reason``, bounded by close_timeout; idempotent."""
+        self._worker.close(code, reason)
+        self._worker.join(self._join_timeout)
+        self._closed = self._connection.protocol.closed_exception()
+
+    def __enter__(self) -> ClientConnection:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def connect(url: str, **options: Any) -> ClientConnection:
+    """Open a WebSocket and return a blocking :class:`ClientConnection`.
+
+    Options: ``headers``, ``subprotocols``, ``origin``, ``compression`` ("deflate" or None),
+    ``open_timeout``, ``close_timeout``, ``max_size`` (None: unlimited), ``ssl`` (an
+    ``ssl.SSLContext``), ``server_hostname``, ``follow_redirects``, ``max_redirects``, ``trace``,
+    ``ping_interval``, ``ping_timeout``. Raises :class:`~websync.errors.InvalidHandshake`
+    subclasses and :class:`~websync.errors.TransportError` when the connection cannot open.
+    """
+    connect_options, _, _ = split_options(options)
+    tracer = Tracer(f"client {url}", enabled=connect_options.trace)
+    connection = open_connection(url, connect_options, tracer)
+    return ClientConnection(connection, options)

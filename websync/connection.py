@@ -1,0 +1,175 @@
+"""An open WebSocket on a socket: the protocol core plus thread-safe writing and non-blocking reading."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .errors import ConnectionClosed
+from .frames import Close, Frame
+from .handshake import Response
+from .protocol import Protocol, State
+from .trace import Tracer
+from .transport import send_all, wait_readable
+from .uri import WebSocketURI
+
+__all__ = ["Connection", "Statistics"]
+
+READ_SIZE = 256 * 1024
+
+
+@dataclass
+class Statistics:
+    """Counters of one worker or connection, as ``websync.statistics()`` reports them."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    reconnects: int = 0
+    queued: int = 0
+    connected_since: float | None = None
+    """``time.time()`` of the current connection's handshake, None while disconnected."""
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Connection:
+    """One open WebSocket. Any thread may :meth:`send`; one thread (the worker) reads."""
+
+    sock: socket.socket
+    protocol: Protocol
+    uri: WebSocketURI
+    response: Response
+    subprotocol: str | None
+    tracer: Tracer
+    stats: Statistics = field(default_factory=Statistics)
+    write_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        self._state_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._pending: list[bytes] = []
+        self._read_buffer = bytearray(READ_SIZE)
+        self.eof = False
+        self.early_frames: list[Frame] = []
+        """Frames that arrived with the handshake response, for the reader to take first."""
+
+    @property
+    def extensions(self) -> list[str]:
+        """Names of the negotiated extensions."""
+        return [extension.name for extension in self.protocol.extensions]
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, frame: Frame, *, fragment_size: int | None = None) -> None:
+        """Encode and write ``frame``, blocking until the socket took it; thread-safe.
+
+        Raises :class:`~websync.errors.ConnectionClosed` once the close handshake started.
+        """
+        with self._write_lock:
+            with self._state_lock:
+                data = self.protocol.send(frame, fragment_size=fragment_size)
+            if self.tracer.enabled:
+                self.tracer.frame("out", frame)
+            self._write(data)
+            self.stats.frames_out += 1
+
+    def _write(self, data: bytes) -> None:
+        """Write under the write lock, flushing replies deferred by :meth:`write_replies` first."""
+        if self._pending:
+            data = b"".join([*self._pending, data])
+            self._pending.clear()
+        send_all(self.sock, data, self.write_timeout)
+        self.stats.bytes_out += len(data)
+
+    def write_replies(self) -> bool:
+        """Write what the protocol owes the peer without ever blocking on another writer.
+
+        Returns False when another thread holds the write lock and the bytes were left pending
+        (that thread, or the next call, writes them).
+        """
+        with self._state_lock:
+            data = self.protocol.data_to_send()
+        if data:
+            self._pending.append(data)
+        if not self._pending:
+            return True
+        if not self._write_lock.acquire(blocking=False):
+            return False
+        try:
+            self._write(b"")
+        finally:
+            self._write_lock.release()
+        return True
+
+    def wait_readable(self, timeout: float | None) -> bool:
+        return wait_readable(self.sock, timeout)
+
+    def receive(self) -> list[Frame]:
+        """Read what the socket has (never blocking) and return the frames it completes.
+
+        Sets :attr:`eof` when the peer closed the TCP connection; an ``OSError`` from the socket
+        counts as a lost connection too.
+        """
+        try:
+            size = self.sock.recv_into(self._read_buffer)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return []
+        except OSError:
+            size = 0
+        if not size:
+            self.eof = True
+            with self._state_lock:
+                self.protocol.receive_eof()
+            return []
+        return self.feed(self._read_buffer[:size])
+
+    def feed(self, data: bytes | bytearray) -> list[Frame]:
+        """Parse received bytes into frames, counting and tracing them."""
+        self.stats.bytes_in += len(data)
+        with self._state_lock:
+            frames = self.protocol.receive_data(data)
+        self.stats.frames_in += len(frames)
+        if self.tracer.enabled:
+            for frame in frames:
+                self.tracer.frame("in", frame)
+        return frames
+
+    @property
+    def closing(self) -> bool:
+        """True once a close frame went either way or the protocol failed."""
+        return self.protocol.state is not State.OPEN
+
+    def close_transport(self) -> None:
+        """Close the socket (TLS: without waiting for the peer's close_notify)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        with self._state_lock:
+            self.protocol.receive_eof()
+
+    def drain_until_eof(self, timeout: float | None) -> None:
+        """After the close handshake, wait (bounded) for the server to close TCP first (RFC 6455 7.1.1)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.eof:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            if self.wait_readable(remaining):
+                self.receive()
+
+    def start_close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame unless one was already sent or the connection is gone."""
+        try:
+            self.send(Close(code, reason))
+        except ConnectionClosed:
+            pass

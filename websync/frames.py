@@ -1,0 +1,186 @@
+"""Frame values for users, the wire frame, masking and close-code rules (RFC 6455 section 5)."""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from typing import Union
+
+from .errors import ProtocolError
+
+__all__ = [
+    "Opcode",
+    "Text",
+    "Binary",
+    "Ping",
+    "Pong",
+    "Close",
+    "Frame",
+    "WireFrame",
+    "CloseCode",
+    "apply_mask",
+    "encode_header",
+    "is_valid_close_code",
+    "parse_close_payload",
+    "close_payload",
+]
+
+
+class Opcode(enum.IntEnum):
+    """Frame opcodes of RFC 6455 section 5.2."""
+
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+    @property
+    def is_control(self) -> bool:
+        return self >= 0x8
+
+
+class CloseCode(enum.IntEnum):
+    """Close codes of RFC 6455 section 7.4.1 and the IANA registry."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS = 1005
+    ABNORMAL = 1006
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015
+
+
+# Codes a peer may put in a close frame: registered codes minus those reserved for local use
+# (1004 reserved, 1005/1006/1015 never sent), plus the ranges for libraries and applications.
+_SENDABLE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+def is_valid_close_code(code: int) -> bool:
+    """True when ``code`` may appear in a close frame on the wire."""
+    return code in _SENDABLE_CODES or 3000 <= code <= 4999
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A text message."""
+
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """A binary message."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """A ping control frame (payload up to 125 bytes)."""
+
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """A pong control frame (payload up to 125 bytes)."""
+
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """A close control frame; ``code=None`` sends an empty close frame (received as 1005)."""
+
+    code: int | None = None
+    reason: str = ""
+
+
+Frame = Union[Text, Binary, Ping, Pong, Close]
+
+
+@dataclass(slots=True)
+class WireFrame:
+    """One frame as it travels: what extensions transform and the parser produces."""
+
+    opcode: Opcode
+    payload: bytes
+    fin: bool = True
+    rsv1: bool = False
+    rsv2: bool = False
+    rsv3: bool = False
+
+
+def apply_mask(data: bytes, key: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte ``key`` repeated (masking and unmasking are the same)."""
+    size = len(data)
+    if not size:
+        return b""
+    repeated = key * (size // 4 + 1)
+    masked = int.from_bytes(data, "little") ^ int.from_bytes(repeated[:size], "little")
+    return masked.to_bytes(size, "little")
+
+
+_HEADER_7 = struct.Struct("!BB")
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
+
+
+def encode_header(frame: WireFrame, mask: bool) -> bytes:
+    """The frame header (without the mask key) for ``frame``'s flags and payload length."""
+    first = (
+        (0x80 if frame.fin else 0)
+        | (0x40 if frame.rsv1 else 0)
+        | (0x20 if frame.rsv2 else 0)
+        | (0x10 if frame.rsv3 else 0)
+        | frame.opcode
+    )
+    mask_bit = 0x80 if mask else 0
+    length = len(frame.payload)
+    if length < 126:
+        return _HEADER_7.pack(first, mask_bit | length)
+    if length < 65536:
+        return _HEADER_16.pack(first, mask_bit | 126, length)
+    return _HEADER_64.pack(first, mask_bit | 127, length)
+
+
+def close_payload(code: int | None, reason: str) -> bytes:
+    """The payload of a close frame; checks the code and the 125-byte limit."""
+    if code is None:
+        if reason:
+            raise ValueError("a close reason needs a close code")
+        return b""
+    if not is_valid_close_code(code):
+        raise ValueError(f"invalid close code {code}")
+    payload = struct.pack("!H", code) + reason.encode()
+    if len(payload) > 125:
+        raise ValueError("close reason is longer than 123 bytes")
+    return payload
+
+
+def parse_close_payload(payload: bytes) -> Close:
+    """Parse a received close frame's payload, refusing bad codes (1002) and bad UTF-8 (1007)."""
+    if not payload:
+        return Close(CloseCode.NO_STATUS, "")
+    if len(payload) == 1:
+        raise ProtocolError("close frame payload of 1 byte")
+    (code,) = struct.unpack_from("!H", payload)
+    if not is_valid_close_code(code):
+        raise ProtocolError(f"invalid close code {code}")
+    try:
+        reason = payload[2:].decode()
+    except UnicodeDecodeError:
+        raise ProtocolError("close reason is not valid UTF-8", CloseCode.INVALID_DATA) from None
+    return Close(code, reason)

@@ -1,0 +1,218 @@
+"""The client's HTTP/1.1 upgrade (RFC 6455 section 4.1), sans-IO: request bytes out, response in."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .errors import InvalidHandshake, InvalidHeader, InvalidStatus, NegotiationError
+from .extensions.base import ClientExtensionFactory, Extension
+from .headers import Headers, HeadersLike, format_extension_list, parse_extension_list, parse_token_list
+from .uri import WebSocketURI
+
+__all__ = [
+    "Response",
+    "Accepted",
+    "ClientHandshake",
+    "ResponseParser",
+    "accept_key",
+    "REDIRECT_STATUSES",
+    "MAX_HEADER_BYTES",
+    "MAX_HEADERS",
+    "MAX_BODY_BYTES",
+]
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_HEADER_BYTES = 64 * 1024
+"""Bound on the whole response head (status line and headers)."""
+MAX_HEADERS = 128
+MAX_BODY_BYTES = 64 * 1024
+"""Bound on the body kept from a refused upgrade."""
+
+
+def accept_key(key: str) -> str:
+    """The Sec-WebSocket-Accept value for a Sec-WebSocket-Key."""
+    return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+
+
+@dataclass(slots=True)
+class Response:
+    """The server's answer to the upgrade request."""
+
+    status: int
+    reason: str
+    headers: Headers
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class Accepted:
+    """What the handshake negotiated."""
+
+    subprotocol: str | None
+    extensions: list[Extension] = field(default_factory=list)
+
+
+class ResponseParser:
+    """Parses an HTTP/1.1 response head, then (for a refusal) a bounded body.
+
+    Feed bytes with :meth:`receive_data` until it returns the :class:`Response`; call
+    :meth:`receive_eof` when the peer closes. Bytes past a 101 head are in :attr:`leftover`.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._response: Response | None = None
+        self._body_length: int | None = None
+        self.leftover = b""
+
+    def receive_data(self, data: bytes) -> Response | None:
+        self._buffer += data
+        if self._response is None:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buffer) > MAX_HEADER_BYTES:
+                    raise InvalidHandshake(f"response head is longer than {MAX_HEADER_BYTES} bytes")
+                return None
+            if end > MAX_HEADER_BYTES:
+                raise InvalidHandshake(f"response head is longer than {MAX_HEADER_BYTES} bytes")
+            self._response = _parse_head(bytes(self._buffer[:end]))
+            del self._buffer[: end + 4]
+            if self._response.status == 101:
+                self.leftover = bytes(self._buffer)
+                return self._response
+            self._body_length = _body_length(self._response.headers)
+        return self._finish_body(eof=False)
+
+    def receive_eof(self) -> Response | None:
+        """The peer closed: the response is whatever arrived (None if the head is incomplete)."""
+        if self._response is None:
+            return None
+        return self._finish_body(eof=True)
+
+    def _finish_body(self, eof: bool) -> Response | None:
+        assert self._response is not None
+        wanted = self._body_length
+        if wanted is not None and len(self._buffer) >= wanted:
+            eof = True
+        if len(self._buffer) >= MAX_BODY_BYTES:
+            eof = True
+        if not eof:
+            return None
+        limit = MAX_BODY_BYTES if wanted is None else min(wanted, MAX_BODY_BYTES)
+        self._response.body = bytes(self._buffer[:limit])
+        return self._response
+
+
+def _body_length(headers: Headers) -> int | None:
+    """The announced body length; 0 for answers without one is not assumed (read to EOF)."""
+    value = headers.get("Content-Length")
+    if value is None or "Transfer-Encoding" in headers:
+        return None
+    try:
+        return max(int(value), 0)
+    except ValueError:
+        raise InvalidHeader(f"invalid Content-Length {value!r}") from None
+
+
+def _parse_head(head: bytes) -> Response:
+    try:
+        text = head.decode("iso-8859-1")
+    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
+        raise InvalidHandshake("response head is not text") from None
+    status_line, *lines = text.split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not (parts[1].isdigit() and len(parts[1]) == 3):
+        raise InvalidHandshake(f"not an HTTP response: {status_line[:80]!r}")
+    if len(lines) > MAX_HEADERS:
+        raise InvalidHandshake(f"response has more than {MAX_HEADERS} headers")
+    headers = Headers()
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip() or " " in name:
+            raise InvalidHandshake(f"invalid header line {line[:80]!r}")
+        headers.add(name, value.strip())
+    return Response(int(parts[1]), parts[2] if len(parts) > 2 else "", headers)
+
+
+class ClientHandshake:
+    """The client side of one HTTP/1.1 upgrade attempt."""
+
+    def __init__(
+        self,
+        uri: WebSocketURI,
+        *,
+        headers: HeadersLike | None = None,
+        origin: str | None = None,
+        subprotocols: Sequence[str] = (),
+        extensions: Sequence[ClientExtensionFactory] = (),
+        key: str | None = None,
+    ) -> None:
+        self.uri = uri
+        self.key = key or base64.b64encode(os.urandom(16)).decode()
+        self.subprotocols = list(subprotocols)
+        self.extension_factories = list(extensions)
+        self.request_headers = self._build_headers(headers, origin)
+
+    def _build_headers(self, extra: HeadersLike | None, origin: str | None) -> Headers:
+        headers = Headers([("Host", self.uri.authority), ("Upgrade", "websocket"), ("Connection", "Upgrade")])
+        headers.add("Sec-WebSocket-Key", self.key)
+        headers.add("Sec-WebSocket-Version", "13")
+        if origin is not None:
+            headers.add("Origin", origin)
+        if self.subprotocols:
+            headers.add("Sec-WebSocket-Protocol", ", ".join(self.subprotocols))
+        if self.extension_factories:
+            offers = [(factory.name, factory.offer()) for factory in self.extension_factories]
+            headers.add("Sec-WebSocket-Extensions", format_extension_list(offers))
+        if self.uri.username is not None:
+            credentials = f"{self.uri.username}:{self.uri.password or ''}".encode()
+            headers.add("Authorization", "Basic " + base64.b64encode(credentials).decode())
+        if extra is not None:
+            headers.update(extra)
+        return headers
+
+    def request_bytes(self) -> bytes:
+        """The GET request that asks for the upgrade."""
+        lines = [f"GET {self.uri.resource} HTTP/1.1"]
+        lines.extend(f"{name}: {value}" for name, value in self.request_headers.items())
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    def accept(self, response: Response) -> Accepted:
+        """Check the server's answer; raise :class:`InvalidStatus` for anything but a valid 101."""
+        if response.status != 101:
+            raise InvalidStatus(response.status, response.headers, response.body)
+        headers = response.headers
+        if "websocket" not in [token.lower() for token in parse_token_list(headers.get("Upgrade", ""))]:
+            raise InvalidHeader(f"Upgrade header is {headers.get('Upgrade')!r}, not 'websocket'")
+        if "upgrade" not in [token.lower() for token in parse_token_list(headers.get("Connection", ""))]:
+            raise InvalidHeader(f"Connection header is {headers.get('Connection')!r}, not 'Upgrade'")
+        accept = headers.get_all("Sec-WebSocket-Accept")
+        if accept != [accept_key(self.key)]:
+            raise InvalidHeader(f"wrong Sec-WebSocket-Accept {accept!r}")
+        return Accepted(self._accept_subprotocol(headers), self.accept_extensions(headers))
+
+    def _accept_subprotocol(self, headers: Headers) -> str | None:
+        chosen = parse_token_list(headers.get("Sec-WebSocket-Protocol", ""))
+        if not chosen:
+            return None
+        if len(chosen) > 1:
+            raise NegotiationError(f"server chose several subprotocols: {chosen}")
+        if chosen[0] not in self.subprotocols:
+            raise NegotiationError(f"server chose subprotocol {chosen[0]!r}, which was not offered")
+        return chosen[0]
+
+    def accept_extensions(self, headers: Headers) -> list[Extension]:
+        """Build the extensions the server accepted (also used by the HTTP/2 handshake)."""
+        accepted: list[Extension] = []
+        for value in headers.get_all("Sec-WebSocket-Extensions"):
+            for name, params in parse_extension_list(value):
+                factory = next((f for f in self.extension_factories if f.name == name), None)
+                if factory is None:
+                    raise NegotiationError(f"server accepted extension {name!r}, which was not offered")
+                accepted.append(factory.accept(params, accepted))
+        return accepted

@@ -1,0 +1,119 @@
+"""Opening a WebSocket over HTTP/1.1: socket, TLS, upgrade, redirects, all within open_timeout."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+import urllib.parse
+
+from .connection import Connection
+from .errors import InvalidHandshake, InvalidStatus, OpenTimeout
+from .extensions.base import ClientExtensionFactory
+from .extensions.permessage_deflate import ClientPerMessageDeflate
+from .handshake import REDIRECT_STATUSES, ClientHandshake, Response, ResponseParser
+from .options import ConnectOptions
+from .protocol import Protocol, Role
+from .trace import Tracer
+from .transport import open_socket, send_all, wait_readable
+from .uri import WebSocketURI, parse_uri
+
+__all__ = ["open_connection"]
+
+
+def extension_factories(options: ConnectOptions) -> list[ClientExtensionFactory]:
+    """The extensions to offer for the ``compression`` option."""
+    if options.compression is None:
+        return []
+    if options.compression == "deflate":
+        return [ClientPerMessageDeflate()]
+    raise ValueError(f"unsupported compression {options.compression!r}: use 'deflate' or None")
+
+
+def open_connection(url: str, options: ConnectOptions, tracer: Tracer) -> Connection:
+    """Connect and upgrade, following redirects; the whole attempt is bounded by ``open_timeout``.
+
+    Raises :class:`~websync.errors.InvalidHandshake` subclasses (``InvalidStatus`` for a refusal,
+    ``OpenTimeout``) and :class:`~websync.errors.TransportError`.
+    """
+    deadline = None if options.open_timeout is None else time.monotonic() + options.open_timeout
+    uri = parse_uri(url)
+    for _ in range(options.max_redirects + 1):
+        tracer.event("connecting to %s", uri)
+        try:
+            return _upgrade(uri, options, tracer, deadline)
+        except InvalidStatus as refusal:
+            location = refusal.headers.get("Location")
+            if refusal.status not in REDIRECT_STATUSES or not options.follow_redirects or not location:
+                raise
+            uri = _redirect_target(uri, location)
+            tracer.event("redirected (%d) to %s", refusal.status, uri)
+    raise InvalidHandshake(f"more than {options.max_redirects} redirects")
+
+
+_HTTP_SCHEMES = {"http": "ws", "https": "wss"}
+
+
+def _redirect_target(current: WebSocketURI, location: str) -> WebSocketURI:
+    """Resolve a Location header against the current URL (http(s) schemes map to ws(s))."""
+    target = urllib.parse.urlsplit(urllib.parse.urljoin(str(current), location))
+    uri = parse_uri(target._replace(scheme=_HTTP_SCHEMES.get(target.scheme, target.scheme)).geturl())
+    if current.secure and not uri.secure:
+        raise InvalidHandshake(f"refusing a redirect from {current} to insecure {uri}")
+    return uri
+
+
+def _remaining(deadline: float | None) -> float | None:
+    if deadline is None:
+        return None
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise OpenTimeout("timed out during the opening handshake")
+    return remaining
+
+
+def _upgrade(uri: WebSocketURI, options: ConnectOptions, tracer: Tracer, deadline: float | None) -> Connection:
+    sock = open_socket(uri, timeout=_remaining(deadline), ssl_context=options.ssl, server_hostname=options.server_hostname)
+    try:
+        handshake = ClientHandshake(
+            uri,
+            headers=options.headers,
+            origin=options.origin,
+            subprotocols=options.subprotocols,
+            extensions=extension_factories(options),
+        )
+        tracer.headers(f"GET {uri.resource}", handshake.request_headers.items())
+        send_all(sock, handshake.request_bytes(), _remaining(deadline))
+        response, leftover = _read_response(sock, deadline)
+        tracer.headers(f"HTTP {response.status}", response.headers.items())
+        accepted = handshake.accept(response)
+    except BaseException:
+        sock.close()
+        raise
+    protocol = Protocol(Role.CLIENT, max_size=options.max_size, extensions=accepted.extensions)
+    connection = Connection(sock, protocol, uri, response, accepted.subprotocol, tracer)
+    connection.stats.connected_since = time.time()
+    tracer.event(
+        "connected to %s (subprotocol %s, extensions %s)", uri, accepted.subprotocol, connection.extensions
+    )
+    if leftover:
+        connection.early_frames = connection.feed(leftover)
+    return connection
+
+
+def _read_response(sock: socket.socket, deadline: float | None) -> tuple[Response, bytes]:
+    parser = ResponseParser()
+    while True:
+        if not wait_readable(sock, _remaining(deadline)):
+            continue
+        try:
+            data = sock.recv(65536)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            continue
+        except OSError as exc:
+            raise InvalidHandshake(f"connection failed during the handshake: {exc}") from exc
+        response = parser.receive_data(data) if data else parser.receive_eof()
+        if response is not None:
+            return response, parser.leftover
+        if not data:
+            raise InvalidHandshake("connection closed before the handshake response was complete")

@@ -1,0 +1,61 @@
+"""Typed option groups for opening connections and running workers."""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .headers import HeadersLike
+from .protocol import DEFAULT_MAX_SIZE
+
+__all__ = ["ConnectOptions", "KeepaliveOptions", "split_options"]
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """How to open one WebSocket: handshake, limits, TLS and timeouts."""
+
+    headers: HeadersLike | None = None
+    subprotocols: Sequence[str] = ()
+    origin: str | None = None
+    compression: Literal["deflate"] | None = "deflate"
+    max_size: int | None = DEFAULT_MAX_SIZE
+    ssl: ssl.SSLContext | None = None
+    server_hostname: str | None = None
+    open_timeout: float | None = 10.0
+    close_timeout: float | None = 10.0
+    follow_redirects: bool = True
+    max_redirects: int = 5
+    trace: bool = False
+
+
+@dataclass(frozen=True)
+class KeepaliveOptions:
+    """Pings that detect a dead peer: a ping every ``ping_interval`` seconds (None: off), and the
+    connection counts as lost when its pong takes longer than ``ping_timeout``."""
+
+    ping_interval: float | None = None
+    ping_timeout: float | None = 20.0
+
+
+_CONNECT_FIELDS = frozenset(f.name for f in dataclasses.fields(ConnectOptions))
+_KEEPALIVE_FIELDS = frozenset(f.name for f in dataclasses.fields(KeepaliveOptions))
+
+
+def split_options(
+    options: Mapping[str, Any], extra: frozenset[str] = frozenset()
+) -> tuple[ConnectOptions, KeepaliveOptions, dict[str, Any]]:
+    """Sort keyword options into their groups; the names in ``extra`` are returned as a dict.
+
+    Raises ``TypeError`` for an unknown option name, as a misspelt keyword argument would.
+    """
+    unknown = set(options) - _CONNECT_FIELDS - _KEEPALIVE_FIELDS - extra
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    connect = ConnectOptions(**{k: v for k, v in options.items() if k in _CONNECT_FIELDS})
+    keepalive = KeepaliveOptions(**{k: v for k, v in options.items() if k in _KEEPALIVE_FIELDS})
+    rest = {k: v for k, v in options.items() if k in extra}
+    return connect, keepalive, rest

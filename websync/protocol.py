@@ -1,0 +1,323 @@
+"""The sans-IO WebSocket state machine for one connection, client or server role (RFC 6455).
+
+Bytes go in through :meth:`Protocol.receive_data` and come back as frame values; frames to send go
+in through :meth:`Protocol.send` and come back as bytes. Replies the protocol owes the peer (the
+echo of a close frame, the close frame that fails a broken connection) wait in
+:meth:`Protocol.data_to_send`. No sockets, threads or clocks here.
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import os
+from collections.abc import Callable, Sequence
+
+from .errors import ConnectionClosed, PayloadTooBig, ProtocolError, closed_error
+from .extensions.base import Extension
+from .frames import (
+    Binary,
+    Close,
+    CloseCode,
+    Frame,
+    Opcode,
+    Ping,
+    Pong,
+    Text,
+    WireFrame,
+    apply_mask,
+    close_payload,
+    encode_header,
+    parse_close_payload,
+)
+
+__all__ = ["Role", "State", "Protocol", "DEFAULT_MAX_SIZE"]
+
+DEFAULT_MAX_SIZE = 2**20
+
+_OPCODES = {int(op): op for op in Opcode}
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+class Role(enum.Enum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class State(enum.IntEnum):
+    """OPEN until a close frame is sent or received, CLOSING until both are, then CLOSED.
+
+    CLOSED is also where a lost connection ends (close code 1006).
+    """
+
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+def _new_mask_key() -> bytes:
+    return os.urandom(4)
+
+
+class _Message:
+    """A data message being received, possibly over several fragments."""
+
+    __slots__ = ("opcode", "parts", "size", "utf8")
+
+    def __init__(self, opcode: Opcode) -> None:
+        self.opcode = opcode
+        self.parts: list[bytes | str] = []
+        self.size = 0
+        self.utf8 = _utf8_decoder() if opcode is Opcode.TEXT else None
+
+
+class Protocol:
+    """One WebSocket connection's frames and close handshake, after the opening handshake.
+
+    ``max_size`` bounds a received message in bytes (``None``: unlimited); ``extensions`` are the
+    negotiated extensions in the order the server listed them.
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        extensions: Sequence[Extension] = (),
+        mask_key: Callable[[], bytes] = _new_mask_key,
+    ) -> None:
+        self.role = role
+        self.max_size = max_size
+        self.extensions = tuple(extensions)
+        self._mask_key = mask_key
+        self._masked_out = role is Role.CLIENT
+        self._rsv1_allowed = any(ext.rsv1 for ext in self.extensions)
+        self.state = State.OPEN
+        self.close_sent: Close | None = None
+        self.close_received: Close | None = None
+        self.error: ProtocolError | None = None
+        """The violation that failed the connection, if any; a close frame with its code is queued."""
+        self._buffer = bytearray()
+        self._outgoing: list[bytes] = []
+        self._message: _Message | None = None
+        self.closed_by_peer: bool | None = None
+        """Who started the close handshake: the peer (True), this side (False), nobody yet (None)."""
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[Frame]:
+        """Feed received bytes; return the whole messages and control frames they complete.
+
+        A protocol violation sets :attr:`error`, queues a close frame with the RFC's code and
+        stops parsing; frames before the violation are still returned.
+        """
+        if self.close_received is not None or self.error is not None or self.state is State.CLOSED:
+            return []
+        buffer = self._buffer
+        buffer += data
+        events: list[Frame] = []
+        position = 0
+        available = len(buffer)
+        try:
+            while available - position >= 2:
+                first, second = buffer[position], buffer[position + 1]
+                length = second & 0x7F
+                header_size = 2
+                if length == 126:
+                    header_size = 4
+                    if available - position < 4:
+                        break
+                    length = int.from_bytes(buffer[position + 2 : position + 4], "big")
+                elif length == 127:
+                    header_size = 10
+                    if available - position < 10:
+                        break
+                    length = int.from_bytes(buffer[position + 2 : position + 10], "big")
+                    if length >> 63:
+                        raise ProtocolError("frame length has the most significant bit set")
+                masked = bool(second & 0x80)
+                if masked:
+                    header_size += 4
+                opcode = self._check_header(first, masked, length)
+                end = position + header_size + length
+                if end > available:
+                    break
+                payload = bytes(buffer[position + header_size : end])
+                if masked:
+                    payload = apply_mask(payload, bytes(buffer[position + header_size - 4 : position + header_size]))
+                position = end
+                frame = WireFrame(opcode, payload, bool(first & 0x80), bool(first & 0x40), False, False)
+                event = self._receive_frame(frame)
+                if event is not None:
+                    events.append(event)
+                    if self.close_received is not None:
+                        break
+        except ProtocolError as exc:
+            self._fail(exc)
+        del buffer[:position]
+        return events
+
+    def receive_eof(self) -> None:
+        """The transport ended: the connection is CLOSED (code 1006 unless the handshake completed)."""
+        self.state = State.CLOSED
+        self._buffer.clear()
+
+    def _check_header(self, first: int, masked: bool, length: int) -> Opcode:
+        """Refuse a frame as soon as its header is known, before waiting for its payload."""
+        if first & 0x30 or (first & 0x40 and not self._rsv1_allowed):
+            raise ProtocolError("reserved bit set without an extension that defines it")
+        opcode = _OPCODES.get(first & 0x0F)
+        if opcode is None:
+            raise ProtocolError(f"unknown opcode {first & 0x0F:#x}")
+        if masked is self._masked_out:
+            raise ProtocolError("server frames must not be masked" if masked else "client frames must be masked")
+        if opcode >= Opcode.CLOSE:
+            if not first & 0x80:
+                raise ProtocolError("fragmented control frame")
+            if length > 125:
+                raise ProtocolError("control frame payload longer than 125 bytes")
+            return opcode
+        if opcode is Opcode.CONTINUATION:
+            if self._message is None:
+                raise ProtocolError("continuation frame without a message to continue")
+        elif self._message is not None:
+            raise ProtocolError("new data frame before the previous message ended")
+        if self.max_size is not None and not first & 0x40:
+            size = length + (self._message.size if self._message is not None else 0)
+            if size > self.max_size:
+                raise PayloadTooBig(f"message of over {size} bytes exceeds max_size ({self.max_size} bytes)")
+        return opcode
+
+    def _receive_frame(self, frame: WireFrame) -> Frame | None:
+        opcode = frame.opcode
+        if opcode is Opcode.PING:
+            return Ping(frame.payload)
+        if opcode is Opcode.PONG:
+            return Pong(frame.payload)
+        if opcode is Opcode.CLOSE:
+            return self._receive_close(frame.payload)
+        for extension in reversed(self.extensions):
+            frame = extension.decode(frame, max_size=self.max_size)
+        if frame.rsv1:
+            raise ProtocolError("RSV1 set on a frame no extension decoded")
+        message = self._message
+        if message is None:
+            message = _Message(opcode)
+        if message.utf8 is not None:
+            try:
+                part: bytes | str = message.utf8.decode(frame.payload, frame.fin)
+            except UnicodeDecodeError:
+                raise ProtocolError("invalid UTF-8 in a text message", CloseCode.INVALID_DATA) from None
+        else:
+            part = frame.payload
+        message.size += len(frame.payload)
+        if self.max_size is not None and message.size > self.max_size:
+            raise PayloadTooBig(f"message exceeds max_size ({self.max_size} bytes)")
+        if frame.fin:
+            self._message = None
+            if message.parts:
+                message.parts.append(part)
+                part = "".join(message.parts) if message.utf8 is not None else b"".join(message.parts)  # type: ignore[arg-type]
+            return Text(part) if message.utf8 is not None else Binary(part)  # type: ignore[arg-type]
+        message.parts.append(part)
+        self._message = message
+        return None
+
+    def _receive_close(self, payload: bytes) -> Close:
+        close = parse_close_payload(payload)
+        self.close_received = close
+        if self.close_sent is None:
+            self.closed_by_peer = True
+            code = None if close.code == CloseCode.NO_STATUS else close.code
+            self._outgoing.append(self.send(Close(code)))
+        self.state = State.CLOSED
+        return close
+
+    def _fail(self, error: ProtocolError) -> None:
+        self.error = error
+        self._message = None
+        self._buffer.clear()
+        if self.close_sent is None:
+            reason = str(error).encode()[:123].decode(errors="ignore")
+            self._outgoing.append(self.send(Close(error.close_code, reason)))
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def send(self, frame: Frame, *, fragment_size: int | None = None) -> bytes:
+        """Encode ``frame`` for the wire; a data message is split into ``fragment_size`` pieces.
+
+        Raises :class:`~websync.errors.ConnectionClosed` once a close frame was sent, and
+        ``ValueError``/``TypeError`` for a frame that cannot be encoded.
+        """
+        if self.close_sent is not None or self.state is State.CLOSED:
+            raise self.closed_exception()
+        if isinstance(frame, Text):
+            return self._send_message(Opcode.TEXT, frame.data.encode(), fragment_size)
+        if isinstance(frame, Binary):
+            return self._send_message(Opcode.BINARY, bytes(frame.data), fragment_size)
+        if isinstance(frame, Close):
+            payload = close_payload(frame.code, frame.reason)
+            self.close_sent = Close(CloseCode.NO_STATUS if frame.code is None else frame.code, frame.reason)
+            if self.closed_by_peer is None:
+                self.closed_by_peer = False
+            self.state = State.CLOSED if self.close_received is not None else State.CLOSING
+            return self._encode(WireFrame(Opcode.CLOSE, payload))
+        if isinstance(frame, (Ping, Pong)):
+            data = bytes(frame.data)
+            if len(data) > 125:
+                raise ValueError("control frame payload longer than 125 bytes")
+            return self._encode(WireFrame(Opcode.PING if isinstance(frame, Ping) else Opcode.PONG, data))
+        raise TypeError(f"not a frame: {frame!r}")
+
+    def _send_message(self, opcode: Opcode, payload: bytes, fragment_size: int | None) -> bytes:
+        if fragment_size is None or len(payload) <= fragment_size:
+            return self._encode_data(WireFrame(opcode, payload))
+        if fragment_size < 1:
+            raise ValueError("fragment_size must be positive")
+        chunks = [payload[start : start + fragment_size] for start in range(0, len(payload), fragment_size)]
+        last = len(chunks) - 1
+        return b"".join(
+            self._encode_data(WireFrame(opcode if index == 0 else Opcode.CONTINUATION, chunk, fin=index == last))
+            for index, chunk in enumerate(chunks)
+        )
+
+    def _encode_data(self, frame: WireFrame) -> bytes:
+        for extension in self.extensions:
+            frame = extension.encode(frame)
+        return self._encode(frame)
+
+    def _encode(self, frame: WireFrame) -> bytes:
+        header = encode_header(frame, self._masked_out)
+        if not self._masked_out:
+            return header + frame.payload
+        key = self._mask_key()
+        return b"".join((header, key, apply_mask(frame.payload, key)))
+
+    def data_to_send(self) -> bytes:
+        """Bytes the protocol itself owes the peer (close replies); empty when none."""
+        if not self._outgoing:
+            return b""
+        data = b"".join(self._outgoing)
+        self._outgoing.clear()
+        return data
+
+    # -- closing -----------------------------------------------------------------------------
+
+    @property
+    def close_code(self) -> int:
+        """The close code to report: the peer's, or ours after a failure, else 1006 (abnormal)."""
+        if self.close_received is not None:
+            return self.close_received.code  # type: ignore[return-value]
+        if self.error is not None:
+            return self.error.close_code
+        return CloseCode.ABNORMAL
+
+    @property
+    def close_reason(self) -> str:
+        if self.close_received is not None:
+            return self.close_received.reason
+        return str(self.error) if self.error is not None else ""
+
+    def closed_exception(self) -> ConnectionClosed:
+        """The exception that reports this connection's end to callers."""
+        return closed_error(self.close_code, self.close_reason, initiated_by_peer=self.closed_by_peer)

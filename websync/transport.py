@@ -1,0 +1,97 @@
+"""Sockets: TCP connections with timeouts, TLS with certifi's CA bundle, non-blocking I/O helpers."""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+
+import certifi
+
+from .errors import OpenTimeout, TransportError
+from .uri import WebSocketURI
+
+__all__ = ["default_ssl_context", "open_socket", "send_all", "wait_readable"]
+
+
+def default_ssl_context(alpn: Sequence[str] = ()) -> ssl.SSLContext:
+    """A client context: TLS 1.2 or newer, certificates checked against certifi's bundle, SNI."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if alpn:
+        context.set_alpn_protocols(list(alpn))
+    return context
+
+
+def open_socket(
+    uri: WebSocketURI,
+    *,
+    timeout: float | None,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+) -> socket.socket:
+    """Connect to ``uri``'s host and port (IPv4 or IPv6), with TLS for wss://.
+
+    The socket is returned in non-blocking mode. Raises :class:`OpenTimeout` past ``timeout``
+    and :class:`TransportError` for refused connections, DNS and TLS failures.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    where = f"{uri.host}:{uri.port}"
+    try:
+        sock = socket.create_connection((uri.host, uri.port), timeout=timeout)
+    except TimeoutError:
+        raise OpenTimeout(f"timed out connecting to {where}") from None
+    except OSError as exc:
+        raise TransportError(exc.errno, f"cannot connect to {where}: {exc.strerror or exc}") from exc
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if uri.secure:
+            sock = _start_tls(sock, ssl_context or default_ssl_context(), server_hostname or uri.host, deadline, where)
+        sock.setblocking(False)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _start_tls(
+    sock: socket.socket, context: ssl.SSLContext, hostname: str, deadline: float | None, where: str
+) -> ssl.SSLSocket:
+    if deadline is not None:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+    try:
+        return context.wrap_socket(sock, server_hostname=hostname)
+    except TimeoutError:
+        raise OpenTimeout(f"timed out in the TLS handshake with {where}") from None
+    except ssl.SSLError as exc:
+        raise TransportError(exc.errno, f"TLS handshake with {where} failed: {exc.reason or exc}") from exc
+    except OSError as exc:
+        raise TransportError(exc.errno, f"TLS handshake with {where} failed: {exc}") from exc
+
+
+def wait_readable(sock: socket.socket, timeout: float | None) -> bool:
+    """Wait until ``sock`` has data (TLS: including bytes already decrypted and buffered)."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    readable, _, _ = select.select([sock], [], [], timeout)
+    return bool(readable)
+
+
+def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float | None = None) -> None:
+    """Write all of ``data`` to a non-blocking socket, waiting for room; TimeoutError past ``timeout``."""
+    view = memoryview(data)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while view:
+        try:
+            sent = sock.send(view)
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            sent = 0
+        if sent:
+            view = view[sent:]
+            continue
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError("timed out sending data")
+        select.select([], [sock], [], remaining)

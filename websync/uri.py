@@ -1,0 +1,64 @@
+"""Parsing ws:// and wss:// URLs (RFC 6455 section 3)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+
+from .errors import InvalidURI
+
+__all__ = ["WebSocketURI", "parse_uri"]
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketURI:
+    """A parsed WebSocket URL."""
+
+    secure: bool
+    host: str
+    port: int
+    resource: str
+    """Path and query, as sent in the request line."""
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def authority(self) -> str:
+        """``host[:port]`` for the Host header: the port only when it is not the default."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default_port = 443 if self.secure else 80
+        return host if self.port == default_port else f"{host}:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        return "wss" if self.secure else "ws"
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.authority}{self.resource}"
+
+
+def parse_uri(url: str) -> WebSocketURI:
+    """Parse a ws:// or wss:// URL; raises :class:`~websync.errors.InvalidURI`."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("ws", "wss"):
+        raise InvalidURI(f"{url!r} is not a ws:// or wss:// URL")
+    if parsed.fragment:
+        raise InvalidURI(f"{url!r} has a fragment, which WebSocket URLs may not have")
+    try:
+        port = parsed.port
+    except ValueError as exc:
+        raise InvalidURI(f"{url!r} has an invalid port: {exc}") from None
+    if not parsed.hostname:
+        raise InvalidURI(f"{url!r} has no host")
+    secure = parsed.scheme == "wss"
+    resource = parsed.path or "/"
+    if parsed.query:
+        resource += "?" + parsed.query
+    return WebSocketURI(
+        secure=secure,
+        host=parsed.hostname,
+        port=port if port is not None else (443 if secure else 80),
+        resource=urllib.parse.quote(resource, safe="/?=&%:@!$'()*+,;~-._"),
+        username=urllib.parse.unquote(parsed.username) if parsed.username is not None else None,
+        password=urllib.parse.unquote(parsed.password) if parsed.password is not None else None,
+    )

@@ -1,0 +1,381 @@
+"""The worker: one thread per connection that waits on its socket and its mailbox together,
+drives a :class:`~websync.handler.Handler`, reconnects, and keeps frames queued while disconnected."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import select
+import socket
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from supervisors import Process, is_normal_exit
+
+from .connection import Connection, Statistics
+from .errors import ConnectionClosed, ConnectionClosedError, WebSocketError, closed_error
+from .frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
+from .handler import Handler, Reconnect, Reply, Stop
+from .headers import Headers
+from .opening import open_connection
+from .options import ConnectOptions, KeepaliveOptions, split_options
+from .trace import Tracer
+
+__all__ = ["Worker", "QueueFull", "start"]
+
+logger = logging.getLogger("websync")
+_worker_ids = itertools.count(1)
+
+Overflow = Literal["error", "drop_oldest", "drop_newest"]
+
+
+class QueueFull(WebSocketError):
+    """A worker's queue of frames waiting for a connection is full (``max_queue``)."""
+
+
+class _Lost(Exception):
+    """Internal: the connection ended; ``error`` is what handle_disconnect is told."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _close_code_for(reason: object) -> int:
+    """1001 (going away) when the worker is shut down by its supervisor, 1000 otherwise."""
+    shutdown = reason == "shutdown" or (isinstance(reason, tuple) and reason[:1] == ("shutdown",))
+    return CloseCode.GOING_AWAY if shutdown else CloseCode.NORMAL
+
+
+class Worker(Process):
+    """A thread that owns one WebSocket connection and calls its handler's callbacks.
+
+    Create it with :func:`start`. ``max_queue`` bounds the frames kept while disconnected and
+    ``overflow`` says what happens past it: ``"error"`` (``send`` raises :class:`QueueFull`),
+    ``"drop_oldest"`` or ``"drop_newest"``.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        name: str | None = None,
+        debug: Iterable[str] = (),
+        connection: Connection | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(name=name)
+        self.handler = handler
+        connect_options, self.keepalive, extra = split_options(options, frozenset({"max_queue", "overflow"}))
+        self.default_options = connect_options
+        self.max_queue: int | None = extra.get("max_queue", 10_000)
+        self.overflow: Overflow = extra.get("overflow", "error")
+        label = name or f"worker-{next(_worker_ids)}"
+        self.tracer = connection.tracer if connection is not None else Tracer(label)
+        if "trace" in debug or connect_options.trace:
+            self.tracer.switch(True)
+        self.stats = connection.stats if connection is not None else Statistics()
+        self.connection = connection
+        self._mailbox: deque[tuple[str, Any]] = deque()
+        self._outbox: deque[Frame] = deque()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+        self._stopping: object | None = None
+        self._close_deadline: float | None = None
+
+    # -- the public side (any thread) ---------------------------------------------------------
+
+    def send(self, message: str | bytes | Frame) -> None:
+        """Queue a message (``str``: text, bytes-like: binary) or a frame for sending."""
+        frame = as_frame(message)
+        if self.max_queue is not None and self.queued >= self.max_queue:
+            if self.overflow == "error":
+                raise QueueFull(f"{self.max_queue} frames are already queued")
+            if self.overflow == "drop_newest":
+                return
+        self._post("send", frame)
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting to be sent (roughly, when other threads are sending at the same time)."""
+        return len(self._outbox) + sum(1 for kind, _ in list(self._mailbox) if kind == "send")
+
+    def send_info(self, message: Any) -> None:
+        """Deliver ``message`` to the handler's ``handle_info`` in the worker's thread."""
+        self._post("info", message)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the close handshake with ``code`` and ``reason``; the worker exits after it."""
+        self._post("close", (code, reason))
+
+    def request_stop(self, reason: object) -> None:
+        self._post("stop", reason)
+
+    def stop(self, reason: object = "normal", timeout: float | None = 5) -> None:
+        """Close (1000, or 1001 for a shutdown) within close_timeout, call ``terminate``, end the thread."""
+        super().stop(reason, timeout)
+
+    def _post(self, kind: str, payload: Any) -> None:
+        self._mailbox.append((kind, payload))
+        try:
+            self._wake_writer.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # a wake-up is already pending, or the worker has exited
+
+    # -- the worker's thread --------------------------------------------------------------------
+
+    def run(self) -> object:
+        reason: object = "normal"
+        try:
+            reason = self._lifecycle()
+            return reason
+        except BaseException as exc:
+            reason = exc
+            raise
+        finally:
+            self._discard_connection()
+            self._call_terminate(reason)
+            self._wake_reader.close()
+            self._wake_writer.close()
+
+    def _lifecycle(self) -> object:
+        attempt = 0
+        while True:
+            if self.connection is None:
+                try:
+                    self.connection = self._connect()
+                except (WebSocketError, OSError) as exc:
+                    attempt += 1
+                    self.tracer.event("connection attempt %d failed: %s", attempt, exc)
+                    reason = exc
+                else:
+                    attempt = 0
+                    reason = None
+            if self.connection is not None:
+                reason = self._serve(self.connection)
+                if self._stopping is not None:
+                    return self._stopping
+                attempt = 1
+            if self._stopping is not None:
+                return self._stopping
+            decision = self._callback(self.handler.handle_disconnect, reason, attempt)
+            if isinstance(decision, Stop):
+                return decision.reason
+            if not isinstance(decision, Reconnect):
+                raise TypeError(f"handle_disconnect must return Reconnect or Stop, not {decision!r}")
+            self.stats.reconnects += 1
+            self.tracer.event("reconnecting in %.3fs (attempt %d)", decision.delay, attempt)
+            if not self._idle(decision.delay):
+                return self._stopping
+
+    def _connect(self) -> Connection:
+        url, options = self._connect_details()
+        connection = open_connection(url, options, self.tracer)
+        connection.stats = self.stats
+        self.stats.connected_since = time.time()
+        return connection
+
+    def _connect_details(self) -> tuple[str, ConnectOptions]:
+        details = self._callback(self.handler.connect)
+        if isinstance(details, str):
+            return details, self.default_options
+        url, headers, *rest = details
+        overrides: Mapping[str, Any] = rest[0] if rest else {}
+        merged = {**self.default_options.__dict__, **overrides}
+        if headers:
+            merged["headers"] = Headers([*Headers(self.default_options.headers or ()).items(), *Headers(headers).items()])
+        connect_options, _, _ = split_options(merged)
+        return url, connect_options
+
+    def _idle(self, delay: float) -> bool:
+        """Wait ``delay`` seconds while handling the mailbox; False if a stop arrived."""
+        deadline = time.monotonic() + delay
+        while self._stopping is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            select.select([self._wake_reader], [], [], remaining)
+            self._drain_mailbox(None)
+        return False
+
+    # -- serving one connection -----------------------------------------------------------------
+
+    def _serve(self, connection: Connection) -> Exception:
+        """Run one connection until it ends; return the reason it ended."""
+        try:
+            self._apply(connection, self._callback(self.handler.handle_connect, connection.response))
+            self._dispatch(connection, connection.early_frames)
+            self._flush_outbox(connection)
+            return self._loop(connection)
+        except _Lost as lost:
+            return lost.error
+        finally:
+            self._discard_connection()
+
+    def _loop(self, connection: Connection) -> Exception:
+        keepalive = self.keepalive
+        next_ping = None if keepalive.ping_interval is None else time.monotonic() + keepalive.ping_interval
+        pong_deadline: float | None = None
+        ping_payload = b""
+        while True:
+            self._drain_mailbox(connection)
+            if connection.protocol.close_received is not None and connection.protocol.close_sent is not None:
+                connection.write_replies()
+                connection.drain_until_eof(self.default_options.close_timeout)
+                return connection.protocol.closed_exception()
+            now = time.monotonic()
+            deadlines = [d for d in (next_ping, pong_deadline, self._close_deadline) if d is not None]
+            timeout = max(min(deadlines) - now, 0) if deadlines else None
+            if not connection.write_replies():
+                timeout = 0.001 if timeout is None else min(timeout, 0.001)
+            readable = connection.wait_readable(0) or bool(
+                select.select([connection.sock, self._wake_reader], [], [], timeout)[0]
+            )
+            if readable:
+                frames = connection.receive()
+                if frames:
+                    for frame in frames:
+                        if isinstance(frame, Pong) and pong_deadline is not None and frame.data == ping_payload:
+                            pong_deadline = None
+                    self._dispatch(connection, frames)
+                connection.write_replies()
+                if connection.protocol.error is not None:
+                    connection.drain_until_eof(self.default_options.close_timeout)
+                    return connection.protocol.error
+                if connection.eof:
+                    return connection.protocol.closed_exception()
+            now = time.monotonic()
+            if self._close_deadline is not None and now >= self._close_deadline:
+                self.tracer.event("forced close: no close frame from the peer within close_timeout")
+                return ConnectionClosedError(CloseCode.ABNORMAL, "close handshake timed out")
+            if pong_deadline is not None and now >= pong_deadline:
+                self.tracer.event("keepalive: no pong within %ss, connection lost", keepalive.ping_timeout)
+                return ConnectionClosedError(CloseCode.ABNORMAL, "keepalive ping timed out")
+            if next_ping is not None and now >= next_ping and not connection.closing:
+                ping_payload = os.urandom(4)
+                self._send(connection, Ping(ping_payload))
+                next_ping = now + keepalive.ping_interval  # type: ignore[operator]
+                if pong_deadline is None and keepalive.ping_timeout is not None:
+                    pong_deadline = now + keepalive.ping_timeout
+
+    def _dispatch(self, connection: Connection, frames: list[Frame]) -> None:
+        handler = self.handler
+        for frame in frames:
+            if isinstance(frame, (Text, Binary)):
+                reply = self._callback(handler.handle_frame, frame)
+            elif isinstance(frame, Ping):
+                reply = self._callback(handler.handle_ping, frame)
+                if isinstance(reply, Pong):
+                    self.tracer.event("ping answered (%d bytes)", len(frame.data))
+            elif isinstance(frame, Pong):
+                reply = self._callback(handler.handle_pong, frame)
+            else:
+                self.tracer.event("close received: %s %r", frame.code, frame.reason)
+                reply = self._callback(handler.handle_close, frame)
+            self._apply(connection, reply)
+
+    def _drain_mailbox(self, connection: Connection | None) -> None:
+        try:
+            while self._wake_reader.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        while self._mailbox:
+            kind, payload = self._mailbox.popleft()
+            if kind == "send":
+                self._outbox.append(payload)
+                if self.max_queue is not None and self.overflow == "drop_oldest" and len(self._outbox) > self.max_queue:
+                    self._outbox.popleft()
+            elif kind == "info":
+                self._apply(connection, self._callback(self.handler.handle_info, payload))
+            elif kind == "close":
+                self._begin_stop("normal", connection, *payload)
+            else:
+                self._begin_stop(payload, connection, _close_code_for(payload), "")
+        if connection is not None:
+            self._flush_outbox(connection)
+
+    def _flush_outbox(self, connection: Connection) -> None:
+        while self._outbox and not connection.closing:
+            frame = self._outbox.popleft()
+            try:
+                self._send(connection, frame)
+            except _Lost:
+                self._outbox.appendleft(frame)  # not delivered: it goes first after the reconnect
+                raise
+
+    def _begin_stop(self, reason: object, connection: Connection | None, code: int, text: str) -> None:
+        if self._stopping is None:
+            self._stopping = reason
+        if connection is not None and connection.protocol.close_sent is None:
+            self.tracer.event("closing: %d %r", code, text)
+            connection.start_close(code, text)
+            timeout = self.default_options.close_timeout
+            self._close_deadline = None if timeout is None else time.monotonic() + timeout
+
+    def _apply(self, connection: Connection | None, reply: Reply) -> None:
+        """Carry out what a callback returned."""
+        if reply is None:
+            return
+        if isinstance(reply, Stop):
+            self._begin_stop(reply.reason, connection, _close_code_for(reply.reason), "")
+            return
+        frames = reply if isinstance(reply, list) else [reply]
+        for frame in frames:
+            if connection is None or connection.closing:
+                self._outbox.append(frame)
+            else:
+                self._send(connection, frame)
+
+    def _send(self, connection: Connection, frame: Frame) -> None:
+        try:
+            connection.send(frame)
+        except ConnectionClosed as exc:
+            raise _Lost(exc) from None
+        except OSError as exc:
+            raise _Lost(closed_error(CloseCode.ABNORMAL, f"connection lost: {exc}")) from None
+
+    def _callback(self, callback: Any, *args: Any) -> Any:
+        """Call a handler callback; its exception goes to ``handle_error`` (which re-raises by default)."""
+        try:
+            return callback(*args)
+        except Exception as exc:  # noqa: BLE001 - handed to the handler, which decides
+            return self.handler.handle_error(exc)
+
+    def _discard_connection(self) -> None:
+        connection, self.connection = self.connection, None
+        self._close_deadline = None
+        if connection is not None:
+            connection.close_transport()
+            self.stats.connected_since = None
+            self.tracer.event(
+                "disconnected: %d %r", connection.protocol.close_code, connection.protocol.close_reason
+            )
+
+    def _call_terminate(self, reason: object) -> None:
+        self.tracer.event("terminating: %r", reason)
+        try:
+            self.handler.terminate(reason)
+        except Exception:  # noqa: BLE001 - the worker is exiting; the error must still be seen
+            logger.exception("terminate() of %s raised", self.tracer.name)
+        if not is_normal_exit(reason):
+            self.tracer.event("exit reason is abnormal: %r", reason)
+
+
+def as_frame(message: str | bytes | bytearray | memoryview | Frame) -> Frame:
+    """``str`` -> Text, bytes-like -> Binary, a frame value -> itself; TypeError otherwise."""
+    if isinstance(message, str):
+        return Text(message)
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return Binary(bytes(message))
+    if isinstance(message, (Text, Binary, Ping, Pong, Close)):
+        return message
+    raise TypeError(f"cannot send {type(message).__name__}: use str, bytes or a frame value")
+
+
+def start(handler: Handler, *, name: str | None = None, debug: Iterable[str] = (), **options: Any) -> Worker:
+    """Start a worker thread for ``handler`` and return it at once; it connects in the background."""
+    return Worker(handler, name=name, debug=debug, **options).start()
