@@ -1,0 +1,252 @@
+"""Byte-level tests of websync.frames: opcodes, close codes, masking, headers, close payloads."""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+
+import pytest
+
+from websync.errors import ProtocolError
+from websync.frames import (
+    Binary,
+    Close,
+    CloseCode,
+    Opcode,
+    Ping,
+    Pong,
+    Text,
+    WireFrame,
+    apply_mask,
+    close_payload,
+    encode_header,
+    is_valid_close_code,
+    parse_close_payload,
+)
+
+VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]
+INVALID_CODES = [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
+
+
+def xor_mask(data: bytes, key: bytes) -> bytes:
+    """Reference masking (RFC 6455 5.3), independent of apply_mask."""
+    return bytes(byte ^ key[index % 4] for index, byte in enumerate(data))
+
+
+# -- opcodes and close codes --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("opcode", "value", "control"),
+    [
+        (Opcode.CONTINUATION, 0x0, False),
+        (Opcode.TEXT, 0x1, False),
+        (Opcode.BINARY, 0x2, False),
+        (Opcode.CLOSE, 0x8, True),
+        (Opcode.PING, 0x9, True),
+        (Opcode.PONG, 0xA, True),
+    ],
+)
+def test_opcode_values(opcode: Opcode, value: int, control: bool) -> None:
+    assert int(opcode) == value
+    assert opcode.is_control is control
+
+
+def test_only_rfc_opcodes_defined() -> None:
+    assert sorted(int(op) for op in Opcode) == [0x0, 0x1, 0x2, 0x8, 0x9, 0xA]
+
+
+@pytest.mark.parametrize(
+    ("code", "value"),
+    [
+        (CloseCode.NORMAL, 1000),
+        (CloseCode.GOING_AWAY, 1001),
+        (CloseCode.PROTOCOL_ERROR, 1002),
+        (CloseCode.UNSUPPORTED_DATA, 1003),
+        (CloseCode.NO_STATUS, 1005),
+        (CloseCode.ABNORMAL, 1006),
+        (CloseCode.INVALID_DATA, 1007),
+        (CloseCode.POLICY_VIOLATION, 1008),
+        (CloseCode.MESSAGE_TOO_BIG, 1009),
+        (CloseCode.MANDATORY_EXTENSION, 1010),
+        (CloseCode.INTERNAL_ERROR, 1011),
+        (CloseCode.SERVICE_RESTART, 1012),
+        (CloseCode.TRY_AGAIN_LATER, 1013),
+        (CloseCode.BAD_GATEWAY, 1014),
+        (CloseCode.TLS_HANDSHAKE, 1015),
+    ],
+)
+def test_close_code_values(code: CloseCode, value: int) -> None:
+    assert code == value
+
+
+@pytest.mark.parametrize("code", VALID_CODES)
+def test_valid_close_codes(code: int) -> None:
+    assert is_valid_close_code(code) is True
+
+
+@pytest.mark.parametrize("code", INVALID_CODES)
+def test_invalid_close_codes(code: int) -> None:
+    assert is_valid_close_code(code) is False
+
+
+def test_close_code_ranges_exhaustive() -> None:
+    valid = {code for code in range(0, 70000) if is_valid_close_code(code)}
+    assert valid == {1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)}
+
+
+# -- frame values -------------------------------------------------------------------------------
+
+
+def test_frame_value_defaults_and_equality() -> None:
+    assert Ping() == Ping(b"") and Pong() == Pong(b"")
+    assert Close() == Close(None, "")
+    assert Text("a") == Text("a") and Text("a") != Text("b")
+    assert Binary(b"a") != Text("a")
+    wire = WireFrame(Opcode.TEXT, b"x")
+    assert (wire.fin, wire.rsv1, wire.rsv2, wire.rsv3) == (True, False, False, False)
+
+
+@pytest.mark.parametrize("value", [Text("a"), Binary(b"a"), Ping(b"a"), Pong(b"a"), Close(1000, "a")])
+def test_frame_values_are_frozen(value: object) -> None:
+    field = dataclasses.fields(value)[0].name  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(value, field, None)
+
+
+# -- masking ------------------------------------------------------------------------------------
+
+
+def test_apply_mask_rfc_example() -> None:
+    # RFC 6455 5.7: "Hello" masked with 37 fa 21 3d.
+    assert apply_mask(b"Hello", b"\x37\xfa\x21\x3d") == b"\x7f\x9f\x4d\x51\x58"
+    assert apply_mask(b"\x7f\x9f\x4d\x51\x58", b"\x37\xfa\x21\x3d") == b"Hello"
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 7, 8, 9, 125, 126, 1000, 65536 + 3])
+@pytest.mark.parametrize("key", [b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x01\x02\x03\x04", b"\x80\x00\x00\x01"])
+def test_apply_mask_matches_reference(size: int, key: bytes) -> None:
+    data = bytes((index * 7 + 3) % 256 for index in range(size))
+    masked = apply_mask(data, key)
+    assert masked == xor_mask(data, key)
+    assert len(masked) == size
+    assert apply_mask(masked, key) == data
+
+
+def test_apply_mask_keeps_leading_and_trailing_zero_bytes() -> None:
+    # Integer-based XOR must not drop zero bytes at either end.
+    assert apply_mask(b"\x00\x00\x00", b"\x00\x00\x00\x00") == b"\x00\x00\x00"
+    assert apply_mask(b"\x01\x00\x00\x00\x00", b"\x01\x00\x00\x00") == b"\x00\x00\x00\x00\x01"
+    assert apply_mask(b"\x00\x00\x00\x00\x00", b"\x00\x00\x00\x09") == b"\x00\x00\x00\x09\x00"
+
+
+# -- headers ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("length", "length_bytes"),
+    [
+        (0, b"\x00"),
+        (1, b"\x01"),
+        (125, b"\x7d"),
+        (126, b"\x7e" + struct.pack("!H", 126)),
+        (127, b"\x7e" + struct.pack("!H", 127)),
+        (65535, b"\x7e" + struct.pack("!H", 65535)),
+        (65536, b"\x7f" + struct.pack("!Q", 65536)),
+        (65537, b"\x7f" + struct.pack("!Q", 65537)),
+    ],
+)
+@pytest.mark.parametrize("mask", [False, True])
+def test_encode_header_lengths(length: int, length_bytes: bytes, mask: bool) -> None:
+    header = encode_header(WireFrame(Opcode.BINARY, b"\x00" * length), mask)
+    expected_second = length_bytes[0] | (0x80 if mask else 0)
+    assert header == bytes([0x82, expected_second]) + length_bytes[1:]
+
+
+@pytest.mark.parametrize(
+    ("fin", "rsv1", "rsv2", "rsv3", "first"),
+    [
+        (True, False, False, False, 0x81),
+        (False, False, False, False, 0x01),
+        (True, True, False, False, 0xC1),
+        (True, False, True, False, 0xA1),
+        (True, False, False, True, 0x91),
+        (False, True, True, True, 0x71),
+    ],
+)
+def test_encode_header_flags(fin: bool, rsv1: bool, rsv2: bool, rsv3: bool, first: int) -> None:
+    frame = WireFrame(Opcode.TEXT, b"ab", fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3)
+    assert encode_header(frame, False) == bytes([first, 0x02])
+
+
+@pytest.mark.parametrize("opcode", list(Opcode))
+def test_encode_header_opcode(opcode: Opcode) -> None:
+    assert encode_header(WireFrame(opcode, b""), True) == bytes([0x80 | opcode, 0x80])
+
+
+# -- close payloads -----------------------------------------------------------------------------
+
+
+def test_close_payload_empty() -> None:
+    assert close_payload(None, "") == b""
+
+
+def test_close_payload_reason_without_code() -> None:
+    with pytest.raises(ValueError):
+        close_payload(None, "bye")
+
+
+@pytest.mark.parametrize("code", VALID_CODES)
+def test_close_payload_valid_code(code: int) -> None:
+    assert close_payload(code, "") == struct.pack("!H", code)
+    assert close_payload(code, "é") == struct.pack("!H", code) + b"\xc3\xa9"
+
+
+@pytest.mark.parametrize("code", INVALID_CODES)
+def test_close_payload_invalid_code(code: int) -> None:
+    with pytest.raises(ValueError):
+        close_payload(code, "")
+
+
+@pytest.mark.parametrize(
+    ("reason", "ok"),
+    [("a" * 123, True), ("a" * 124, False), ("é" * 61 + "a", True), ("é" * 62, False)],
+)
+def test_close_payload_reason_limit_in_bytes(reason: str, ok: bool) -> None:
+    if ok:
+        payload = close_payload(1000, reason)
+        assert len(payload) <= 125 and payload[2:].decode() == reason
+    else:
+        with pytest.raises(ValueError):
+            close_payload(1000, reason)
+
+
+def test_parse_close_payload_empty_is_1005() -> None:
+    close = parse_close_payload(b"")
+    assert close == Close(1005, "")
+
+
+@pytest.mark.parametrize("code", VALID_CODES)
+def test_parse_close_payload_valid(code: int) -> None:
+    assert parse_close_payload(struct.pack("!H", code) + "κόσμε".encode()) == Close(code, "κόσμε")
+
+
+@pytest.mark.parametrize("code", INVALID_CODES)
+def test_parse_close_payload_invalid_code(code: int) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_close_payload(struct.pack("!H", code))
+    assert info.value.close_code == 1002
+
+
+@pytest.mark.parametrize("payload", [b"\x03", b"\xe8"])
+def test_parse_close_payload_one_byte(payload: bytes) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_close_payload(payload)
+    assert info.value.close_code == 1002
+
+
+@pytest.mark.parametrize("reason", [b"\xff", b"\xce", b"\xed\xa0\x80", b"ok\xc0\xaf", b"\xf4\x90\x80\x80"])
+def test_parse_close_payload_invalid_utf8(reason: bytes) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_close_payload(b"\x03\xe8" + reason)
+    assert info.value.close_code == 1007
