@@ -21,7 +21,8 @@ from .frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
 from .handler import Handler, Reconnect, Stop, backoff
 from .handshake import Response
 from .headers import Headers
-from .trace import trace_all
+from .introspection import get_state, statistics, trace
+from .tracing import trace_all
 from .worker import QueueFull, Worker, start
 
 __all__ = [
@@ -43,7 +44,12 @@ __all__ = [
     "Frame",
     "Response",
     "Headers",
+    "trace",
     "trace_all",
+    "get_state",
+    "statistics",
+    "get_state",
+    "statistics",
     "WebSocketError",
     "ProtocolError",
     "PayloadTooBig",

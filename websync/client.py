@@ -16,7 +16,7 @@ from .handshake import Response
 from .headers import Headers
 from .opening import open_connection
 from .options import split_options
-from .trace import Tracer
+from .tracing import Tracer
 from .worker import Worker, as_frame
 
 __all__ = ["ClientConnection", "connect"]

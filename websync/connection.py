@@ -12,7 +12,7 @@ from .errors import ConnectionClosed
 from .frames import Close, Frame
 from .handshake import Response
 from .protocol import Protocol, State
-from .trace import Tracer
+from .tracing import Tracer
 from .transport import send_all, wait_readable
 from .uri import WebSocketURI
 

@@ -14,7 +14,7 @@ from .extensions.permessage_deflate import ClientPerMessageDeflate
 from .handshake import REDIRECT_STATUSES, ClientHandshake, Response, ResponseParser
 from .options import ConnectOptions
 from .protocol import Protocol, Role
-from .trace import Tracer
+from .tracing import Tracer
 from .transport import open_socket, send_all, wait_readable
 from .uri import WebSocketURI, parse_uri
 

@@ -22,7 +22,7 @@ from .handler import Handler, Reconnect, Reply, Stop
 from .headers import Headers
 from .opening import open_connection
 from .options import ConnectOptions, KeepaliveOptions, split_options
-from .trace import Tracer
+from .tracing import Tracer
 
 __all__ = ["Worker", "QueueFull", "start"]
 

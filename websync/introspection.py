@@ -1,0 +1,33 @@
+"""Runtime introspection of workers, in the spirit of Erlang's ``:sys``: trace, state, statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .client import ClientConnection
+from .handler import Handler
+from .worker import Worker
+
+__all__ = ["trace", "get_state", "statistics"]
+
+
+def _worker(target: Worker | ClientConnection) -> Worker:
+    return target.worker if isinstance(target, ClientConnection) else target
+
+
+def trace(target: Worker | ClientConnection, enabled: bool = True) -> None:
+    """Switch the trace of one running worker (or blocking connection) on or off."""
+    _worker(target).tracer.switch(enabled)
+
+
+def get_state(target: Worker | ClientConnection) -> Handler:
+    """The handler object of a worker: the state its callbacks keep."""
+    return _worker(target).handler
+
+
+def statistics(target: Worker | ClientConnection) -> dict[str, Any]:
+    """Counters of a worker: frames and bytes in and out, queued frames, reconnects, connected since."""
+    worker = _worker(target)
+    counters = worker.stats.as_dict()
+    counters["queued"] = worker.queued
+    return counters
