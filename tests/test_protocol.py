@@ -671,12 +671,6 @@ def test_invalid_utf8_in_first_fragment_fails_fast(role: Role, bad: bytes) -> No
     assert_failed(proto, 1007)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CPython's incremental UTF-8 decoder buffers b'\\xed\\xa0'..b'\\xed\\xbf' (surrogate prefixes) "
-    "without error when final=False, so a first fragment ending in a surrogate prefix is only refused "
-    "when the next fragment arrives",
-)
 @pytest.mark.parametrize("bad", [b"\xce\xba\xed\xa0", b"\xed\xbf"])
 def test_invalid_utf8_surrogate_prefix_at_end_of_first_fragment_fails_fast(bad: bytes) -> None:
     proto = client()
@@ -884,11 +878,6 @@ def test_send_after_completed_local_close_raises(local: int, peer: int, cls: typ
     assert info.value.initiated_by_peer is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="while CLOSING (our close sent, no answer yet) close_code falls back to 1006, so sending "
-    "after a local close(1000) raises ConnectionClosedError(1006) instead of ConnectionClosedOK(1000)",
-)
 def test_send_while_closing_reports_our_close_code() -> None:
     proto = client()
     proto.send(Close(1000, "bye"))
@@ -1162,11 +1151,6 @@ def test_rsv1_refused_when_extension_does_not_claim_it() -> None:
     assert_failed(proto, 1002)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="control frames bypass extensions and _check_header only refuses RSV1 when no extension "
-    "claims it, so a ping/pong/close with RSV1 is accepted once e.g. permessage-deflate is negotiated",
-)
 @pytest.mark.parametrize("opcode", [PING, PONG, CLOSE])
 def test_rsv1_on_control_frame_refused_with_rsv1_extension(opcode: int) -> None:
     proto = client(extensions=[_Rsv1Ext()])

@@ -59,6 +59,12 @@ def _new_mask_key() -> bytes:
     return os.urandom(4)
 
 
+def _is_surrogate_prefix(pending: bytes) -> bool:
+    """True for ED A0..ED BF: the start of a UTF-16 surrogate, which no continuation can make valid
+    (Python's incremental decoder only refuses it once the third byte arrives)."""
+    return len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0
+
+
 class _Message:
     """A data message being received, possibly over several fragments."""
 
@@ -172,6 +178,8 @@ class Protocol:
         if masked is self._masked_out:
             raise ProtocolError("server frames must not be masked" if masked else "client frames must be masked")
         if opcode >= Opcode.CLOSE:
+            if first & 0x40:
+                raise ProtocolError("RSV1 set on a control frame")
             if not first & 0x80:
                 raise ProtocolError("fragmented control frame")
             if length > 125:
@@ -208,6 +216,8 @@ class Protocol:
                 part: bytes | str = message.utf8.decode(frame.payload, frame.fin)
             except UnicodeDecodeError:
                 raise ProtocolError("invalid UTF-8 in a text message", CloseCode.INVALID_DATA) from None
+            if _is_surrogate_prefix(message.utf8.getstate()[0]):
+                raise ProtocolError("invalid UTF-8 in a text message (surrogate)", CloseCode.INVALID_DATA)
         else:
             part = frame.payload
         message.size += len(frame.payload)
@@ -270,10 +280,10 @@ class Protocol:
         raise TypeError(f"not a frame: {frame!r}")
 
     def _send_message(self, opcode: Opcode, payload: bytes, fragment_size: int | None) -> bytes:
+        if fragment_size is not None and fragment_size < 1:
+            raise ValueError("fragment_size must be positive")
         if fragment_size is None or len(payload) <= fragment_size:
             return self._encode_data(WireFrame(opcode, payload))
-        if fragment_size < 1:
-            raise ValueError("fragment_size must be positive")
         chunks = [payload[start : start + fragment_size] for start in range(0, len(payload), fragment_size)]
         last = len(chunks) - 1
         return b"".join(
@@ -310,13 +320,19 @@ class Protocol:
             return self.close_received.code  # type: ignore[return-value]
         if self.error is not None:
             return self.error.close_code
+        if self.state is State.CLOSING and self.close_sent is not None:
+            return self.close_sent.code  # type: ignore[return-value]
         return CloseCode.ABNORMAL
 
     @property
     def close_reason(self) -> str:
         if self.close_received is not None:
             return self.close_received.reason
-        return str(self.error) if self.error is not None else ""
+        if self.error is not None:
+            return str(self.error)
+        if self.state is State.CLOSING and self.close_sent is not None:
+            return self.close_sent.reason
+        return ""
 
     def closed_exception(self) -> ConnectionClosed:
         """The exception that reports this connection's end to callers."""
