@@ -22,6 +22,7 @@ from .handler import Handler, Reconnect, Stop, backoff
 from .handshake import Response
 from .headers import Headers
 from .introspection import get_state, statistics, trace
+from .supervision import child_spec
 from .tracing import trace_all
 from .worker import QueueFull, Worker, start
 
@@ -29,6 +30,7 @@ __all__ = [
     "connect",
     "ClientConnection",
     "start",
+    "child_spec",
     "Worker",
     "QueueFull",
     "Handler",
