@@ -201,10 +201,10 @@ class SupervisorBase(Process):
         """Stop child ``key`` as its spec says; forget temporary children. True if it was running."""
         child = self._children[key]
         process, child.process = child.process, None
-        if child.spec.restart == "temporary" or not self._keeps_stopped_children:
-            del self._children[key]
         if process is None:
             return False
+        if child.spec.restart == "temporary" or not self._keeps_stopped_children:
+            del self._children[key]
         shut_down(process, child.spec.shutdown)
         self._trace("terminated child %r: %r", child.spec.id, process.exit_reason)
         return True

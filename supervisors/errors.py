@@ -88,8 +88,9 @@ class RestartIntensityError(SupervisorError):
     def __init__(
         self, supervisor: str | None, child_id: Hashable, reason: object, max_restarts: int, max_seconds: float
     ) -> None:
+        who = "supervisor" if supervisor is None else f"supervisor {supervisor!r}"
         super().__init__(
-            f"supervisor {supervisor!r} reached max restart intensity "
+            f"{who} reached max restart intensity "
             f"(more than {max_restarts} restarts in {max_seconds} s); "
             f"child {child_id!r} last exited with {reason!r}"
         )
