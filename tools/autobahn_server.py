@@ -1,0 +1,126 @@
+"""Start Autobahn's fuzzingserver on 127.0.0.1 and always stop it afterwards."""
+
+from __future__ import annotations
+
+import ast
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from autobahn_install import AutobahnInstall
+
+LAUNCHER = Path(__file__).with_name("autobahn_wstest.py")
+HOST = "127.0.0.1"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
+PORT_ATTEMPTS = 3
+CASES_PREFIX = "Cases = "
+
+
+class ServerError(RuntimeError):
+    """The fuzzingserver did not start."""
+
+
+@dataclass(frozen=True)
+class FuzzingServer:
+    """A running fuzzingserver: its base URL and its case ids (case N is ``cases[N - 1]``)."""
+
+    url: str
+    cases: list[str]
+    log: Path
+
+
+def _free_port() -> int:
+    """Return a TCP port on the loopback interface that is free right now."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def _listening(port: int) -> bool:
+    """Tell whether something accepts TCP connections on the loopback port."""
+    try:
+        with socket.create_connection((HOST, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _announced_cases(log: Path) -> list[str] | None:
+    """Return the case ids the server printed at start-up, or None before it has."""
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith(CASES_PREFIX):
+            return [str(case) for case in ast.literal_eval(line[len(CASES_PREFIX):])]
+    return None
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate the server, killing it if it does not exit promptly."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _start(install: AutobahnInstall, spec: dict[str, object], workdir: Path) -> tuple[subprocess.Popen[bytes], FuzzingServer]:
+    """Start one server on a fresh port and wait until it accepts connections.
+
+    Raises ServerError if it exits or stays silent; the caller retries on
+    another port since a free port can be taken before the server binds it.
+    """
+    port = _free_port()
+    url = f"ws://{HOST}:{port}"
+    spec_file = workdir / "fuzzingserver.json"
+    spec_file.write_text(json.dumps({**spec, "url": url}, indent=2))
+    log = workdir / "fuzzingserver.log"
+    command = [
+        str(install.python2), "-u", str(LAUNCHER), str(install.site_dir),
+        "--mode", "fuzzingserver", "--spec", str(spec_file), "--webport", "0",
+    ]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=output,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise ServerError(f"fuzzingserver exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+            cases = _announced_cases(log)
+            if cases is not None and _listening(port):
+                return process, FuzzingServer(url, cases, log)
+            time.sleep(0.1)
+        raise ServerError(f"fuzzingserver did not listen within {START_TIMEOUT:.0f}s; see {log}")
+    except BaseException:
+        _stop(process)
+        raise
+
+
+@contextmanager
+def fuzzing_server(install: AutobahnInstall, cases: list[str], outdir: Path, workdir: Path) -> Iterator[FuzzingServer]:
+    """Run a fuzzingserver for the given case patterns, writing its reports to ``outdir``.
+
+    The server runs in its own session so that a Ctrl-C reaches only this
+    process, which then stops the server on the way out, whatever happened.
+    """
+    spec = {"outdir": str(outdir), "cases": cases, "exclude-cases": [], "exclude-agent-cases": {}}
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            process, server = _start(install, spec, workdir)
+            break
+        except ServerError:
+            if attempt == PORT_ATTEMPTS:
+                raise
+    try:
+        yield server
+    finally:
+        _stop(process)

@@ -1,0 +1,275 @@
+"""Run the Autobahn testsuite's client cases against websync (``make conformance``).
+
+Installs the testsuite (it needs Python 2.7) into .autobahn/ when missing,
+starts its fuzzingserver on 127.0.0.1, runs each case with an echo testee in
+its own process (killed after --case-timeout), has the reports written to
+reports/clients/, prints the verdicts per case category and exits 1 unless
+every case is OK or INFORMATIONAL in both its behavior and its closing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import date
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+
+from autobahn_install import AUTOBAHN_VERSION, InstallError, ensure_installed
+from autobahn_server import ServerError, fuzzing_server
+from conformance_report import CaseResult, case_key, failure_report, load_results, passed, summary_table
+from conformance_testee import CLIENTS
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE_DIR = ROOT / ".autobahn"
+REPORTS_DIR = ROOT / "reports" / "clients"
+TESTEE = Path(__file__).with_name("conformance_testee.py")
+# The testee imports the websync of this work tree, whatever the venv has installed.
+TESTEE_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+# Everything but compression, plus compression cases that cover each payload
+# type (12.1 text, 12.2 binary), fragmented messages (12.1.11) and each of the
+# seven permessage-deflate parameter sets the server answers with (13.1-13.7).
+DEFAULT_CASES = [
+    *(f"{category}.*" for category in (1, 2, 3, 4, 5, 6, 7, 9, 10)),
+    "12.1.1", "12.1.2", "12.1.3", "12.1.11", "12.2.1",
+    *(f"13.{family}.1" for family in range(1, 8)),
+    "13.7.11",
+]
+# Without permessage-deflate these can only be UNIMPLEMENTED.
+COMPRESSION_CATEGORIES = frozenset({12, 13})
+SERVICE_TIMEOUT = 300.0  # getCaseCount and updateReports (writing all reports takes a while)
+
+
+class TesteeError(RuntimeError):
+    """The testee could not even talk to the fuzzingserver outside a case."""
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A client configuration; the reports are filed under its name."""
+
+    name: str
+    compression: bool
+
+    def runs(self, case_id: str) -> bool:
+        """Whether this agent runs the case (compression cases need compression)."""
+        return self.compression or case_key(case_id)[0] not in COMPRESSION_CATEGORIES
+
+
+@dataclass
+class Testee:
+    """Runs conformance_testee.py, one process per request, with this interpreter (the project venv)."""
+
+    client: str
+    url: str
+    case_timeout: float
+
+    def request(self, agent: Agent, action: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        """Run one testee action; raises subprocess.TimeoutExpired after ``timeout`` seconds."""
+        command = [
+            sys.executable, str(TESTEE), "--client", self.client, "--url", self.url,
+            "--agent", agent.name, "--compression", "deflate" if agent.compression else "none", *action,
+        ]
+        return subprocess.run(
+            command, env=TESTEE_ENV, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )
+
+    def service(self, agent: Agent, action: str) -> str:
+        """Run a request outside any case and return its output; raise TesteeError on failure."""
+        try:
+            result = self.request(agent, [action], SERVICE_TIMEOUT)
+        except subprocess.TimeoutExpired as error:
+            raise TesteeError(f"{action} did not finish within {SERVICE_TIMEOUT:.0f}s") from error
+        if result.returncode != 0:
+            raise TesteeError(f"{action} failed (exit {result.returncode}):\n{result.stderr.strip()}")
+        return result.stdout
+
+    def run_case(self, agent: Agent, number: int) -> str | None:
+        """Run case ``number``; return what went wrong on the testee's side, if anything."""
+        try:
+            result = self.request(agent, ["run-case", str(number)], self.case_timeout)
+        except subprocess.TimeoutExpired:
+            return f"hung: killed after {self.case_timeout:g}s"
+        if result.returncode != 0:
+            lines = result.stderr.strip().splitlines() or ["(no output)"]
+            return f"exit {result.returncode}: {lines[-1]}"
+        return None
+
+
+def plan_agents(client: str, full: bool) -> list[Agent]:
+    """The default run offers compression; a full run also runs without it."""
+    agents = [Agent(client, compression=True)]
+    if full:
+        agents.append(Agent(f"{client}-nocompress", compression=False))
+    return agents
+
+
+def run_cases(
+    testee: Testee, agents: list[Agent], cases: list[str], max_hangs: int
+) -> tuple[dict[str, list[str]], dict[tuple[str, str], str]]:
+    """Run every agent's cases; return the cases each agent was meant to run and the testee problems.
+
+    After ``max_hangs`` hung cases the remaining ones are not run (they are
+    reported as MISSING), so that a client that hangs everywhere cannot keep
+    CI busy for hours.
+    """
+    planned = {agent.name: [case for case in cases if agent.runs(case)] for agent in agents}
+    problems: dict[tuple[str, str], str] = {}
+    hangs = 0
+    numbered = list(enumerate(cases, start=1))
+    for agent in agents:
+        for category, group in itertools.groupby(numbered, key=lambda item: case_key(item[1])[0]):
+            selected = [(number, case) for number, case in group if agent.runs(case)]
+            started = time.monotonic()
+            for number, case in selected:
+                problem = testee.run_case(agent, number)
+                if problem is None:
+                    continue
+                problems[(agent.name, case)] = problem
+                print(f"  {agent.name} {case}: {problem}", flush=True)
+                hangs += problem.startswith("hung")
+                if hangs >= max_hangs:
+                    print(f"{hangs} cases hung: the remaining cases are not run", flush=True)
+                    return planned, problems
+            if selected:
+                elapsed = time.monotonic() - started
+                print(f"{agent.name}: category {category}, {len(selected)} cases in {elapsed:.1f}s", flush=True)
+    return planned, problems
+
+
+def client_description(client: str) -> str:
+    """Name the client under test and its version."""
+    api = "websync.connect()" if client == "websync" else "websockets.sync.client.connect()"
+    return f"`{api}` ({client} {metadata.version(client)})"
+
+
+def markdown_summary(client: str, agents: list[Agent], results: list[CaseResult], seconds: float) -> str:
+    """The Markdown page written by a full run."""
+    agent_lines = "\n".join(
+        f"- `{agent.name}`: "
+        + ("offers permessage-deflate" if agent.compression else "offers no compression; skips 12.* and 13.*")
+        for agent in agents
+    )
+    failures = failure_report(results, markdown=True) or "None."
+    return f"""# Autobahn testsuite conformance
+
+Client cases of autobahntestsuite {AUTOBAHN_VERSION} against {client_description(client)},
+run with `make conformance FULL=1` on {date.today().isoformat()} in {seconds / 60:.0f} minutes.
+
+{agent_lines}
+
+A case passes when both its behavior and its closing behavior are OK or INFORMATIONAL;
+NON-STRICT, UNIMPLEMENTED and every kind of failure count against it.
+Time is the time the server measured for the cases.
+
+## Summary
+
+{summary_table(results, markdown=True)}
+
+## Cases that did not pass
+
+{failures}
+"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--full", action="store_true",
+        help="run all cases, with and without compression offered, and write a Markdown summary",
+    )
+    parser.add_argument(
+        "--cases", metavar="PATTERNS", type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+        help="comma-separated case ids or patterns to run instead, e.g. '6.*,7.1.1'",
+    )
+    parser.add_argument(
+        "--client", choices=CLIENTS, default="websync",
+        help="client under test; 'websockets' runs the websockets library as a reference",
+    )
+    parser.add_argument(
+        "--case-timeout", type=float, default=60.0, metavar="SECONDS",
+        help="kill the testee when one case takes longer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-hangs", type=int, default=3, metavar="N",
+        help="stop running cases after N of them hung (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--markdown", type=Path, metavar="PATH",
+        help="write a Markdown summary there (default with --full: docs/conformance.md, "
+        "or docs/conformance-CLIENT.md for another client)",
+    )
+    args = parser.parse_args(argv)
+    if args.full and args.markdown is None:
+        suffix = "" if args.client == "websync" else f"-{args.client}"
+        args.markdown = ROOT / "docs" / f"conformance{suffix}.md"
+    return args
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the planned cases and report on them; return the exit status."""
+    started = time.monotonic()
+    install = ensure_installed(CACHE_DIR)
+    agents = plan_agents(args.client, args.full)
+    patterns = args.cases or (["*"] if args.full else DEFAULT_CASES)
+    shutil.rmtree(REPORTS_DIR, ignore_errors=True)
+    with fuzzing_server(install, patterns, REPORTS_DIR, CACHE_DIR) as server:
+        if not server.cases:
+            raise TesteeError(f"no case matches {','.join(patterns)}")
+        print(f"fuzzingserver at {server.url} (log: {server.log}), {len(server.cases)} cases", flush=True)
+        testee = Testee(args.client, server.url, args.case_timeout)
+        count = int(testee.service(agents[0], "case-count"))
+        if count != len(server.cases):
+            raise TesteeError(f"the server reports {count} cases but announced {len(server.cases)}")
+        planned, problems = run_cases(testee, agents, server.cases, args.max_hangs)
+        testee.service(agents[0], "update-reports")
+    seconds = time.monotonic() - started
+    results = load_results(REPORTS_DIR, planned, problems)
+
+    print(f"\n{summary_table(results)}\n")
+    failures = failure_report(results)
+    if failures:
+        print(f"Cases that did not pass:\n\n{failures}\n")
+    if args.markdown:
+        args.markdown.write_text(markdown_summary(args.client, agents, results, seconds))
+        print(f"Summary written to {args.markdown}")
+    ok = passed(results)
+    print(
+        f"{len(results)} cases in {seconds:.0f}s: {'all passed' if ok else 'FAILED'}"
+        f" (reports: {REPORTS_DIR / 'index.html'})"
+    )
+    return 0 if ok else 1
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into SystemExit so that the fuzzingserver is stopped on the way out."""
+    sys.exit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the suite and map setup errors and Ctrl-C to exit statuses."""
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
+    except (InstallError, ServerError, TesteeError) as error:
+        print(f"conformance: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
