@@ -1,0 +1,114 @@
+"""Shared fixtures: real peers on loopback (a `websockets` server subprocess, a scripted raw
+TCP peer), a trustme CA for TLS, and a check that a test leaves no thread behind."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from peers.raw_server import THREAD_PREFIX, RawServer, Script
+from peers.websockets_server import ServerOptions, ServerProcess, start_server
+
+THREAD_JOIN_TIMEOUT = 2.0
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> Any:
+    """A throw-away certificate authority (trustme)."""
+    trustme = pytest.importorskip("trustme")
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def tls_certfile(tls_ca: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Key and certificate chain for localhost, 127.0.0.1 and ::1, in one PEM file."""
+    path = tmp_path_factory.mktemp("tls") / "server.pem"
+    tls_ca.issue_cert("localhost", "127.0.0.1", "::1").private_key_and_cert_chain_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def server_ssl_context(tls_certfile: Path) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(tls_certfile))
+    return context
+
+
+@pytest.fixture(scope="session")
+def client_ssl_context(tls_ca: Any) -> ssl.SSLContext:
+    """A client context that trusts only the test CA."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    tls_ca.configure_trust(context)
+    return context
+
+
+@pytest.fixture(scope="session")
+def websockets_server(
+    tmp_path_factory: pytest.TempPathFactory, tls_certfile: Path
+) -> Iterator[Callable[..., ServerProcess]]:
+    """``websockets_server(**options)``: a running ``websockets`` server subprocess.
+
+    Options are those of :class:`peers.websockets_server.ServerOptions` (``send`` as a list)
+    plus ``tls=True`` (serve wss with the trustme certificate). Servers with equal options are shared by the whole
+    session and killed at its end.
+    """
+    servers: dict[ServerOptions, ServerProcess] = {}
+    logs = tmp_path_factory.mktemp("websockets-server")
+
+    def factory(*, tls: bool = False, **options: Any) -> ServerProcess:
+        if options.get("subprotocols") is not None:
+            options["subprotocols"] = tuple(options["subprotocols"])
+        if "send" in options:
+            options["send"] = json.dumps(list(options["send"]))
+        key = ServerOptions(certfile=str(tls_certfile) if tls else None, **options)
+        if key not in servers:
+            servers[key] = start_server(key, logs / f"server-{len(servers)}.log")
+        return servers[key]
+
+    yield factory
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def echo_server(websockets_server: Callable[..., ServerProcess]) -> ServerProcess:
+    """A ``websockets`` echo server (compression on, no size limit); ``/request`` first reports the request."""
+    return websockets_server()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[..., RawServer]]:
+    """``raw_server(script, ssl_context=None)``: a scripted raw TCP peer, closed at teardown."""
+    servers: list[RawServer] = []
+
+    def factory(script: Script, *, ssl_context: ssl.SSLContext | None = None) -> RawServer:
+        server = RawServer(script, ssl_context=ssl_context)
+        servers.append(server)
+        return server
+
+    yield factory
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def no_thread_leaks() -> Iterator[None]:
+    """Fail the test if a thread it started (raw peers aside) is still alive shortly after it."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + THREAD_JOIN_TIMEOUT
+    leaked = []
+    for thread in threading.enumerate():
+        if thread in before or thread.name.startswith(THREAD_PREFIX):
+            continue
+        thread.join(max(deadline - time.monotonic(), 0))
+        if thread.is_alive():
+            leaked.append(thread)
+    assert not leaked, f"threads left running: {leaked}"
