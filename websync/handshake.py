@@ -23,6 +23,9 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_HEADERS",
     "MAX_BODY_BYTES",
+    "cut_head",
+    "format_head",
+    "has_token",
 ]
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -73,15 +76,10 @@ class ResponseParser:
     def receive_data(self, data: bytes) -> Response | None:
         self._buffer += data
         if self._response is None:
-            end = self._buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self._buffer) > MAX_HEADER_BYTES:
-                    raise InvalidHandshake(f"response head is longer than {MAX_HEADER_BYTES} bytes")
+            head = cut_head(self._buffer, "response")
+            if head is None:
                 return None
-            if end > MAX_HEADER_BYTES:
-                raise InvalidHandshake(f"response head is longer than {MAX_HEADER_BYTES} bytes")
-            self._response = _parse_head(bytes(self._buffer[:end]))
-            del self._buffer[: end + 4]
+            self._response = _parse_status(*head)
             if self._response.status == 101:
                 self.leftover = bytes(self._buffer)
                 return self._response
@@ -119,23 +117,48 @@ def _body_length(headers: Headers) -> int | None:
         raise InvalidHeader(f"invalid Content-Length {value!r}") from None
 
 
-def _parse_head(head: bytes) -> Response:
-    try:
-        text = head.decode("iso-8859-1")
-    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes any byte
-        raise InvalidHandshake("response head is not text") from None
-    status_line, *lines = text.split("\r\n")
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not (parts[1].isdigit() and len(parts[1]) == 3):
-        raise InvalidHandshake(f"not an HTTP response: {status_line[:80]!r}")
+def cut_head(buffer: bytearray, what: str) -> tuple[str, Headers] | None:
+    """Take a complete HTTP/1.1 head (start line and headers) off the front of ``buffer``.
+
+    Returns ``(start line, headers)``, or None while the blank line that ends the head has not
+    arrived. ``what`` names the head in errors. Raises :class:`InvalidHandshake` for a head
+    longer than :data:`MAX_HEADER_BYTES`, more than :data:`MAX_HEADERS` headers or a malformed
+    header line.
+    """
+    end = buffer.find(b"\r\n\r\n")
+    if end > MAX_HEADER_BYTES or (end < 0 and len(buffer) > MAX_HEADER_BYTES):
+        raise InvalidHandshake(f"{what} head is longer than {MAX_HEADER_BYTES} bytes")
+    if end < 0:
+        return None
+    text = bytes(buffer[:end]).decode("iso-8859-1")  # latin-1 decodes any byte
+    del buffer[: end + 4]
+    start_line, *lines = text.split("\r\n")
     if len(lines) > MAX_HEADERS:
-        raise InvalidHandshake(f"response has more than {MAX_HEADERS} headers")
+        raise InvalidHandshake(f"{what} has more than {MAX_HEADERS} headers")
     headers = Headers()
     for line in lines:
         name, colon, value = line.partition(":")
         if not colon or not name or name != name.strip() or " " in name:
             raise InvalidHandshake(f"invalid header line {line[:80]!r}")
         headers.add(name, value.strip())
+    return start_line, headers
+
+
+def format_head(start_line: str, headers: Headers) -> bytes:
+    """An HTTP/1.1 head: the start line, the headers and the blank line."""
+    lines = [start_line, *(f"{name}: {value}" for name, value in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def has_token(headers: Headers, name: str, token: str) -> bool:
+    """Whether header ``name`` lists ``token`` (case-insensitive), as Upgrade and Connection must."""
+    return token.lower() in [item.lower() for item in parse_token_list(headers.get(name, ""))]
+
+
+def _parse_status(status_line: str, headers: Headers) -> Response:
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not (parts[1].isdigit() and len(parts[1]) == 3):
+        raise InvalidHandshake(f"not an HTTP response: {status_line[:80]!r}")
     return Response(int(parts[1]), parts[2] if len(parts) > 2 else "", headers)
 
 
@@ -178,18 +201,16 @@ class ClientHandshake:
 
     def request_bytes(self) -> bytes:
         """The GET request that asks for the upgrade."""
-        lines = [f"GET {self.uri.resource} HTTP/1.1"]
-        lines.extend(f"{name}: {value}" for name, value in self.request_headers.items())
-        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+        return format_head(f"GET {self.uri.resource} HTTP/1.1", self.request_headers)
 
     def accept(self, response: Response) -> Accepted:
         """Check the server's answer; raise :class:`InvalidStatus` for anything but a valid 101."""
         if response.status != 101:
             raise InvalidStatus(response.status, response.headers, response.body)
         headers = response.headers
-        if "websocket" not in [token.lower() for token in parse_token_list(headers.get("Upgrade", ""))]:
+        if not has_token(headers, "Upgrade", "websocket"):
             raise InvalidHeader(f"Upgrade header is {headers.get('Upgrade')!r}, not 'websocket'")
-        if "upgrade" not in [token.lower() for token in parse_token_list(headers.get("Connection", ""))]:
+        if not has_token(headers, "Connection", "upgrade"):
             raise InvalidHeader(f"Connection header is {headers.get('Connection')!r}, not 'Upgrade'")
         accept = headers.get_all("Sec-WebSocket-Accept")
         if accept != [accept_key(self.key)]:
