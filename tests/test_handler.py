@@ -1,0 +1,337 @@
+"""websync.Handler: its defaults, backoff, and every callback and return value against a real server."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import websync
+from test_worker_support import (  # noqa: F401 - fixtures
+    Recorder,
+    path_of,
+    server,
+    spawn,
+    unique_url,
+)
+
+pytestmark = pytest.mark.timeout(15)
+
+
+# -- backoff --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("attempt, delay", [(1, 0.2), (2, 0.8), (3, 1.8), (4, 3.2)])
+def test_backoff_defaults(attempt, delay):
+    assert websync.backoff(attempt) == pytest.approx(delay)
+
+
+def test_backoff_is_capped_at_max():
+    assert websync.backoff(13) == 30.0  # 0.2 * 169 = 33.8
+    assert websync.backoff(1000) == 30.0
+    assert websync.backoff(3, min=1, max=5) == 5
+    assert websync.backoff(2, min=1, max=5) == 4
+
+
+def test_backoff_factor():
+    assert websync.backoff(3, min=1, factor=1) == 3
+    assert websync.backoff(3, min=1, factor=3) == 27
+
+
+def test_backoff_jitter_spreads_below_the_delay():
+    delays = [websync.backoff(3, jitter=0.5) for _ in range(200)]
+    assert all(0.9 - 1e-9 <= d <= 1.8 + 1e-9 for d in delays)
+    assert len(set(delays)) > 100
+    assert min(delays) < 1.2 and max(delays) > 1.5  # spread over the range, not a constant shift
+
+
+def test_backoff_without_jitter_is_deterministic():
+    assert {websync.backoff(2) for _ in range(20)} == {websync.backoff(2)}
+
+
+# -- the defaults ---------------------------------------------------------------------------------
+
+
+class Bare(websync.Handler):
+    pass
+
+
+def test_default_connect_returns_the_url_attribute():
+    handler = Bare()
+    handler.url = "ws://example.invalid/"
+    assert handler.connect() == "ws://example.invalid/"
+
+
+def test_default_connect_without_url_raises():
+    with pytest.raises(NotImplementedError):
+        Bare().connect()
+
+
+def test_default_handle_ping_answers_with_a_pong_of_the_same_data():
+    assert Bare().handle_ping(websync.Ping(b"abc")) == websync.Pong(b"abc")
+
+
+def test_default_handle_disconnect_reconnects_after_backoff():
+    handler = Bare()
+    for attempt in (1, 2, 3, 4):
+        assert handler.handle_disconnect(ConnectionError(), attempt) == websync.Reconnect(websync.backoff(attempt))
+
+
+def test_default_handle_error_reraises():
+    error = ValueError("x")
+    with pytest.raises(ValueError) as info:
+        Bare().handle_error(error)
+    assert info.value is error
+
+
+def test_other_defaults_return_none():
+    handler = Bare()
+    assert handler.handle_connect(None) is None  # type: ignore[arg-type]
+    assert handler.handle_frame(websync.Text("x")) is None
+    assert handler.handle_pong(websync.Pong(b"")) is None
+    assert handler.handle_close(websync.Close(1000, "")) is None
+    assert handler.handle_info("x") is None
+    assert handler.terminate("normal") is None
+
+
+def test_stop_and_reconnect_values():
+    assert websync.Stop().reason == "normal"
+    assert websync.Stop("x").reason == "x"
+    assert websync.Reconnect(0.5).delay == 0.5
+
+
+def test_a_handler_with_only_a_url_works_with_a_real_server(server, spawn):
+    """The plain base class (no override at all) connects, answers pings and stops."""
+    url = unique_url(server)
+    handler = Bare()
+    handler.url = url
+    worker = spawn(handler)
+    server.wait_event(lambda e: e["event"] == "open" and e["path"] == path_of(url))
+    worker.stop()
+    assert worker.exit_reason == "normal"
+
+
+# -- return values --------------------------------------------------------------------------------
+
+
+def test_handle_connect_returning_a_list_sends_it_in_order(server, spawn):
+    rec = Recorder(unique_url(server), hooks={"handle_connect": lambda r: [websync.Text(str(i)) for i in range(5)]})
+    spawn(rec)
+    assert rec.wait_frames(5) == ["0", "1", "2", "3", "4"]
+
+
+def test_handle_connect_frames_go_before_frames_queued_earlier(server, spawn):
+    rec = Recorder(unique_url(server), hooks={"handle_connect": lambda r: websync.Text("hello-first")})
+    worker = spawn(rec)
+    worker.send("queued")
+    assert rec.wait_frames(2) == ["hello-first", "queued"]
+
+
+def test_handle_frame_returning_a_frame_sends_it(server, spawn):
+    def reply(frame):
+        return websync.Binary(b"re:" + frame.data.encode()) if frame.data == "question" else None
+
+    rec = Recorder(unique_url(server), hooks={"handle_frame": reply})
+    worker = spawn(rec)
+    worker.send("question")
+    assert rec.wait_frames(2) == ["question", b"re:question"]
+
+
+def test_handle_frame_returning_none_sends_nothing(server, spawn):
+    rec = Recorder(unique_url(server))
+    worker = spawn(rec)
+    worker.send("a")
+    worker.send("b")
+    assert rec.wait_frames(2) == ["a", "b"]
+    worker.send("c")
+    assert rec.wait_frames(3) == ["a", "b", "c"]  # nothing in between: None sent nothing
+
+
+def test_handle_ping_default_reply_reaches_the_server(server, spawn):
+    rec = Recorder(unique_url(server))
+    worker = spawn(rec)
+    worker.send("cmd:ping:abc")
+    assert rec.wait_frames(1) == ["pong:abc"]
+    assert rec.of("ping") == [("ping", b"abc")]
+
+
+def test_handle_ping_returning_none_sends_no_pong(server, spawn):
+    rec = Recorder(unique_url(server), hooks={"handle_ping": lambda frame: None})
+    worker = spawn(rec)
+    worker.send("cmd:ping:abc:0.3")
+    assert rec.wait_frames(1) == ["nopong:abc"]
+
+
+def test_handle_ping_returning_a_list(server, spawn):
+    rec = Recorder(
+        unique_url(server), hooks={"handle_ping": lambda f: [websync.Pong(f.data), websync.Text("after-ping")]}
+    )
+    worker = spawn(rec)
+    worker.send("cmd:ping:xyz")
+    rec.wait_frames(2)
+    assert sorted(rec.frames()) == ["after-ping", "pong:xyz"]
+
+
+def test_handle_pong_gets_the_answer_to_our_ping_and_may_reply(server, spawn):
+    rec = Recorder(unique_url(server), hooks={"handle_pong": lambda f: websync.Text("got " + bytes(f.data).decode())})
+    worker = spawn(rec)
+    rec.wait_count("handle_connect")
+    worker.send(websync.Ping(b"xy"))
+    assert rec.wait_frames(1) == ["got xy"]
+    assert rec.of("pong") == [("pong", b"xy")]
+
+
+def test_handle_close_gets_the_peer_close_frame(server, spawn):
+    rec = Recorder(unique_url(server), hooks={"handle_disconnect": lambda arg: websync.Stop("done")})
+    worker = spawn(rec)
+    worker.send("cmd:close:4002:going")
+    assert worker.join(5)
+    assert rec.of("close") == [("close", 4002, "going")]
+    kinds = [e[0] for e in rec.events]
+    assert kinds.index("close") < kinds.index("disconnect") < kinds.index("terminate")
+
+
+# -- Stop from every callback ---------------------------------------------------------------------
+
+
+STOP_TRIGGERS = {
+    "handle_connect": lambda worker: None,
+    "handle_frame": lambda worker: worker.send("trigger"),
+    "handle_info": lambda worker: worker.send_info("trigger"),
+    "handle_ping": lambda worker: worker.send("cmd:ping:trigger:1"),
+    "handle_pong": lambda worker: worker.send(websync.Ping(b"trigger")),
+}
+
+
+@pytest.mark.parametrize("callback", sorted(STOP_TRIGGERS))
+def test_stop_from_a_callback_closes_with_1000_and_ends_the_worker(server, spawn, callback):
+    url = unique_url(server)
+    reason = f"stopped-by-{callback}"
+    rec = Recorder(url, hooks={callback: lambda arg: websync.Stop(reason)})
+    worker = spawn(rec)
+    if callback != "handle_connect":
+        rec.wait_count("handle_connect")
+    STOP_TRIGGERS[callback](worker)
+    assert worker.join(5)
+    assert worker.exit_reason == reason
+    assert rec.of("terminate") == [("terminate", reason)]
+    closed = server.wait_event(lambda e: e["event"] == "close" and e["path"] == path_of(url))
+    assert closed["code"] == 1000
+    assert rec.count("disconnect") == 0
+
+
+def test_stop_shutdown_from_a_callback_closes_with_1001(server, spawn):
+    url = unique_url(server)
+    rec = Recorder(url, hooks={"handle_info": lambda arg: websync.Stop("shutdown")})
+    worker = spawn(rec)
+    rec.wait_count("handle_connect")
+    worker.send_info("go")
+    assert worker.join(5)
+    assert worker.exit_reason == "shutdown"
+    assert server.wait_event(lambda e: e["event"] == "close" and e["path"] == path_of(url))["code"] == 1001
+
+
+def test_stop_from_handle_close_ends_the_worker(server, spawn):
+    rec = Recorder(unique_url(server), hooks={"handle_close": lambda frame: websync.Stop("peer-closed")})
+    worker = spawn(rec)
+    rec.wait_count("handle_connect")
+    worker.send("cmd:close:1000:")
+    assert worker.join(5)
+    assert worker.exit_reason == "peer-closed"
+    assert rec.count("disconnect") == 0
+    assert rec.of("terminate") == [("terminate", "peer-closed")]
+
+
+def test_stop_from_handle_info_while_disconnected(spawn):
+    from test_worker_support import free_port
+
+    rec = Recorder(f"ws://127.0.0.1:{free_port()}/", hooks={"handle_info": lambda m: websync.Stop(m)})
+    worker = spawn(rec)
+    rec.wait_count("disconnect")
+    worker.send_info("bye")
+    assert worker.join(5)
+    assert worker.exit_reason == "bye"
+
+
+# -- errors in callbacks --------------------------------------------------------------------------
+
+
+def test_a_crashing_callback_ends_the_worker_with_its_exception(server, spawn, caplog):
+    error = ValueError("boom")
+
+    def explode(frame):
+        if frame.data == "boom":
+            raise error
+
+    rec = Recorder(unique_url(server), hooks={"handle_frame": explode})
+    worker = spawn(rec)
+    caplog.set_level(logging.DEBUG)
+    worker.send("boom")
+    assert worker.join(5)
+    assert worker.exit_reason is error
+    assert not worker.is_alive()
+    assert rec.of("error") == [("error", error)]
+    assert rec.of("terminate") == [("terminate", error)]
+    with_traceback = [r for r in caplog.records if r.exc_info and r.exc_info[1] is error]
+    assert len(with_traceback) == 1, [r.getMessage() for r in with_traceback]
+    assert with_traceback[0].levelno >= logging.ERROR
+
+
+def test_a_crashing_connect_ends_the_worker(spawn):
+    class NoUrl(Recorder):
+        def connect(self):
+            self.record("connect")
+            raise LookupError("no url")
+
+    rec = NoUrl("unused")
+    worker = spawn(rec)
+    assert worker.join(5)
+    assert isinstance(worker.exit_reason, LookupError)
+    assert rec.of("terminate") == [("terminate", worker.exit_reason)]
+
+
+def test_handle_error_may_swallow_the_error_and_the_worker_goes_on(server, spawn):
+    def explode(frame):
+        if frame.data == "boom":
+            raise KeyError("boom")
+
+    rec = Recorder(unique_url(server), hooks={"handle_frame": explode, "handle_error": lambda e: None})
+    worker = spawn(rec)
+    worker.send("boom")
+    worker.send("after")
+    assert rec.wait_frames(2) == ["boom", "after"]
+    assert worker.is_alive()
+    (_, error), = rec.of("error")
+    assert isinstance(error, KeyError)
+
+
+def test_handle_error_may_reply_or_stop(server, spawn):
+    def explode(message):
+        raise RuntimeError(message)
+
+    def on_error(error):
+        return websync.Stop(("failed", str(error))) if str(error) == "stop" else websync.Text(f"error: {error}")
+
+    rec = Recorder(unique_url(server), hooks={"handle_info": explode, "handle_error": on_error})
+    worker = spawn(rec)
+    rec.wait_count("handle_connect")
+    worker.send_info("first")
+    assert rec.wait_frames(1) == ["error: first"]
+    worker.send_info("stop")
+    assert worker.join(5)
+    assert worker.exit_reason == ("failed", "stop")
+
+
+def test_terminate_raising_does_not_change_the_exit_reason(server, spawn, caplog):
+    class BadTerminate(Recorder):
+        def terminate(self, reason):
+            super().terminate(reason)
+            raise RuntimeError("terminate failed")
+
+    rec = BadTerminate(unique_url(server))
+    worker = spawn(rec)
+    rec.wait_count("handle_connect")
+    worker.stop()
+    assert worker.exit_reason == "normal"
+    assert rec.count("terminate") == 1
+    assert any("terminate" in r.getMessage() and r.exc_info for r in caplog.records)
