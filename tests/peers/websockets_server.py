@@ -3,7 +3,7 @@
 Run as a script it listens on ``--host`` with port 0 and prints ``PORT <n>`` on stdout once it
 accepts connections. Every connection runs the same handler:
 
-1. on the path ``/request`` it first sends a JSON text message describing the upgrade request
+1. on a path starting with ``/request`` it first sends a JSON text message describing the upgrade request
    (``path``, ``headers`` as a list of pairs, ``subprotocol``);
 2. it sends the messages of ``--send`` (a JSON list: a string is a text message,
    ``{"hex": "..."}`` binary, ``{"zeros": n}`` n zero bytes as binary, ``{"fragments": [...]}``
@@ -64,6 +64,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import socket
     import ssl
 
     from websockets.sync.server import ServerConnection, serve
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     to_send = [_message(item) for item in json.loads(args.send)]
 
     def handler(ws: ServerConnection) -> None:
-        if ws.request is not None and ws.request.path == "/request":
+        if ws.request is not None and ws.request.path.startswith("/request"):
             ws.send(
                 json.dumps(
                     {
@@ -103,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.force_subprotocol is not None:
         forced = args.force_subprotocol
         options["select_subprotocol"] = lambda connection, offered: forced
+    if ":" in args.host:
+        options["family"] = socket.AF_INET6  # handed to socket.create_server
     if args.certfile:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.certfile)
