@@ -181,12 +181,15 @@ def test_handle_pong_gets_the_answer_to_our_ping_and_may_reply(server, spawn):
     assert rec.of("pong") == [("pong", b"xy")]
 
 
-def test_handle_close_gets_the_peer_close_frame(server, spawn):
-    rec = Recorder(unique_url(server), hooks={"handle_disconnect": lambda arg: websync.Stop("done")})
+def test_handle_close_gets_the_peer_close_frame_and_the_close_is_answered(server, spawn):
+    url = unique_url(server)
+    rec = Recorder(url, hooks={"handle_disconnect": lambda arg: websync.Stop("done")})
     worker = spawn(rec)
     worker.send("cmd:close:4002:going")
     assert worker.join(5)
     assert rec.of("close") == [("close", 4002, "going")]
+    answer = server.wait_event(lambda e: e["event"] == "close" and e["path"] == path_of(url))
+    assert answer["code"] == 4002  # RFC 6455 5.5.1: the answer echoes the status code
     kinds = [e[0] for e in rec.events]
     assert kinds.index("close") < kinds.index("disconnect") < kinds.index("terminate")
 

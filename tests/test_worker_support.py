@@ -29,12 +29,16 @@ import pytest
 import websync
 
 SERVER_SCRIPT = r"""
-import json, sys
+import json, sys, threading
 from websockets.sync.server import serve
 from websockets.exceptions import ConnectionClosed
 
+lock = threading.Lock()
+
 def out(**event):
-    print(json.dumps(event), flush=True)
+    with lock:
+        sys.stdout.write(json.dumps(event) + "\n")
+        sys.stdout.flush()
 
 def handler(ws):
     out(event="open", path=ws.request.path, headers=[[k, v] for k, v in ws.request.headers.raw_items()])
