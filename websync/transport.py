@@ -5,6 +5,7 @@ from __future__ import annotations
 import select
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Sequence
 
@@ -14,6 +15,9 @@ from .errors import OpenTimeout, TransportError
 from .uri import WebSocketURI
 
 __all__ = ["default_ssl_context", "open_socket", "send_all", "wait_readable"]
+
+_alpn_lock = threading.Lock()
+"""Held while ALPN protocols are set on a shared context and copied into a new TLS connection."""
 
 
 def default_ssl_context(alpn: Sequence[str] = ()) -> ssl.SSLContext:
@@ -31,11 +35,14 @@ def open_socket(
     timeout: float | None,
     ssl_context: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
+    alpn: Sequence[str] = (),
 ) -> socket.socket:
     """Connect to ``uri``'s host and port (IPv4 or IPv6), with TLS for wss://.
 
-    The socket is returned in non-blocking mode. Raises :class:`OpenTimeout` past ``timeout``
-    and :class:`TransportError` for refused connections, DNS and TLS failures.
+    ``alpn`` lists the protocols to offer by ALPN; they are set on ``ssl_context`` (or on a fresh
+    default context) for this connection. The socket is returned in non-blocking mode. Raises
+    :class:`OpenTimeout` past ``timeout`` and :class:`TransportError` for refused connections,
+    DNS and TLS failures.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     where = f"{uri.host}:{uri.port}"
@@ -48,7 +55,8 @@ def open_socket(
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if uri.secure:
-            sock = _start_tls(sock, ssl_context or default_ssl_context(), server_hostname or uri.host, deadline, where)
+            context = ssl_context or default_ssl_context(alpn)
+            sock = _start_tls(sock, context, server_hostname or uri.host, deadline, where, alpn)
         sock.setblocking(False)
         return sock
     except BaseException:
@@ -57,12 +65,23 @@ def open_socket(
 
 
 def _start_tls(
-    sock: socket.socket, context: ssl.SSLContext, hostname: str, deadline: float | None, where: str
+    sock: socket.socket,
+    context: ssl.SSLContext,
+    hostname: str,
+    deadline: float | None,
+    where: str,
+    alpn: Sequence[str],
 ) -> ssl.SSLSocket:
     if deadline is not None:
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
     try:
-        return context.wrap_socket(sock, server_hostname=hostname)
+        if not alpn:
+            return context.wrap_socket(sock, server_hostname=hostname)
+        with _alpn_lock:  # the protocols are copied into the connection when it is created
+            context.set_alpn_protocols(list(alpn))
+            tls = context.wrap_socket(sock, server_hostname=hostname, do_handshake_on_connect=False)
+        tls.do_handshake()
+        return tls
     except TimeoutError:
         raise OpenTimeout(f"timed out in the TLS handshake with {where}") from None
     except ssl.SSLError as exc:
