@@ -1,11 +1,12 @@
 """The permessage-deflate extension (RFC 7692): per-message DEFLATE compression with RSV1.
 
 Window bits: zlib refuses a raw-deflate compressor with an 8-bit window (``wbits=-8`` raises
-``ValueError``, see https://github.com/madler/zlib/issues/171), and substituting 9 would break a
-peer that only keeps a 256-byte window. So websync never *compresses* with 8 bits: it does not
-configure or offer 8 for its own side and refuses a negotiation that would impose 8 on it
-(:class:`~websync.errors.NegotiationError`). Decompressing with an 8-bit window works and is
-accepted.
+``ValueError``, see https://github.com/madler/zlib/issues/171). When 8 is negotiated for our
+compressor, websync compresses with 9: zlib never emits a match distance above the window size
+minus ``MIN_LOOKAHEAD`` (262 bytes, ``MAX_DIST`` in zlib's deflate.h), i.e. 250 bytes for a
+512-byte window, so the output is valid for a peer keeping only 256 bytes. (Node's zlib maps
+raw windowBits 8 to 9 the same way; websockets instead refuses 8.) Decompression uses the
+negotiated window as is, 8 included.
 """
 
 from __future__ import annotations
@@ -44,10 +45,9 @@ def _check_compress_settings(settings: Mapping[str, int] | None) -> dict[str, in
     return settings
 
 
-def _check_window_bits(name: str, bits: int, *, lowest: int) -> None:
-    if not lowest <= bits <= 15:
-        hint = " (zlib cannot compress with an 8-bit window)" if bits == 8 else ""
-        raise ValueError(f"{name} must be between {lowest} and 15{hint}")
+def _check_window_bits(name: str, bits: int) -> None:
+    if not 8 <= bits <= 15:
+        raise ValueError(f"{name} must be between 8 and 15")
 
 
 class PerMessageDeflate(Extension):
@@ -71,10 +71,10 @@ class PerMessageDeflate(Extension):
         local_max_window_bits: int = 15,
         compress_settings: Mapping[str, int] | None = None,
     ) -> None:
-        """Raises ``ValueError`` on window bits outside 8..15 (9..15 for the local side, see the
-        module docstring) and on ``compress_settings`` other than level, memLevel and strategy."""
-        _check_window_bits("remote_max_window_bits", remote_max_window_bits, lowest=8)
-        _check_window_bits("local_max_window_bits", local_max_window_bits, lowest=9)
+        """Raises ``ValueError`` on window bits outside 8..15 and on ``compress_settings`` other
+        than level, memLevel and strategy."""
+        _check_window_bits("remote_max_window_bits", remote_max_window_bits)
+        _check_window_bits("local_max_window_bits", local_max_window_bits)
         self.remote_no_context_takeover = remote_no_context_takeover
         self.local_no_context_takeover = local_no_context_takeover
         self.remote_max_window_bits = remote_max_window_bits
@@ -104,7 +104,9 @@ class PerMessageDeflate(Extension):
         if frame.opcode.is_control:
             return frame
         if self._compressor is None:
-            self._compressor = zlib.compressobj(wbits=-self.local_max_window_bits, **self.compress_settings)
+            # 8 bits compress with 9: see the module docstring.
+            wbits = -max(self.local_max_window_bits, 9)
+            self._compressor = zlib.compressobj(wbits=wbits, **self.compress_settings)
         # compress() must run even on empty data: a second flush in a row, with no deflate()
         # call in between, yields nothing instead of the empty stored block that is needed.
         data = self._compressor.compress(frame.payload) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
@@ -219,7 +221,7 @@ class ClientPerMessageDeflate(ClientExtensionFactory):
 
     Args:
         client_max_window_bits: ``True`` offers the parameter without a value (the server may
-            pick 9..15 for our compressor), an int 9..15 offers that limit, ``None`` or
+            pick 8..15 for our compressor), an int 8..15 offers that limit, ``None`` or
             ``False`` leave it out (the server must not send it then).
         server_max_window_bits: 8..15 asks the server to compress with at most that window.
         client_no_context_takeover: reset our compressor after each message.
@@ -239,9 +241,9 @@ class ClientPerMessageDeflate(ClientExtensionFactory):
         compress_settings: Mapping[str, int] | None = None,
     ) -> None:
         if not (client_max_window_bits is None or isinstance(client_max_window_bits, bool)):
-            _check_window_bits("client_max_window_bits", client_max_window_bits, lowest=9)
+            _check_window_bits("client_max_window_bits", client_max_window_bits)
         if server_max_window_bits is not None:
-            _check_window_bits("server_max_window_bits", server_max_window_bits, lowest=8)
+            _check_window_bits("server_max_window_bits", server_max_window_bits)
         self.client_max_window_bits = client_max_window_bits
         self.server_max_window_bits = server_max_window_bits
         self.client_no_context_takeover = client_no_context_takeover
@@ -261,9 +263,9 @@ class ClientPerMessageDeflate(ClientExtensionFactory):
         """Check the server's response against the offer (RFC 7692 section 7.1).
 
         Raises :class:`~websync.errors.NegotiationError` on unknown, duplicate or malformed
-        parameters, on a response that does not honour the offer, on
-        ``client_max_window_bits`` when it was not offered or is 8, and when
-        permessage-deflate is already in ``accepted``.
+        parameters, on a response that does not honour the offer (including
+        ``client_max_window_bits`` when it was not offered), and when permessage-deflate is
+        already in ``accepted``.
         """
         _check_not_accepted(accepted)
         response = _parse(params, offer=False)
@@ -293,8 +295,6 @@ class ClientPerMessageDeflate(ClientExtensionFactory):
             raise NegotiationError("server sent client_max_window_bits, which was not offered")
         elif offered_limit is not None and client_max_window_bits > offered_limit:
             raise NegotiationError(f"client_max_window_bits={client_max_window_bits} is above the offer")
-        elif client_max_window_bits == 8:
-            raise NegotiationError("client_max_window_bits=8 is not supported by zlib")
 
         return PerMessageDeflate(
             remote_no_context_takeover=server_no_context_takeover,
@@ -309,7 +309,7 @@ class ServerPerMessageDeflate(ServerExtensionFactory):
     """The server's answer to a client's permessage-deflate offer.
 
     Args:
-        server_max_window_bits: 9..15, the largest window our compressor uses.
+        server_max_window_bits: 8..15, the largest window our compressor uses.
         client_max_window_bits: 8..15, asked of the client when its offer allows it.
         server_no_context_takeover: reset our compressor after each message.
         client_no_context_takeover: require the client to reset its compressor.
@@ -328,9 +328,9 @@ class ServerPerMessageDeflate(ServerExtensionFactory):
         compress_settings: Mapping[str, int] | None = None,
     ) -> None:
         if server_max_window_bits is not None:
-            _check_window_bits("server_max_window_bits", server_max_window_bits, lowest=9)
+            _check_window_bits("server_max_window_bits", server_max_window_bits)
         if client_max_window_bits is not None:
-            _check_window_bits("client_max_window_bits", client_max_window_bits, lowest=8)
+            _check_window_bits("client_max_window_bits", client_max_window_bits)
         self.server_max_window_bits = server_max_window_bits
         self.client_max_window_bits = client_max_window_bits
         self.server_no_context_takeover = server_no_context_takeover
@@ -342,8 +342,8 @@ class ServerPerMessageDeflate(ServerExtensionFactory):
     ) -> tuple[ExtensionParams, PerMessageDeflate]:
         """Honour the offer's requests and add our own settings (RFC 7692 section 7.1).
 
-        Raises :class:`~websync.errors.NegotiationError` to decline a malformed offer, one
-        that asks for ``server_max_window_bits=8``, or a second permessage-deflate.
+        Raises :class:`~websync.errors.NegotiationError` to decline a malformed offer or a
+        second permessage-deflate.
         """
         _check_not_accepted(accepted)
         offer = _parse(params, offer=True)
@@ -355,8 +355,6 @@ class ServerPerMessageDeflate(ServerExtensionFactory):
         requested = offer.get("server_max_window_bits")
         limits = [bits for bits in (requested, self.server_max_window_bits) if bits is not None]
         server_max_window_bits = min(limits) if limits else None
-        if server_max_window_bits == 8:
-            raise NegotiationError("server_max_window_bits=8 is not supported by zlib")
 
         # Section 7.1.2.2: only answer client_max_window_bits if the offer has it, with at
         # most the offered value. An offered value binds the client even if we leave it out.
