@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import select
 import socket
 import ssl
@@ -14,7 +15,7 @@ import certifi
 from .errors import OpenTimeout, TransportError
 from .uri import WebSocketURI
 
-__all__ = ["default_ssl_context", "open_socket", "send_all", "wait_readable"]
+__all__ = ["default_ssl_context", "open_socket", "send_all", "wait_readable", "readable"]
 
 _alpn_lock = threading.Lock()
 """Held while ALPN protocols are set on a shared context and copied into a new TLS connection."""
@@ -94,8 +95,30 @@ def wait_readable(sock: socket.socket, timeout: float | None) -> bool:
     """Wait until ``sock`` has data (TLS: including bytes already decrypted and buffered)."""
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
-    readable, _, _ = select.select([sock], [], [], timeout)
-    return bool(readable)
+    return bool(_poll([sock], _READABLE, timeout))
+
+
+def readable(socks: Sequence[socket.socket], timeout: float | None) -> list[socket.socket]:
+    """Wait until one of ``socks`` has data, EOF or an error; return those that do (none on timeout)."""
+    ready = _poll(socks, _READABLE, timeout)
+    return [sock for sock in socks if sock.fileno() in ready]
+
+
+_READABLE = select.POLLIN | select.POLLPRI
+_WRITABLE = select.POLLOUT
+
+
+def _poll(socks: Sequence[socket.socket], events: int, timeout: float | None) -> set[int]:
+    """The descriptors among ``socks`` that are ready (hang-ups and errors count as ready).
+
+    ``poll()`` rather than ``select()``: select fails on descriptors above 1023 (FD_SETSIZE),
+    which a server with a few hundred connections reaches.
+    """
+    poller = select.poll()
+    for sock in socks:
+        poller.register(sock, events)
+    milliseconds = None if timeout is None else max(math.ceil(timeout * 1000), 0)
+    return {fd for fd, _ in poller.poll(milliseconds)}
 
 
 def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float | None = None) -> None:
@@ -113,4 +136,4 @@ def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float | Non
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             raise TimeoutError("timed out sending data")
-        select.select([], [sock], [], remaining)
+        _poll([sock], _WRITABLE, remaining)
