@@ -22,6 +22,7 @@ from .handler import Handler, Reconnect, Stop, backoff
 from .handshake import Response
 from .headers import Headers
 from .introspection import get_state, statistics, trace
+from .server import Reject, Server, ServerHandler, serve
 from .supervision import child_spec
 from .tracing import trace_all
 from .worker import QueueFull, Worker, start
@@ -31,6 +32,10 @@ __all__ = [
     "ClientConnection",
     "start",
     "child_spec",
+    "serve",
+    "Server",
+    "ServerHandler",
+    "Reject",
     "Worker",
     "QueueFull",
     "Handler",

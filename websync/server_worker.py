@@ -1,0 +1,311 @@
+"""The threads of a server: one worker per connection (which also does its upgrade) and the acceptor.
+
+A connection is a :class:`~websync.worker.Worker` whose "connect" step is the server side of the
+opening handshake on the accepted socket, bounded by ``handshake_timeout``; after it, the same
+loop as a client's drives the connection, with :class:`HandlerAdapter` translating the worker's
+callbacks into :class:`~websync.server.ServerHandler` ones. The acceptor is a
+:class:`supervisors.Process` that accepts sockets and starts their workers under the server's
+connection supervisor; over ``max_connections`` it answers 503 itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from supervisors import Process, StartError
+
+from .connection import Connection
+from .errors import InvalidHandshake, OpenTimeout
+from .frames import Binary, Close, Ping, Pong, Text
+from .handler import Handler, Reply, Stop
+from .handshake import Response
+from .protocol import Protocol, Role
+from .server_handshake import InvalidRequest, Request, RequestParser, ServerHandshake, error_response, format_response
+from .transport import readable, send_all
+from .uri import WebSocketURI
+from .worker import Worker
+
+if TYPE_CHECKING:
+    from .server import Reject, ServerHandler
+
+__all__ = ["HandlerAdapter", "ConnectionSettings", "ConnectionWorker", "ServerConnection", "Acceptor", "LINGER_SECONDS"]
+
+logger = logging.getLogger("websync.server")
+
+READ_SIZE = 65536
+LINGER_SECONDS = 2.0
+"""How long the acceptor waits for a refused client to close before closing the socket itself."""
+MAX_LINGERING = 256
+
+
+class ServerConnection(Connection):
+    """A connection on the server side: the server closes TCP first (RFC 6455 section 7.1.1)."""
+
+    def drain_until_eof(self, timeout: float | None) -> None:
+        """Nothing to wait for: after the close handshake the server closes the TCP connection."""
+
+
+class HandlerAdapter(Handler):
+    """Presents a :class:`~websync.server.ServerHandler` to the worker as a client-style Handler."""
+
+    def __init__(self, handler: ServerHandler) -> None:
+        self.handler = handler
+        self.opened = False
+        self._first_reply: Reply = None
+        self._ended: Exception | None = None
+
+    def open(self, request: Request) -> Reject | None:
+        """Call ``init``; a :class:`~websync.server.Reject` it raises or returns refuses the upgrade."""
+        from .server import Reject
+
+        try:
+            reply = self.handler.init(request)
+        except Reject as reject:
+            return reject
+        if isinstance(reply, Reject):
+            return reply
+        self.opened = True
+        self._first_reply = reply
+        return None
+
+    def handle_connect(self, response: Response) -> Reply:
+        reply, self._first_reply = self._first_reply, None
+        return reply
+
+    def handle_frame(self, frame: Text | Binary) -> Reply:
+        return self.handler.handle_in(frame)
+
+    def handle_ping(self, frame: Ping) -> Reply:
+        return self.handler.handle_control(frame)
+
+    def handle_pong(self, frame: Pong) -> Reply:
+        return self.handler.handle_control(frame)
+
+    def handle_close(self, frame: Close) -> Reply:
+        return self.handler.handle_control(frame)
+
+    def handle_info(self, message: Any) -> Reply:
+        return self.handler.handle_info(message)
+
+    def handle_disconnect(self, reason: Exception, attempt: int) -> Stop:
+        """A server never reconnects: the worker ends, and ``terminate`` learns how the connection did."""
+        self._ended = reason
+        return Stop("normal")
+
+    def handle_error(self, error: Exception) -> Reply:
+        return self.handler.handle_error(error)
+
+    def terminate(self, reason: object) -> None:
+        if self.opened:
+            self.handler.terminate(self._ended if reason == "normal" and self._ended is not None else reason)
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What every connection of one server shares."""
+
+    handshake: ServerHandshake
+    handshake_timeout: float | None
+    max_size: int | None
+    local_address: tuple[str, int]
+
+
+class ConnectionWorker(Worker):
+    """The worker of one accepted connection; its connect step is the server's opening handshake."""
+
+    handler: HandlerAdapter
+
+    def __init__(
+        self, sock: socket.socket, address: Any, handler: ServerHandler, settings: ConnectionSettings, **options: Any
+    ) -> None:
+        super().__init__(HandlerAdapter(handler), **options)
+        self.sock = sock
+        self.remote_address = address
+        self.settings = settings
+        self.tracer.name = f"server :{settings.local_address[1]} <- {_format_address(address)}"
+        handler.worker = self
+        handler.remote_address = address
+
+    def _connect(self) -> Connection:
+        """Read the upgrade request, answer it and return the open connection.
+
+        Raises :class:`~websync.errors.InvalidHandshake` (the answer was a refusal, the client was
+        silent past ``handshake_timeout``, or the server is stopping) and ``OSError``; the socket is
+        closed then, and the worker ends.
+        """
+        timeout = self.settings.handshake_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            return self._upgrade(deadline)
+        except InvalidRequest as refusal:
+            self.tracer.event("upgrade refused: %s", refusal)
+            self._respond_quietly(refusal.response, deadline)
+            self.sock.close()
+            raise
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def _upgrade(self, deadline: float | None) -> Connection:
+        parser = RequestParser()
+        request = None
+        while request is None:
+            request = parser.receive_data(self._read_request_bytes(deadline))
+        self.tracer.headers(f"{request.method} {request.path}", request.headers.items())
+        upgrade = self.settings.handshake.negotiate(request)
+        self.handler.handler.subprotocol = upgrade.subprotocol
+        try:
+            reject = self._callback(self.handler.open, request)
+        except BaseException:
+            self._respond_quietly(error_response(500, b"internal server error"), deadline)
+            raise
+        if reject is not None:
+            raise InvalidRequest(reject.status, f"rejected by init() with {reject.status}", reject.headers, reject.body)
+        self._respond(upgrade.response, deadline)
+        protocol = Protocol(Role.SERVER, max_size=self.settings.max_size, extensions=upgrade.extensions)
+        host, port = self.settings.local_address[:2]
+        uri = WebSocketURI(secure=False, host=host, port=port, resource=request.path)
+        connection = ServerConnection(self.sock, protocol, uri, upgrade.response, upgrade.subprotocol, self.tracer)
+        connection.stats = self.stats
+        self.stats.connected_since = time.time()
+        self.tracer.event("connected (subprotocol %s, extensions %s)", upgrade.subprotocol, connection.extensions)
+        if parser.leftover:
+            connection.early_frames = connection.feed(parser.leftover)
+        return connection
+
+    def _read_request_bytes(self, deadline: float | None) -> bytes:
+        """The next bytes of the request; pushes and stop requests are handled while waiting."""
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise OpenTimeout(f"no complete upgrade request within {self.settings.handshake_timeout}s")
+            ready = readable([self.sock, self._wake_reader], remaining)
+            if self._wake_reader in ready:
+                self._drain_mailbox(None)  # frames pushed meanwhile wait in the outbox
+                if self._stopping is not None:
+                    raise InvalidHandshake("the server is stopping")
+            if self.sock not in ready:
+                continue
+            try:
+                data = self.sock.recv(READ_SIZE)
+            except BlockingIOError:
+                continue
+            if not data:
+                raise InvalidHandshake("the client closed the connection during the handshake")
+            return data
+
+    def _respond(self, response: Response, deadline: float | None) -> None:
+        self.tracer.headers(f"HTTP {response.status}", response.headers.items())
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+        send_all(self.sock, format_response(response), remaining)
+
+    def _respond_quietly(self, response: Response, deadline: float | None) -> None:
+        """Best effort: the client may be gone already."""
+        try:
+            self._respond(response, deadline)
+        except OSError:
+            pass
+
+
+def _format_address(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = f"[{address[0]}]" if ":" in str(address[0]) else address[0]
+        return f"{host}:{address[1]}"
+    return str(address)
+
+
+class Acceptor(Process):
+    """Accepts connections on ``listener`` and hands each one to ``start_connection``.
+
+    ``start_connection(sock, address)`` returns False when the server is at ``max_connections``:
+    the acceptor then answers 503 itself and lingers (reading and discarding, at most
+    :data:`LINGER_SECONDS`) until the client closes, so that the answer is not lost to a reset.
+    """
+
+    def __init__(
+        self, listener: socket.socket, start_connection: Callable[[socket.socket, Any], bool], *, name: str | None = None
+    ) -> None:
+        super().__init__(name=name)
+        self.listener = listener
+        self.start_connection = start_connection
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._lingering: dict[socket.socket, float] = {}
+        self._refusal = format_response(error_response(503, b"too many connections", {"Retry-After": "1"}))
+
+    def request_stop(self, reason: object) -> None:
+        super().request_stop(reason)
+        try:
+            self._wake_writer.send(b"\0")
+        except OSError:
+            pass
+
+    def run(self) -> object:
+        try:
+            while not self.stop_requested.is_set():
+                timeout = None
+                if self._lingering:
+                    timeout = max(min(self._lingering.values()) - time.monotonic(), 0)
+                ready = readable([self.listener, self._wake_reader, *self._lingering], timeout)
+                if self.listener in ready:
+                    self._accept()
+                self._linger(ready)
+        finally:
+            for sock in self._lingering:
+                sock.close()
+            self._wake_reader.close()
+            self._wake_writer.close()
+        return "normal"
+
+    def _accept(self) -> None:
+        while not self.stop_requested.is_set():
+            try:
+                sock, address = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and the like: wait for descriptors to free up
+                logger.warning("accept() failed: %s", exc)
+                self.stop_requested.wait(0.1)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                started = self.start_connection(sock, address)
+            except StartError as exc:
+                logger.error("cannot serve %s: %s", _format_address(address), exc)
+                sock.close()
+                continue
+            if not started:
+                self._refuse(sock)
+
+    def _refuse(self, sock: socket.socket) -> None:
+        try:
+            sock.send(self._refusal)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            sock.close()
+            return
+        if len(self._lingering) >= MAX_LINGERING:
+            sock.close()
+        else:
+            self._lingering[sock] = time.monotonic() + LINGER_SECONDS
+
+    def _linger(self, ready: list[socket.socket]) -> None:
+        now = time.monotonic()
+        for sock in [sock for sock in self._lingering if sock in ready or self._lingering[sock] <= now]:
+            try:
+                done = sock not in ready or not sock.recv(READ_SIZE)
+            except OSError:
+                done = True
+            if done:
+                del self._lingering[sock]
+                sock.close()
+        if self._wake_reader in ready:
+            try:
+                self._wake_reader.recv(64)
+            except OSError:
+                pass
