@@ -145,6 +145,40 @@ def test_trace_previews_are_bounded(server, spawn, trace_log):
     assert len(text[0]) < 200 and len(binary[0]) < 400
 
 
+def test_trace_length_of_text_is_in_utf8_bytes(server, spawn, trace_log):
+    name = unique_name()
+    rec = Recorder(unique_url(server))
+    worker = spawn(rec, name=name, debug=["trace"])
+    worker.send("h\u00e9llo")
+    rec.wait_frames(1)
+    assert "out TEXT 6 bytes 'h\u00e9llo'" in trace_log(name)
+
+
+def test_unnamed_workers_get_a_label_of_their_own(server, spawn, caplog):
+    caplog.set_level(logging.DEBUG, logger="websync.trace")
+    first, second = Recorder(unique_url(server)), Recorder(unique_url(server))
+    spawn(first, debug=["trace"])
+    spawn(second, debug=["trace"])
+    first.wait_count("handle_connect")
+    second.wait_count("handle_connect")
+    labels = {
+        r.getMessage().split("]")[0] + "]"
+        for r in caplog.records
+        if r.name == "websync.trace" and "connecting to" in r.getMessage()
+    }
+    assert len(labels) >= 2 and all(label.startswith("[worker-") for label in labels)
+
+
+def test_trace_redacts_headers_given_as_an_option(server, spawn, trace_log):
+    name = unique_name()
+    rec = Recorder(unique_url(server))
+    worker = spawn(rec, name=name, debug=["trace"], headers={"Authorization": "Basic b3B0aW9u"})
+    rec.wait_count("handle_connect")
+    worker.stop()
+    lines = trace_log(name)
+    assert has(lines, "<redacted>") and not has(lines, "b3B0aW9u")
+
+
 def test_trace_close_code_sent_by_the_peer(server, spawn, trace_log):
     name = unique_name()
     rec = Recorder(unique_url(server), hooks={"handle_disconnect": lambda arg: websync.Stop("done")})

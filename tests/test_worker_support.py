@@ -53,6 +53,7 @@ def handler(ws):
                 elif what == "close":
                     ws.close(int(args[0]), args[1] if len(args) > 1 else "")
             else:
+                out(event="message", path=ws.request.path, data=message if isinstance(message, str) else message.hex())
                 ws.send(message)
     except ConnectionClosed:
         pass
