@@ -6,6 +6,8 @@ from typing import Any
 
 from .client import ClientConnection
 from .handler import Handler
+from .server import ServerHandler
+from .server_worker import HandlerAdapter
 from .worker import Worker
 
 __all__ = ["trace", "get_state", "statistics"]
@@ -20,9 +22,10 @@ def trace(target: Worker | ClientConnection, enabled: bool = True) -> None:
     _worker(target).tracer.switch(enabled)
 
 
-def get_state(target: Worker | ClientConnection) -> Handler:
-    """The handler object of a worker: the state its callbacks keep."""
-    return _worker(target).handler
+def get_state(target: Worker | ClientConnection) -> Handler | ServerHandler:
+    """The handler object of a worker: the state its callbacks keep (a server connection's ServerHandler)."""
+    handler = _worker(target).handler
+    return handler.handler if isinstance(handler, HandlerAdapter) else handler
 
 
 def statistics(target: Worker | ClientConnection) -> dict[str, Any]:
