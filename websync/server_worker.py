@@ -14,7 +14,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from supervisors import Process, StartError
@@ -23,7 +23,7 @@ from .connection import Connection
 from .errors import InvalidHandshake, OpenTimeout
 from .frames import Binary, Close, Ping, Pong, Text
 from .handler import Handler, Reply, Stop
-from .handshake import Response
+from .handshake import MAX_HEADER_BYTES, Response
 from .protocol import Protocol, Role
 from .server_handshake import InvalidRequest, Request, RequestParser, ServerHandshake, error_response, format_response
 from .transport import readable, send_all
@@ -39,8 +39,8 @@ logger = logging.getLogger("websync.server")
 
 READ_SIZE = 65536
 LINGER_SECONDS = 2.0
-"""How long the acceptor waits for a refused client to close before closing the socket itself."""
-MAX_LINGERING = 256
+"""How long the acceptor keeps a refused client (to read its request, answer and see it close)."""
+MAX_REFUSED = 256
 
 
 class ServerConnection(Connection):
@@ -219,12 +219,21 @@ def _format_address(address: Any) -> str:
     return str(address)
 
 
+@dataclass
+class _Refusal:
+    """A client refused at max_connections: its request is read before the 503 goes out."""
+
+    deadline: float
+    head: bytearray = field(default_factory=bytearray)
+    answered: bool = False
+
+
 class Acceptor(Process):
     """Accepts connections on ``listener`` and hands each one to ``start_connection``.
 
     ``start_connection(sock, address)`` returns False when the server is at ``max_connections``:
-    the acceptor then answers 503 itself and lingers (reading and discarding, at most
-    :data:`LINGER_SECONDS`) until the client closes, so that the answer is not lost to a reset.
+    the acceptor then reads the request, answers 503 itself and lingers until the client closes
+    (at most :data:`LINGER_SECONDS` in all), so that neither side's bytes are lost to a reset.
     """
 
     def __init__(
@@ -234,8 +243,8 @@ class Acceptor(Process):
         self.listener = listener
         self.start_connection = start_connection
         self._wake_reader, self._wake_writer = socket.socketpair()
-        self._lingering: dict[socket.socket, float] = {}
-        self._refusal = format_response(error_response(503, b"too many connections", {"Retry-After": "1"}))
+        self._refused: dict[socket.socket, _Refusal] = {}
+        self._answer = format_response(error_response(503, b"too many connections", {"Retry-After": "1"}))
 
     def request_stop(self, reason: object) -> None:
         super().request_stop(reason)
@@ -248,14 +257,14 @@ class Acceptor(Process):
         try:
             while not self.stop_requested.is_set():
                 timeout = None
-                if self._lingering:
-                    timeout = max(min(self._lingering.values()) - time.monotonic(), 0)
-                ready = readable([self.listener, self._wake_reader, *self._lingering], timeout)
+                if self._refused:
+                    timeout = max(min(r.deadline for r in self._refused.values()) - time.monotonic(), 0)
+                ready = readable([self.listener, self._wake_reader, *self._refused], timeout)
                 if self.listener in ready:
                     self._accept()
-                self._linger(ready)
+                self._serve_refused(ready)
         finally:
-            for sock in self._lingering:
+            for sock in self._refused:
                 sock.close()
             self._wake_reader.close()
             self._wake_writer.close()
@@ -279,33 +288,40 @@ class Acceptor(Process):
                 logger.error("cannot serve %s: %s", _format_address(address), exc)
                 sock.close()
                 continue
-            if not started:
-                self._refuse(sock)
+            if started:
+                continue
+            if len(self._refused) >= MAX_REFUSED:
+                sock.close()
+            else:
+                self._refused[sock] = _Refusal(time.monotonic() + LINGER_SECONDS)
 
-    def _refuse(self, sock: socket.socket) -> None:
-        try:
-            sock.send(self._refusal)
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            sock.close()
-            return
-        if len(self._lingering) >= MAX_LINGERING:
-            sock.close()
-        else:
-            self._lingering[sock] = time.monotonic() + LINGER_SECONDS
-
-    def _linger(self, ready: list[socket.socket]) -> None:
+    def _serve_refused(self, ready: list[socket.socket]) -> None:
         now = time.monotonic()
-        for sock in [sock for sock in self._lingering if sock in ready or self._lingering[sock] <= now]:
-            try:
-                done = sock not in ready or not sock.recv(READ_SIZE)
-            except OSError:
-                done = True
-            if done:
-                del self._lingering[sock]
+        for sock, refusal in list(self._refused.items()):
+            if sock in ready and self._read_refused(sock, refusal):
+                continue
+            if sock in ready or refusal.deadline <= now:
+                del self._refused[sock]
                 sock.close()
         if self._wake_reader in ready:
             try:
                 self._wake_reader.recv(64)
             except OSError:
                 pass
+
+    def _read_refused(self, sock: socket.socket, refusal: _Refusal) -> bool:
+        """Read what a refused client sent and answer once its head is in; False when it is done."""
+        try:
+            data = sock.recv(READ_SIZE)
+            if not data:
+                return False
+            if not refusal.answered:
+                refusal.head += data
+                if b"\r\n\r\n" in refusal.head or len(refusal.head) > MAX_HEADER_BYTES:
+                    sock.send(self._answer)
+                    sock.shutdown(socket.SHUT_WR)
+                    refusal.answered = True
+                    refusal.head.clear()
+        except OSError:
+            return False
+        return True

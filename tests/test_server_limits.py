@@ -1,0 +1,153 @@
+"""Server limits and policies with real clients: max_size, max_connections, handshake_timeout, origins."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+import pytest
+import websocket  # websocket-client
+from websockets.exceptions import ConnectionClosedError as WebsocketsClosedError
+from websockets.exceptions import InvalidStatus as WebsocketsInvalidStatus
+from websockets.sync.client import connect as ws_connect
+
+import websync
+from websync import Binary, ServerHandler, Text
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class Echo(ServerHandler):
+    def handle_in(self, frame: Text | Binary) -> Text | Binary:
+        return frame
+
+
+def url(server: websync.Server) -> str:
+    return f"ws://127.0.0.1:{server.port}/"
+
+
+@pytest.fixture
+def stack() -> Iterator[ExitStack]:
+    with ExitStack() as stack:
+        yield stack
+
+
+# -- max_size ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", ["deflate", None])
+def test_message_over_max_size_closes_with_1009(compression: str | None) -> None:
+    with websync.serve(Echo, max_size=1000, close_timeout=2) as server:
+        with ws_connect(url(server), compression=compression) as ws:
+            ws.send(b"\x00" * 1000)
+            assert ws.recv(timeout=5) == b"\x00" * 1000  # exactly max_size is fine
+            ws.send(b"\x00" * 1001)
+            with pytest.raises(WebsocketsClosedError) as caught:
+                ws.recv(timeout=5)
+        assert caught.value.rcvd is not None and caught.value.rcvd.code == 1009
+
+
+def test_max_size_none_lifts_the_limit() -> None:
+    payload = b"\x07" * (2**20 + 1)  # over the default of 1 MiB
+    with websync.serve(Echo, max_size=None) as server, ws_connect(url(server), max_size=None) as ws:
+        ws.send(payload)
+        assert ws.recv(timeout=10) == payload
+
+
+def test_default_max_size_is_one_mib() -> None:
+    with websync.serve(Echo, close_timeout=2) as server, ws_connect(url(server), max_size=None) as ws:
+        ws.send(b"\x00" * (2**20 + 1))
+        with pytest.raises(WebsocketsClosedError) as caught:
+            ws.recv(timeout=5)
+    assert caught.value.rcvd is not None and caught.value.rcvd.code == 1009
+
+
+# -- max_connections -----------------------------------------------------------------------------
+
+
+def test_max_connections_answers_503_and_frees_slots(stack: ExitStack) -> None:
+    server = stack.enter_context(websync.serve(Echo, max_connections=2))
+    first = stack.enter_context(ws_connect(url(server)))
+    second = websocket.create_connection(url(server), timeout=5)
+    stack.callback(second.close)
+    with pytest.raises(WebsocketsInvalidStatus) as caught:
+        ws_connect(url(server), open_timeout=5)
+    assert caught.value.response.status_code == 503
+    with pytest.raises(websocket.WebSocketBadStatusException) as bad:
+        websocket.create_connection(url(server), timeout=5)
+    assert bad.value.status_code == 503
+    first.send("still fine")
+    assert first.recv(timeout=5) == "still fine"
+    first.close()
+    deadline = time.monotonic() + 5
+    while len(server.connections) > 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with ws_connect(url(server)) as third:
+        third.send("room again")
+        assert third.recv(timeout=5) == "room again"
+
+
+# -- handshake_timeout ---------------------------------------------------------------------------
+
+
+def test_silent_client_is_dropped_after_handshake_timeout(stack: ExitStack) -> None:
+    server = stack.enter_context(websync.serve(Echo, handshake_timeout=0.3))
+    silent = stack.enter_context(socket.create_connection(("127.0.0.1", server.port)))
+    silent.settimeout(5)
+    started = time.monotonic()
+    assert silent.recv(100) == b""  # closed without an answer
+    assert 0.25 <= time.monotonic() - started < 3
+    deadline = time.monotonic() + 5
+    while server.connections and time.monotonic() < deadline:  # the worker exits right after the close
+        time.sleep(0.01)
+    assert server.connections == []
+
+
+def test_slow_but_complete_request_within_the_timeout_is_served(stack: ExitStack) -> None:
+    server = stack.enter_context(websync.serve(Echo, handshake_timeout=2))
+    client = stack.enter_context(socket.create_connection(("127.0.0.1", server.port)))
+    client.settimeout(5)
+    request = (
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    for start in range(0, len(request), 40):
+        client.sendall(request[start : start + 40])
+        time.sleep(0.05)
+    assert client.recv(4096).startswith(b"HTTP/1.1 101 ")
+
+
+def test_plain_http_request_gets_426(stack: ExitStack) -> None:
+    server = stack.enter_context(websync.serve(Echo))
+    client = stack.enter_context(socket.create_connection(("127.0.0.1", server.port)))
+    client.settimeout(5)
+    client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while chunk := client.recv(4096):
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
+
+
+# -- origins -------------------------------------------------------------------------------------
+
+
+def test_origins_are_checked() -> None:
+    with websync.serve(Echo, origins=["https://app.example"]) as server:
+        with ws_connect(url(server), origin="https://app.example") as ws:  # type: ignore[arg-type]
+            ws.send("hi")
+            assert ws.recv(timeout=5) == "hi"
+        with pytest.raises(WebsocketsInvalidStatus) as caught:
+            ws_connect(url(server), origin="https://evil.example")  # type: ignore[arg-type]
+        assert caught.value.response.status_code == 403
+        with pytest.raises(websocket.WebSocketBadStatusException) as bad:
+            websocket.create_connection(url(server), origin="https://evil.example", timeout=5)
+        assert bad.value.status_code == 403
+        with pytest.raises(WebsocketsInvalidStatus):
+            ws_connect(url(server))  # no Origin header at all
+
+
+def test_unknown_option_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        websync.serve(Echo, max_sise=10)
