@@ -26,6 +26,10 @@ class ServerError(RuntimeError):
     """The fuzzingserver did not start."""
 
 
+class PortTaken(ServerError):
+    """Another process bound the chosen port before the fuzzingserver could."""
+
+
 @dataclass(frozen=True)
 class FuzzingServer:
     """A running fuzzingserver: its base URL and its case ids (case N is ``cases[N - 1]``)."""
@@ -73,8 +77,8 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def _start(install: AutobahnInstall, spec: dict[str, object], workdir: Path) -> tuple[subprocess.Popen[bytes], FuzzingServer]:
     """Start one server on a fresh port and wait until it accepts connections.
 
-    Raises ServerError if it exits or stays silent; the caller retries on
-    another port since a free port can be taken before the server binds it.
+    Raises PortTaken if the port was taken meanwhile, ServerError if the
+    server exits for another reason or does not start listening.
     """
     port = _free_port()
     url = f"ws://{HOST}:{port}"
@@ -94,7 +98,9 @@ def _start(install: AutobahnInstall, spec: dict[str, object], workdir: Path) -> 
     try:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise ServerError(f"fuzzingserver exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+                output = log.read_text(errors="replace")
+                error = PortTaken if "CannotListenError" in output else ServerError
+                raise error(f"fuzzingserver exited with {process.returncode}:\n{output}")
             cases = _announced_cases(log)
             if cases is not None and _listening(port):
                 return process, FuzzingServer(url, cases, log)
@@ -112,12 +118,12 @@ def fuzzing_server(install: AutobahnInstall, cases: list[str], outdir: Path, wor
     The server runs in its own session so that a Ctrl-C reaches only this
     process, which then stops the server on the way out, whatever happened.
     """
-    spec = {"outdir": str(outdir), "cases": cases, "exclude-cases": [], "exclude-agent-cases": {}}
+    spec: dict[str, object] = {"outdir": str(outdir), "cases": cases, "exclude-cases": [], "exclude-agent-cases": {}}
     for attempt in range(1, PORT_ATTEMPTS + 1):
         try:
             process, server = _start(install, spec, workdir)
             break
-        except ServerError:
+        except PortTaken:
             if attempt == PORT_ATTEMPTS:
                 raise
     try:

@@ -10,13 +10,18 @@ every case is OK or INFORMATIONAL in both its behavior and its closing.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import itertools
 import os
+import re
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from importlib import metadata
@@ -44,13 +49,14 @@ DEFAULT_CASES = [
     *(f"13.{family}.1" for family in range(1, 8)),
     "13.7.11",
 ]
+CASE_PATTERN = re.compile(r"\*|\d+(\.\d+)*(\.\*)?")
 # Without permessage-deflate these can only be UNIMPLEMENTED.
 COMPRESSION_CATEGORIES = frozenset({12, 13})
 SERVICE_TIMEOUT = 300.0  # getCaseCount and updateReports (writing all reports takes a while)
 
 
-class TesteeError(RuntimeError):
-    """The testee could not even talk to the fuzzingserver outside a case."""
+class RunError(RuntimeError):
+    """The run could not be carried out (as opposed to cases that failed)."""
 
 
 @dataclass(frozen=True)
@@ -85,13 +91,13 @@ class Testee:
         )
 
     def service(self, agent: Agent, action: str) -> str:
-        """Run a request outside any case and return its output; raise TesteeError on failure."""
+        """Run a request outside any case and return its output; raise RunError on failure."""
         try:
             result = self.request(agent, [action], SERVICE_TIMEOUT)
         except subprocess.TimeoutExpired as error:
-            raise TesteeError(f"{action} did not finish within {SERVICE_TIMEOUT:.0f}s") from error
+            raise RunError(f"{action} did not finish within {SERVICE_TIMEOUT:.0f}s") from error
         if result.returncode != 0:
-            raise TesteeError(f"{action} failed (exit {result.returncode}):\n{result.stderr.strip()}")
+            raise RunError(f"{action} failed (exit {result.returncode}):\n{result.stderr.strip()}")
         return result.stdout
 
     def run_case(self, agent: Agent, number: int) -> str | None:
@@ -104,6 +110,18 @@ class Testee:
             lines = result.stderr.strip().splitlines() or ["(no output)"]
             return f"exit {result.returncode}: {lines[-1]}"
         return None
+
+
+@contextmanager
+def exclusive_run(lock_file: Path) -> Iterator[None]:
+    """Hold a lock for the whole run: two runs at once would overwrite each other's reports."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(f"another conformance run holds {lock_file}") from None
+        yield
 
 
 def plan_agents(client: str, full: bool) -> list[Agent]:
@@ -153,7 +171,7 @@ def client_description(client: str) -> str:
     return f"`{api}` ({client} {metadata.version(client)})"
 
 
-def markdown_summary(client: str, agents: list[Agent], results: list[CaseResult], seconds: float) -> str:
+def markdown_summary(args: argparse.Namespace, agents: list[Agent], results: list[CaseResult], seconds: float) -> str:
     """The Markdown page written by a full run."""
     agent_lines = "\n".join(
         f"- `{agent.name}`: "
@@ -163,8 +181,8 @@ def markdown_summary(client: str, agents: list[Agent], results: list[CaseResult]
     failures = failure_report(results, markdown=True) or "None."
     return f"""# Autobahn testsuite conformance
 
-Client cases of autobahntestsuite {AUTOBAHN_VERSION} against {client_description(client)},
-run with `make conformance FULL=1` on {date.today().isoformat()} in {seconds / 60:.0f} minutes.
+Client cases of autobahntestsuite {AUTOBAHN_VERSION} against {client_description(args.client)},
+run with `{args.command}` on {date.today().isoformat()} in {seconds / 60:.1f} minutes.
 
 {agent_lines}
 
@@ -182,6 +200,15 @@ Time is the time the server measured for the cases.
 """
 
 
+def case_patterns(text: str) -> list[str]:
+    """Parse --cases: ids such as 7.1.1, optionally ending in .* (or * alone) for all cases below."""
+    patterns = [pattern.strip() for pattern in text.split(",") if pattern.strip()]
+    for pattern in patterns:
+        if not CASE_PATTERN.fullmatch(pattern):
+            raise argparse.ArgumentTypeError(f"not a case id or pattern: {pattern!r}")
+    return patterns
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -190,7 +217,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run all cases, with and without compression offered, and write a Markdown summary",
     )
     parser.add_argument(
-        "--cases", metavar="PATTERNS", type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+        "--cases", metavar="PATTERNS", type=case_patterns,
         help="comma-separated case ids or patterns to run instead, e.g. '6.*,7.1.1'",
     )
     parser.add_argument(
@@ -211,6 +238,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "or docs/conformance-CLIENT.md for another client)",
     )
     args = parser.parse_args(argv)
+    args.command = shlex.join(["tools/conformance.py", *(sys.argv[1:] if argv is None else argv)])
     if args.full and args.markdown is None:
         suffix = "" if args.client == "websync" else f"-{args.client}"
         args.markdown = ROOT / "docs" / f"conformance{suffix}.md"
@@ -220,29 +248,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> int:
     """Run the planned cases and report on them; return the exit status."""
     started = time.monotonic()
-    install = ensure_installed(CACHE_DIR)
     agents = plan_agents(args.client, args.full)
     patterns = args.cases or (["*"] if args.full else DEFAULT_CASES)
+    install = ensure_installed(CACHE_DIR)
     shutil.rmtree(REPORTS_DIR, ignore_errors=True)
     with fuzzing_server(install, patterns, REPORTS_DIR, CACHE_DIR) as server:
         if not server.cases:
-            raise TesteeError(f"no case matches {','.join(patterns)}")
+            raise RunError(f"no case matches {','.join(patterns)}")
         print(f"fuzzingserver at {server.url} (log: {server.log}), {len(server.cases)} cases", flush=True)
         testee = Testee(args.client, server.url, args.case_timeout)
-        count = int(testee.service(agents[0], "case-count"))
-        if count != len(server.cases):
-            raise TesteeError(f"the server reports {count} cases but announced {len(server.cases)}")
+        count = testee.service(agents[0], "case-count").strip()
+        if count != str(len(server.cases)):
+            raise RunError(f"getCaseCount answered {count!r}, but the server announced {len(server.cases)} cases")
         planned, problems = run_cases(testee, agents, server.cases, args.max_hangs)
         testee.service(agents[0], "update-reports")
-    seconds = time.monotonic() - started
     results = load_results(REPORTS_DIR, planned, problems)
+    seconds = time.monotonic() - started
 
     print(f"\n{summary_table(results)}\n")
     failures = failure_report(results)
     if failures:
         print(f"Cases that did not pass:\n\n{failures}\n")
     if args.markdown:
-        args.markdown.write_text(markdown_summary(args.client, agents, results, seconds))
+        args.markdown.write_text(markdown_summary(args, agents, results, seconds))
         print(f"Summary written to {args.markdown}")
     ok = passed(results)
     print(
@@ -262,11 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        return run(args)
+        with exclusive_run(CACHE_DIR / "run.lock"):
+            return run(args)
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return 130
-    except (InstallError, ServerError, TesteeError) as error:
+    except (InstallError, ServerError, RunError) as error:
         print(f"conformance: {error}", file=sys.stderr)
         return 2
 
