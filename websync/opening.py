@@ -1,4 +1,4 @@
-"""Opening a WebSocket over HTTP/1.1: socket, TLS, upgrade, redirects, all within open_timeout."""
+"""Opening a WebSocket over HTTP/1.1 or HTTP/2: socket, TLS, upgrade, redirects, all within open_timeout."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from .connection import Connection
 from .errors import InvalidHandshake, InvalidStatus, OpenTimeout
 from .extensions.base import ClientExtensionFactory
 from .extensions.permessage_deflate import ClientPerMessageDeflate
-from .handshake import REDIRECT_STATUSES, ClientHandshake, Response, ResponseParser
+from .handshake import REDIRECT_STATUSES, Accepted, ClientHandshake, Response, ResponseParser
+from .http2.session import open_stream
+from .http2.stream import StreamConnection
 from .options import ConnectOptions
 from .protocol import Protocol, Role
 from .tracing import Tracer
@@ -73,25 +75,28 @@ def _remaining(deadline: float | None) -> float | None:
 
 
 def _upgrade(uri: WebSocketURI, options: ConnectOptions, tracer: Tracer, deadline: float | None) -> Connection:
-    sock = open_socket(uri, timeout=_remaining(deadline), ssl_context=options.ssl, server_hostname=options.server_hostname)
-    try:
-        handshake = ClientHandshake(
-            uri,
-            headers=options.headers,
-            origin=options.origin,
-            subprotocols=options.subprotocols,
-            extensions=extension_factories(options),
+    handshake = ClientHandshake(
+        uri,
+        headers=options.headers,
+        origin=options.origin,
+        subprotocols=options.subprotocols,
+        extensions=extension_factories(options),
+    )
+    if options.session is not None or options.http2:
+        opened = open_stream(uri, handshake, options, tracer, _remaining(deadline))
+    else:
+        opened = open_socket(
+            uri, timeout=_remaining(deadline), ssl_context=options.ssl, server_hostname=options.server_hostname
         )
-        tracer.headers(f"GET {uri.resource}", handshake.request_headers.items())
-        send_all(sock, handshake.request_bytes(), _remaining(deadline))
-        response, leftover = _read_response(sock, deadline)
-        tracer.headers(f"HTTP {response.status}", response.headers.items())
-        accepted = handshake.accept(response)
-    except BaseException:
-        sock.close()
-        raise
+    connection_class: type[Connection]
+    if isinstance(opened, socket.socket):
+        connection_class, sock = Connection, opened
+        response, accepted, leftover = _upgrade_http11(opened, handshake, tracer, deadline)
+    else:
+        connection_class, sock = StreamConnection, opened.sock
+        response, accepted, leftover = opened.response, opened.accepted, b""
     protocol = Protocol(Role.CLIENT, max_size=options.max_size, extensions=accepted.extensions)
-    connection = Connection(sock, protocol, uri, response, accepted.subprotocol, tracer)
+    connection = connection_class(sock, protocol, uri, response, accepted.subprotocol, tracer)
     connection.stats.connected_since = time.time()
     tracer.event(
         "connected to %s (subprotocol %s, extensions %s)", uri, accepted.subprotocol, connection.extensions
@@ -99,6 +104,21 @@ def _upgrade(uri: WebSocketURI, options: ConnectOptions, tracer: Tracer, deadlin
     if leftover:
         connection.early_frames = connection.feed(leftover)
     return connection
+
+
+def _upgrade_http11(
+    sock: socket.socket, handshake: ClientHandshake, tracer: Tracer, deadline: float | None
+) -> tuple[Response, Accepted, bytes]:
+    """The HTTP/1.1 upgrade on ``sock``: the response, what it negotiated and bytes past it."""
+    try:
+        tracer.headers(f"GET {handshake.uri.resource}", handshake.request_headers.items())
+        send_all(sock, handshake.request_bytes(), _remaining(deadline))
+        response, leftover = _read_response(sock, deadline)
+        tracer.headers(f"HTTP {response.status}", response.headers.items())
+        return response, handshake.accept(response), leftover
+    except BaseException:
+        sock.close()
+        raise
 
 
 def _read_response(sock: socket.socket, deadline: float | None) -> tuple[Response, bytes]:

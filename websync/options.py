@@ -6,17 +6,26 @@ import dataclasses
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .headers import HeadersLike
 from .protocol import DEFAULT_MAX_SIZE
+
+if TYPE_CHECKING:
+    from .http2 import Session
 
 __all__ = ["ConnectOptions", "KeepaliveOptions", "split_options"]
 
 
 @dataclass(frozen=True)
 class ConnectOptions:
-    """How to open one WebSocket: handshake, limits, TLS and timeouts."""
+    """How to open one WebSocket: handshake, limits, TLS, timeouts and HTTP version.
+
+    ``http2``: False (HTTP/1.1), True (RFC 8441 over HTTP/2: ALPN h2 for wss://, h2c by prior
+    knowledge for ws://) or ``"auto"`` (wss:// offers h2 and http/1.1 by ALPN and falls back to
+    HTTP/1.1 when the server has no extended CONNECT; ws:// uses HTTP/1.1). ``session``: a
+    :class:`websync.http2.Session` whose connection carries this WebSocket (``http2`` is then moot).
+    """
 
     headers: HeadersLike | None = None
     subprotocols: Sequence[str] = ()
@@ -30,6 +39,8 @@ class ConnectOptions:
     follow_redirects: bool = True
     max_redirects: int = 5
     trace: bool = False
+    http2: bool | Literal["auto"] = False
+    session: Session | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,237 @@
+"""Opening WebSockets over HTTP/2: dialing by ALPN or prior knowledge, sessions that carry several
+WebSockets on one connection, and the ``"auto"`` fallback to HTTP/1.1."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from ..errors import ExtendedConnectDisabled, InvalidHandshake, OpenTimeout
+from ..handshake import ClientHandshake
+from ..tracing import Tracer
+from ..transport import open_socket
+from ..uri import WebSocketURI, parse_uri
+from .handshake import accept, request_headers
+from .link import Link
+from .stream import Stream
+
+if TYPE_CHECKING:
+    from ..options import ConnectOptions
+
+__all__ = ["Session", "connect_session", "open_stream"]
+
+
+class _Deadline:
+    def __init__(self, timeout: float | None) -> None:
+        self.at = None if timeout is None else time.monotonic() + timeout
+
+    def remaining(self) -> float | None:
+        if self.at is None:
+            return None
+        remaining = self.at - time.monotonic()
+        if remaining <= 0:
+            raise OpenTimeout("timed out during the opening handshake")
+        return remaining
+
+
+def _dial(
+    uri: WebSocketURI,
+    alpn: tuple[str, ...],
+    context: ssl.SSLContext | None,
+    server_hostname: str | None,
+    deadline: _Deadline,
+) -> socket.socket:
+    return open_socket(
+        uri,
+        timeout=deadline.remaining(),
+        ssl_context=context,
+        server_hostname=server_hostname,
+        alpn=alpn if uri.secure else (),
+    )
+
+
+def _negotiated_h2(sock: socket.socket) -> bool:
+    """True for h2c (prior knowledge) and for TLS where ALPN chose h2."""
+    return not isinstance(sock, ssl.SSLSocket) or sock.selected_alpn_protocol() == "h2"
+
+
+def _open_on(link: Link, handshake: ClientHandshake, tracer: Tracer, deadline: _Deadline) -> Stream:
+    headers = request_headers(handshake)
+    tracer.headers(f"h2 CONNECT {handshake.uri.resource}", headers)
+    answer = link.open(headers, deadline.remaining())
+    tracer.headers(f"h2 answer {answer.status}", answer.headers.items())
+    try:
+        response, accepted = accept(handshake, answer.status, answer.headers, answer.body)
+    except BaseException:
+        if answer.sock is not None:
+            answer.sock.close()
+        raise
+    assert answer.sock is not None
+    return Stream(answer.sock, response, accepted)
+
+
+def open_stream(
+    uri: WebSocketURI, handshake: ClientHandshake, options: ConnectOptions, tracer: Tracer, timeout: float | None
+) -> Stream | socket.socket:
+    """Open ``handshake``'s WebSocket over HTTP/2 as ``options`` say (``session`` or ``http2``).
+
+    Without a session, the HTTP/2 connection is opened for this WebSocket alone and closes with
+    it. Returns a socket instead of a :class:`Stream` when ``http2="auto"`` settled on HTTP/1.1
+    (the server chose it by ALPN, or it does not enable extended CONNECT): the caller upgrades it.
+    """
+    deadline = _Deadline(timeout)
+    if options.session is not None:
+        return options.session.open_stream(uri, handshake, tracer, deadline.remaining())
+    auto = options.http2 == "auto"
+    if auto and not uri.secure:
+        tracer.event("http2='auto' over ws:// has no ALPN to negotiate with: using HTTP/1.1")
+        return _dial(uri, (), options.ssl, options.server_hostname, deadline)
+    alpn = ("h2", "http/1.1") if auto else ("h2",)
+    sock = _dial(uri, alpn, options.ssl, options.server_hostname, deadline)
+    if not _negotiated_h2(sock):
+        if auto:
+            tracer.event("the server chose HTTP/1.1 by ALPN")
+            return sock
+        sock.close()
+        raise InvalidHandshake(f"{uri.authority} did not negotiate HTTP/2 (h2) by ALPN")
+    link = Link(sock, tracer, close_when_idle=True).start()
+    try:
+        if not link.wait_ready(deadline.remaining()):
+            if auto:
+                link.close()
+                tracer.event("no extended CONNECT over HTTP/2: falling back to HTTP/1.1")
+                return _dial(uri, ("http/1.1",), options.ssl, options.server_hostname, deadline)
+            raise ExtendedConnectDisabled(f"{uri.authority} does not enable extended CONNECT (RFC 8441) over HTTP/2")
+        return _open_on(link, handshake, tracer, deadline)
+    except BaseException:
+        link.close()
+        raise
+
+
+class Session:
+    """An HTTP/2 connection to one origin that carries several WebSockets (RFC 8441).
+
+    Open WebSockets on it with ``websync.connect(url, session=session)`` or
+    ``websync.start(handler, session=session)``; each is served by its own worker while one
+    thread owns the shared connection. Closing one WebSocket leaves the others running. When the
+    connection is lost or the server sends GOAWAY, the next WebSocket opened dials a new one.
+    Create it with :func:`connect_session`; close it with :meth:`close` or a ``with`` block.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        ssl: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        open_timeout: float | None = 10.0,
+        trace: bool = False,
+    ) -> None:
+        uri = parse_uri(url)
+        self.origin = f"{uri.scheme}://{uri.authority}"
+        """``ws://host:port`` or ``wss://host:port``: the URLs this session can open."""
+        self._uri = uri
+        self._ssl = ssl
+        self._server_hostname = server_hostname
+        self._open_timeout = open_timeout
+        self.tracer = Tracer(f"h2 session {self.origin}", enabled=trace)
+        self._lock = threading.Lock()
+        self._link: Link | None = None
+        self._closed = False
+
+    def _current_link(self, deadline: _Deadline) -> Link:
+        with self._lock:
+            if self._closed:
+                raise InvalidHandshake(f"the HTTP/2 session to {self.origin} is closed")
+            if self._link is None or not self._link.usable:
+                self._link = self._dial(deadline)
+            return self._link
+
+    def _dial(self, deadline: _Deadline) -> Link:
+        self.tracer.event("dialing %s over HTTP/2", self.origin)
+        sock = _dial(self._uri, ("h2",), self._ssl, self._server_hostname, deadline)
+        if not _negotiated_h2(sock):
+            sock.close()
+            raise InvalidHandshake(f"{self._uri.authority} did not negotiate HTTP/2 (h2) by ALPN")
+        link = Link(sock, self.tracer).start()
+        try:
+            if not link.wait_ready(deadline.remaining()):
+                raise ExtendedConnectDisabled(
+                    f"{self._uri.authority} does not enable extended CONNECT (RFC 8441) over HTTP/2"
+                )
+        except BaseException:
+            link.close()
+            raise
+        return link
+
+    def connect(self) -> Session:
+        """Open the HTTP/2 connection now (else the first WebSocket opens it); returns the session."""
+        self._current_link(_Deadline(self._open_timeout))
+        return self
+
+    def open_stream(
+        self, uri: WebSocketURI, handshake: ClientHandshake, tracer: Tracer, timeout: float | None
+    ) -> Stream:
+        """Open one WebSocket stream on the connection (used by ``websync.connect``)."""
+        if f"{uri.scheme}://{uri.authority}" != self.origin:
+            raise InvalidHandshake(f"{uri} is not on the HTTP/2 session's origin {self.origin}")
+        deadline = _Deadline(timeout)
+        link = self._current_link(deadline)
+        stream = _open_on(link, handshake, tracer, deadline)
+        tracer.event("WebSocket %s opened on the HTTP/2 session to %s", uri.resource, self.origin)
+        return stream
+
+    @property
+    def streams(self) -> int:
+        """WebSocket streams open (or opening) on the current connection."""
+        link = self._link
+        return 0 if link is None else link.stream_count
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Send GOAWAY and close the connection; WebSockets still open on it are cut (code 1006).
+
+        Close the WebSockets first for a clean end. Idempotent.
+        """
+        with self._lock:
+            self._closed = True
+            link, self._link = self._link, None
+        if link is not None:
+            link.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<websync.http2.Session {self.origin} streams={self.streams}{' closed' if self._closed else ''}>"
+
+
+def connect_session(
+    url: str,
+    *,
+    ssl: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+    open_timeout: float | None = 10.0,
+    trace: bool = False,
+) -> Session:
+    """Open an HTTP/2 connection to ``url``'s origin for several WebSockets (RFC 8441).
+
+    ``wss://`` negotiates h2 by ALPN, ``ws://`` speaks h2c by prior knowledge. Raises
+    :class:`~websync.errors.ExtendedConnectDisabled` when the server does not enable extended
+    CONNECT, :class:`~websync.errors.InvalidHandshake` when it does not speak HTTP/2, and
+    :class:`~websync.errors.TransportError` or :class:`~websync.errors.OpenTimeout`.
+    """
+    session = Session(url, ssl=ssl, server_hostname=server_hostname, open_timeout=open_timeout, trace=trace)
+    return session.connect()
