@@ -19,6 +19,7 @@ test: $(STAMP)
 
 conformance: $(STAMP)
 	$(PY) tools/conformance.py $(if $(FULL),--full,)
+	$(PY) tools/conformance_server.py $(if $(FULL),--full,)
 
 demo: $(STAMP)
 	$(PY) -m examples.demo
