@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
@@ -126,12 +127,43 @@ class ClientConnection:
 
     def recv_frame(self, timeout: float | None = None) -> Frame:
         """The next frame, control frames included; ``TimeoutError`` after ``timeout`` seconds."""
-        if self._closed is not None and self._inbox.frames.empty():
-            raise self._closed
+        deadline = None if timeout is None else time.monotonic() + timeout
+        frames = self._inbox.frames
+        while True:
+            try:
+                return self._take(frames.get_nowait())
+            except queue.Empty:
+                pass
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+            if remaining == 0:
+                raise TimeoutError(f"no message within {timeout} seconds")
+            if self._closed is not None:
+                raise self._closed
+            if not self._read_in_caller(remaining):
+                try:
+                    return self._take(frames.get(timeout=remaining))
+                except queue.Empty:
+                    raise TimeoutError(f"no message within {timeout} seconds") from None
+
+    def _read_in_caller(self, timeout: float | None) -> bool:
+        """Read the socket in this thread while the worker stands by; False if the worker must.
+
+        The worker reads instead while it holds the socket or once the connection is closing
+        (it finishes the close handshake and reports the end through the inbox).
+        """
+        connection = self._connection
+        if connection.closing or not connection.read_lock.acquire(blocking=False):
+            return False
         try:
-            item = self._inbox.frames.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError(f"no message within {timeout} seconds") from None
+            if self._inbox.frames.empty() and connection.wait_readable(timeout):
+                self._worker.read_step(connection)
+        finally:
+            connection.read_lock.release()
+        if connection.closing or connection.eof:
+            self._worker.wake()
+        return True
+
+    def _take(self, item: Frame | ConnectionClosed) -> Frame:
         if isinstance(item, ConnectionClosed):
             self._closed = item
             raise item

@@ -54,6 +54,8 @@ class Connection:
     def __post_init__(self) -> None:
         self._state_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self.read_lock = threading.Lock()
+        """Held by whichever thread reads the socket: the worker, or a caller inside ``recv``."""
         self._pending: list[bytes] = []
         self._read_buffer = bytearray(READ_SIZE)
         self.eof = False
@@ -110,7 +112,11 @@ class Connection:
         return True
 
     def wait_readable(self, timeout: float | None) -> bool:
-        return wait_readable(self.sock, timeout)
+        """Wait for data; True also when the socket was closed meanwhile (``receive`` then sees EOF)."""
+        try:
+            return wait_readable(self.sock, timeout)
+        except (ValueError, OSError):
+            return True
 
     def receive(self) -> list[Frame]:
         """Read what the socket has (never blocking) and return the frames it completes.
@@ -148,24 +154,38 @@ class Connection:
         return self.protocol.state is not State.OPEN
 
     def close_transport(self) -> None:
-        """Close the socket (TLS: without waiting for the peer's close_notify)."""
+        """Close the socket (TLS: without waiting for the peer's close_notify).
+
+        The shutdown first wakes a thread blocked reading the socket; the close waits (briefly)
+        for it to leave.
+        """
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self.sock.close()
+        acquired = self.read_lock.acquire(timeout=1.0)
+        try:
+            self.sock.close()
+        finally:
+            if acquired:
+                self.read_lock.release()
         with self._state_lock:
             self.protocol.receive_eof()
 
     def drain_until_eof(self, timeout: float | None) -> None:
         """After the close handshake, wait (bounded) for the server to close TCP first (RFC 6455 7.1.1)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.eof:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                break
-            if self.wait_readable(remaining):
-                self.receive()
+        if not self.read_lock.acquire(timeout=-1 if timeout is None else timeout):
+            return
+        try:
+            while not self.eof:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                if self.wait_readable(remaining):
+                    self.receive()
+        finally:
+            self.read_lock.release()
 
     def start_close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame unless one was already sent or the connection is gone."""

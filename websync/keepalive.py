@@ -1,0 +1,42 @@
+"""Keepalive pings: when the next ping is due and when a missing pong means a dead peer."""
+
+from __future__ import annotations
+
+import os
+
+from .options import KeepaliveOptions
+
+__all__ = ["Keepalive"]
+
+
+class Keepalive:
+    """Clock-free keepalive state of one connection; the caller passes ``time.monotonic()`` values."""
+
+    def __init__(self, options: KeepaliveOptions, now: float) -> None:
+        self.options = options
+        self.next_ping = None if options.ping_interval is None else now + options.ping_interval
+        self.pong_deadline: float | None = None
+        self._payload = b""
+
+    def ping_due(self, now: float) -> bytes | None:
+        """The payload of a ping to send now, or None when none is due."""
+        if self.next_ping is None or now < self.next_ping:
+            return None
+        self.next_ping = now + self.options.ping_interval  # type: ignore[operator]
+        if self.pong_deadline is None:
+            self._payload = os.urandom(4)
+            if self.options.ping_timeout is not None:
+                self.pong_deadline = now + self.options.ping_timeout
+        return self._payload
+
+    def pong_received(self, data: bytes) -> None:
+        if data == self._payload:
+            self.pong_deadline = None
+
+    def expired(self, now: float) -> bool:
+        """True when the pong of the last ping is overdue: the peer is unreachable."""
+        return self.pong_deadline is not None and now >= self.pong_deadline
+
+    def next_deadline(self) -> float | None:
+        deadlines = [d for d in (self.next_ping, self.pong_deadline) if d is not None]
+        return min(deadlines) if deadlines else None
