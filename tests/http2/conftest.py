@@ -4,11 +4,13 @@ TLS (trustme certificates from the shared ``tls_certfile``), and Node without ex
 from __future__ import annotations
 
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,3 +108,73 @@ def node_no_connect_tls(
 def peer(request: pytest.FixtureRequest) -> Peer:
     """Each RFC 8441 server in turn."""
     return request.getfixturevalue(request.param)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def h2_proxy(
+    spawn: Callable[..., Spawned], tmp_path_factory: pytest.TempPathFactory, websockets_server: Callable[..., Any]
+) -> Callable[[str, str], Peer]:
+    """``h2_proxy(kind, name)``: nghttpx or Apache mod_http2 (kind) as an RFC 8441 h2c front of a
+    ``websockets`` HTTP/1.1 server (``"echo"``, or ``"close"``: closes with 4001 "bye" after one
+    echo). Skips when the Debian package is not installed."""
+    backends = {"echo": websockets_server(), "close": websockets_server(close_code=4001, close_reason="bye", close_after=1)}
+    started: dict[tuple[str, str], Peer] = {}
+
+    def factory(kind: str, name: str) -> Peer:
+        if (kind, name) not in started:
+            folder = tmp_path_factory.mktemp(f"{kind}-{name}")
+            port, backend = _free_port(), backends[name].port
+            if kind == "nghttpx":
+                if shutil.which("nghttpx") is None:
+                    pytest.skip("nghttpx is not installed (Debian package nghttp2-proxy)")
+                (folder / "nghttpx.conf").write_text(NGHTTPX_CONF.format(port=port, backend=backend))
+                argv = ["nghttpx", f"--conf={folder / 'nghttpx.conf'}"]
+                spawn(f"nghttpx-{name}", argv, r"Created worker thread")
+            else:
+                if shutil.which("apache2") is None or not Path(APACHE_MODULES, "mod_http2.so").exists():
+                    pytest.skip("Apache httpd with mod_http2 is not installed (Debian package apache2)")
+                conf = APACHE_CONF.format(port=port, backend=backend, folder=folder, modules=APACHE_MODULES)
+                (folder / "httpd.conf").write_text(conf)
+                argv = ["apache2", "-f", str(folder / "httpd.conf"), "-DFOREGROUND"]
+                spawn(f"apache-{name}", argv, r"resuming normal operations")
+            started[kind, name] = Peer(f"{kind}-{name}", f"ws://127.0.0.1:{port}", None)
+        return started[kind, name]
+
+    return factory
+
+
+NGHTTPX_CONF = """\
+frontend=127.0.0.1,{port};no-tls
+backend=127.0.0.1,{backend};;proto=http/1.1
+workers=1
+no-ocsp=yes
+backend-connections-per-host=64
+"""
+
+APACHE_MODULES = "/usr/lib/apache2/modules"
+APACHE_CONF = """\
+ServerName localhost
+Listen 127.0.0.1:{port}
+PidFile {folder}/httpd.pid
+DefaultRuntimeDir {folder}
+Mutex file:{folder}
+ErrorLog /proc/self/fd/2
+LogLevel notice
+User www-data
+Group www-data
+LoadModule mpm_event_module {modules}/mod_mpm_event.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule http2_module {modules}/mod_http2.so
+LoadModule proxy_module {modules}/mod_proxy.so
+LoadModule proxy_http_module {modules}/mod_proxy_http.so
+LoadModule proxy_wstunnel_module {modules}/mod_proxy_wstunnel.so
+Protocols h2c http/1.1
+H2WebSockets on
+ProxyPass / ws://127.0.0.1:{backend}/ upgrade=websocket
+"""

@@ -184,6 +184,9 @@ class H2Protocol:
             self.going_away = GoingAway(
                 int(event.error_code or 0), event.last_stream_id or 0, event.additional_data or b""
             )
+            if not self.going_away.error_code:
+                # h2 takes any GOAWAY as the end; RFC 9113 6.8 lets the streams it covers finish.
+                self._h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
             return [self.going_away]
         if isinstance(event, h2.events.PingReceived):
             return [Pinged(event.ping_data or b"")]
