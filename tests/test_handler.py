@@ -201,7 +201,7 @@ STOP_TRIGGERS = {
     "handle_connect": lambda worker: None,
     "handle_frame": lambda worker: worker.send("trigger"),
     "handle_info": lambda worker: worker.send_info("trigger"),
-    "handle_ping": lambda worker: worker.send("cmd:ping:trigger:1"),
+    "handle_ping": lambda worker: worker.send("cmd:ping:trigger:0.2"),
     "handle_pong": lambda worker: worker.send(websync.Ping(b"trigger")),
 }
 
