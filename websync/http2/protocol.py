@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 import h2.config
 import h2.connection
@@ -125,7 +125,7 @@ class H2Protocol:
 
     def __init__(self) -> None:
         config = h2.config.H2Configuration(client_side=True, header_encoding=None)
-        self._h2 = h2.connection.H2Connection(config)
+        self._h2 = _Connection(config)
         self._h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
@@ -159,7 +159,7 @@ class H2Protocol:
         if isinstance(event, h2.events.RemoteSettingsChanged):
             events: list[Event] = []
             window = event.changed_settings.get(h2.settings.SettingCodes.INITIAL_WINDOW_SIZE)
-            if window is not None:
+            if window is not None and window.new_value != (window.original_value or _DEFAULT_WINDOW):
                 events.append(WindowOpened(0, window.new_value - (window.original_value or _DEFAULT_WINDOW)))
             if self.extended_connect is None:
                 settings = self._h2.remote_settings
@@ -184,9 +184,6 @@ class H2Protocol:
             self.going_away = GoingAway(
                 int(event.error_code or 0), event.last_stream_id or 0, event.additional_data or b""
             )
-            if not self.going_away.error_code:
-                # h2 takes any GOAWAY as the end; RFC 9113 6.8 lets the streams it covers finish.
-                self._h2.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
             return [self.going_away]
         if isinstance(event, h2.events.PingReceived):
             return [Pinged(event.ping_data or b"")]
@@ -260,6 +257,18 @@ class H2Protocol:
             self._h2.close_connection(error_code)
         except h2.exceptions.ProtocolError:
             pass
+
+
+class _Connection(h2.connection.H2Connection):
+    """h2 takes any GOAWAY as the end of the connection; RFC 9113 section 6.8 lets the streams it
+    covers finish, so after a GOAWAY without error the connection stays open (new streams are
+    refused by :meth:`H2Protocol.open_stream`). Frame by frame, for DATA in the same read."""
+
+    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[h2.events.Event]]:
+        frames, events = super()._receive_goaway_frame(frame)
+        if not frame.error_code:
+            self.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN
+        return frames, events
 
 
 def _answered(stream_id: int, raw: Sequence[tuple[bytes, bytes]]) -> Answered:
