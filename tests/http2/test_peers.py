@@ -14,7 +14,7 @@ import websync
 import websync.http2
 from websync import ConnectionClosed, InvalidStatus
 
-from peers.h2 import Peer
+from peers.h2 import Peer, echo_concurrently
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -82,25 +82,7 @@ def test_twenty_websockets_on_one_connection(peer: Peer, caplog: pytest.LogCaptu
     with websync.http2.connect_session(peer.url, ssl=peer.ssl, trace=True) as session:
         sockets = [websync.connect(f"{peer.url}/echo", session=session, **peer.options()) for _ in range(20)]
         assert session.streams == 20
-        errors: list[BaseException] = []
-
-        def talk(index: int, ws: websync.ClientConnection) -> None:
-            try:
-                for round_ in range(5):
-                    payload = bytes([index]) * (1 + index * 5000 + round_ * 30000)
-                    ws.send(payload)
-                    ws.send(f"{index}:{round_}")
-                    assert ws.recv(timeout=10) == payload
-                    assert ws.recv(timeout=10) == f"{index}:{round_}"
-            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-                errors.append(exc)
-
-        threads = [threading.Thread(target=talk, args=(i, ws)) for i, ws in enumerate(sockets)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(20)
-        assert errors == []
+        assert echo_concurrently(sockets, rounds=5, step=3000) == []
         for ws in sockets:
             ws.close()
         assert dials(caplog) == 1

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 
 import pytest
 
 import websync
 import websync.http2
-from peers.h2 import Peer
+from peers.h2 import Peer, echo_concurrently
 from websync import ConnectionClosed
 
 pytestmark = pytest.mark.timeout(30)
@@ -55,23 +54,7 @@ def test_several_websockets_on_one_connection(h2_proxy: Callable[[str, str], Pee
     with websync.http2.connect_session(peer.url) as session:
         sockets = [websync.connect(peer.url + "/", session=session, **peer.options()) for _ in range(STREAMS[kind])]
         assert session.streams == STREAMS[kind]
-        errors: list[BaseException] = []
-
-        def talk(index: int, ws: websync.ClientConnection) -> None:
-            try:
-                for round_ in range(3):
-                    payload = bytes([index]) * (1 + index * 3000 + round_ * 20000)
-                    ws.send(payload)
-                    assert ws.recv(timeout=10) == payload
-            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-                errors.append(exc)
-
-        threads = [threading.Thread(target=talk, args=(i, ws)) for i, ws in enumerate(sockets)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(20)
-        assert errors == []
+        assert echo_concurrently(sockets, rounds=3, step=2000) == []
         sockets[0].close()
         sockets[1].send("still here")
         assert sockets[1].recv(timeout=5) == "still here"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ssl
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Peer"]
+__all__ = ["Peer", "echo_concurrently"]
 
 
 @dataclass(frozen=True)
@@ -19,3 +22,28 @@ class Peer:
     def options(self, **extra: object) -> dict[str, object]:
         """connect() options for this peer: its TLS context and short timeouts."""
         return {"ssl": self.ssl, "open_timeout": 5, "close_timeout": 2, **extra}
+
+
+def echo_concurrently(sockets: Sequence[Any], rounds: int, step: int) -> list[BaseException]:
+    """One thread per WebSocket sends ``rounds`` binary messages of its own bytes and sizes (socket
+    ``i`` sends ``i``-bytes, ``1 + i * step + round * 10 * step`` long) each followed by a text
+    naming it, and checks each echo; returns the failures."""
+    errors: list[BaseException] = []
+
+    def talk(index: int, ws: Any) -> None:
+        try:
+            for round_ in range(rounds):
+                payload = bytes([index]) * (1 + index * step + round_ * 10 * step)
+                ws.send(payload)
+                ws.send(f"{index}:{round_}")
+                assert ws.recv(timeout=10) == payload
+                assert ws.recv(timeout=10) == f"{index}:{round_}"
+        except BaseException as exc:  # noqa: BLE001 - returned to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=talk, args=(i, ws)) for i, ws in enumerate(sockets)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    return errors

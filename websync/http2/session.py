@@ -54,9 +54,31 @@ def _dial(
     )
 
 
-def _negotiated_h2(sock: socket.socket) -> bool:
-    """True for h2c (prior knowledge) and for TLS where ALPN chose h2."""
-    return not isinstance(sock, ssl.SSLSocket) or sock.selected_alpn_protocol() == "h2"
+def _start(
+    uri: WebSocketURI,
+    alpn: tuple[str, ...],
+    options: ConnectOptions | Session,
+    deadline: _Deadline,
+    tracer: Tracer,
+    *,
+    close_when_idle: bool,
+) -> Link | socket.socket:
+    """Connect and start HTTP/2 on the socket: h2c by prior knowledge, or TLS where ALPN chose h2.
+
+    Returns the socket itself when ALPN chose http/1.1 (offered by ``"auto"`` only).
+    """
+    sock = _dial(uri, alpn, options.ssl, options.server_hostname, deadline)
+    if isinstance(sock, ssl.SSLSocket) and sock.selected_alpn_protocol() != "h2":
+        if "http/1.1" in alpn:
+            tracer.event("the server chose HTTP/1.1 by ALPN")
+            return sock
+        sock.close()
+        raise InvalidHandshake(f"{uri.authority} did not negotiate HTTP/2 (h2) by ALPN")
+    return Link(sock, tracer, close_when_idle=close_when_idle).start()
+
+
+def _disabled(uri: WebSocketURI) -> ExtendedConnectDisabled:
+    return ExtendedConnectDisabled(f"{uri.authority} does not enable extended CONNECT (RFC 8441) over HTTP/2")
 
 
 def _open_on(link: Link, handshake: ClientHandshake, tracer: Tracer, deadline: _Deadline) -> Stream:
@@ -90,22 +112,16 @@ def open_stream(
     if auto and not uri.secure:
         tracer.event("http2='auto' over ws:// has no ALPN to negotiate with: using HTTP/1.1")
         return _dial(uri, (), options.ssl, options.server_hostname, deadline)
-    alpn = ("h2", "http/1.1") if auto else ("h2",)
-    sock = _dial(uri, alpn, options.ssl, options.server_hostname, deadline)
-    if not _negotiated_h2(sock):
-        if auto:
-            tracer.event("the server chose HTTP/1.1 by ALPN")
-            return sock
-        sock.close()
-        raise InvalidHandshake(f"{uri.authority} did not negotiate HTTP/2 (h2) by ALPN")
-    link = Link(sock, tracer, close_when_idle=True).start()
+    link = _start(uri, ("h2", "http/1.1") if auto else ("h2",), options, deadline, tracer, close_when_idle=True)
+    if isinstance(link, socket.socket):
+        return link
     try:
         if not link.wait_ready(deadline.remaining()):
-            if auto:
-                link.close()
-                tracer.event("no extended CONNECT over HTTP/2: falling back to HTTP/1.1")
-                return _dial(uri, ("http/1.1",), options.ssl, options.server_hostname, deadline)
-            raise ExtendedConnectDisabled(f"{uri.authority} does not enable extended CONNECT (RFC 8441) over HTTP/2")
+            if not auto:
+                raise _disabled(uri)
+            link.close()
+            tracer.event("no extended CONNECT over HTTP/2: falling back to HTTP/1.1")
+            return _dial(uri, ("http/1.1",), options.ssl, options.server_hostname, deadline)
         return _open_on(link, handshake, tracer, deadline)
     except BaseException:
         link.close()
@@ -135,8 +151,8 @@ class Session:
         self.origin = f"{uri.scheme}://{uri.authority}"
         """``ws://host:port`` or ``wss://host:port``: the URLs this session can open."""
         self._uri = uri
-        self._ssl = ssl
-        self._server_hostname = server_hostname
+        self.ssl = ssl
+        self.server_hostname = server_hostname
         self._open_timeout = open_timeout
         self.tracer = Tracer(f"h2 session {self.origin}", enabled=trace)
         self._lock = threading.Lock()
@@ -153,16 +169,11 @@ class Session:
 
     def _dial(self, deadline: _Deadline) -> Link:
         self.tracer.event("dialing %s over HTTP/2", self.origin)
-        sock = _dial(self._uri, ("h2",), self._ssl, self._server_hostname, deadline)
-        if not _negotiated_h2(sock):
-            sock.close()
-            raise InvalidHandshake(f"{self._uri.authority} did not negotiate HTTP/2 (h2) by ALPN")
-        link = Link(sock, self.tracer).start()
+        link = _start(self._uri, ("h2",), self, deadline, self.tracer, close_when_idle=False)
+        assert isinstance(link, Link)
         try:
             if not link.wait_ready(deadline.remaining()):
-                raise ExtendedConnectDisabled(
-                    f"{self._uri.authority} does not enable extended CONNECT (RFC 8441) over HTTP/2"
-                )
+                raise _disabled(self._uri)
         except BaseException:
             link.close()
             raise
