@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from supervisors import FORKED, NotRunningError, Supervisor, whereis
+from supervisors import FORKED, FunctionProcess, NotRunningError, Supervisor, current_process, whereis
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -115,6 +116,7 @@ def test_fork_marks_processes_dead_in_the_child_and_trees_restart(kit) -> None:
     pid = os.fork()
     if pid == 0:
         status = 1
+        signal.alarm(10)  # a hang in the child must fail the test, not block it
         try:
             os.close(read_end)
             message = _in_forked_child(sup, old_worker)
@@ -141,3 +143,27 @@ def test_restart_after_fork_refuses_other_supervisors(kit) -> None:
     sup.stop()
     with pytest.raises(RuntimeError):
         sup.restart_after_fork()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_the_process_that_forks_stays_alive_in_the_child(kit) -> None:
+    other = kit.start(kit.worker("other"))
+    read_end, write_end = os.pipe()
+
+    def forker() -> object:
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(10)
+            me = current_process()
+            ok = me is not None and me.is_alive() and other.exit_reason == FORKED
+            os.write(write_end, b"ok" if ok else repr((me, other)).encode())
+            os._exit(0)
+        os.close(write_end)
+        os.waitpid(pid, 0)
+        return "normal"
+
+    process = kit.start(FunctionProcess(forker))
+    assert process.join(10)
+    with os.fdopen(read_end) as pipe:
+        assert pipe.read() == "ok"
+    assert other.is_alive()
