@@ -145,3 +145,18 @@ def test_trace_shows_the_http2_layer(peer: Peer, caplog: pytest.LogCaptureFixtur
     assert "h2 stream 1: CONNECT /echo" in messages
     assert "h2 stream 1: status 200" in messages
     assert "h2 stream 1: WINDOW_UPDATE" in messages
+
+
+def test_a_websocket_not_read_does_not_stall_the_others(peer: Peer) -> None:
+    with websync.http2.connect_session(peer.url, ssl=peer.ssl) as session:
+        idle = websync.connect(f"{peer.url}/echo", session=session, **peer.options(compression=None))
+        busy = websync.connect(f"{peer.url}/echo", session=session, **peer.options())
+        flood = [os.urandom(1 << 20) for _ in range(8)]  # far more than the 1 MiB stream window
+        for message in flood:
+            idle.send(message)
+        for round_ in range(20):
+            busy.send(f"round {round_}")
+            assert busy.recv(timeout=5) == f"round {round_}"
+        assert [idle.recv(timeout=10) for _ in flood] == flood
+        idle.close()
+        busy.close()
