@@ -234,15 +234,8 @@ def test_worker_gone_after_server_close_without_client_close(websockets_server):
     assert not ws.worker.is_alive()
 
 
-CLOSE_ARGUMENT_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: close() only posts to the worker; the ValueError for an invalid code or a "
-    "reason over 123 bytes is raised in the worker thread (logged as a crash), close() returns and "
-    "the connection is dropped without a close frame (close_code 1006)",
-)
 
 
-@CLOSE_ARGUMENT_BUG
 @pytest.mark.parametrize("code, reason", [(1005, ""), (1006, ""), (999, ""), (5000, ""), (1000, "é" * 62)])
 def test_close_with_invalid_arguments_raises_in_caller(echo_server, code, reason):
     with websync.connect(echo_server.url) as ws:

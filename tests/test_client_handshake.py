@@ -148,14 +148,8 @@ def test_wss_wrong_hostname_refused(tls_server, client_ssl_context):
     assert "hostname mismatch" in cause.verify_message.lower()
 
 
-TLS_MESSAGE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: transport._start_tls formats ssl.SSLError.reason ('CERTIFICATE_VERIFY_FAILED') "
-    "and drops SSLCertVerificationError.verify_message, so the cause is not in the message",
-)
 
 
-@TLS_MESSAGE_BUG
 def test_wss_wrong_hostname_error_names_the_cause(tls_server, client_ssl_context):
     with pytest.raises(websync.TransportError) as info:
         websync.connect(tls_server.url, ssl=client_ssl_context, server_hostname="example.com")
@@ -170,7 +164,6 @@ def test_wss_untrusted_certificate_refused_by_default_context(tls_server):
     assert "certificate" in message and "verif" in message
 
 
-@TLS_MESSAGE_BUG
 def test_wss_untrusted_certificate_names_the_reason(tls_server):
     with pytest.raises(websync.TransportError) as info:
         websync.connect(f"wss://localhost:{tls_server.port}/")
@@ -552,15 +545,8 @@ def test_redirects_share_one_open_timeout(raw_server):
     assert time.monotonic() - start < 1.5
 
 
-REFUSAL_BODY_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: handshake.ResponseParser reads a refusal's body until EOF unless it has a "
-    "Content-Length; a chunked body (or a 204/304, which has none) from a server that keeps the "
-    "connection open ends in OpenTimeout instead of InvalidStatus",
-)
 
 
-@REFUSAL_BODY_BUG
 def test_status_500_chunked_body_on_kept_alive_connection(raw_server):
     def script(peer):
         peer.read_request()
@@ -576,7 +562,6 @@ def test_status_500_chunked_body_on_kept_alive_connection(raw_server):
     assert info.value.body == b"error"
 
 
-@REFUSAL_BODY_BUG
 @pytest.mark.parametrize("status", ["204 No Content", "304 Not Modified"])
 def test_status_without_body_on_kept_alive_connection(raw_server, status):
     def script(peer):

@@ -273,11 +273,6 @@ def test_unknown_option_is_refused(echo_server):
         websync.connect(echo_server.url, max_sise=10)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: ClientConnection.ping keys pong waiters by payload, so a second ping with the "
-    "same payload replaces the first one's event, which is never set",
-)
 def test_duplicate_ping_payloads_each_get_their_pong(raw_server):
     # the peer answers only once both pings are in, so the second ping is sent before any pong
     def script(peer):
@@ -318,11 +313,6 @@ def _recv_in_thread(ws, timeout: float, join: float) -> tuple[bool, object]:
     return finished, outcome[0] if outcome else None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: recv(timeout) calls recv_frame(timeout) again after each skipped control frame, "
-    "so every pong (keepalive) or ping restarts the timeout and recv never times out",
-)
 def test_recv_timeout_holds_while_control_frames_arrive(echo_server):
     with websync.connect(echo_server.url, ping_interval=0.02, ping_timeout=5) as ws:
         finished, outcome = _recv_in_thread(ws, timeout=0.2, join=2)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
 from .connection import Connection
 from .errors import ConnectionClosed, ConnectionClosedOK
-from .frames import Binary, Close, Frame, Ping, Pong, Text
+from .frames import Binary, Close, Frame, Ping, Pong, Text, close_payload
 from .handler import Handler, Reply, Stop
 from .handshake import Response
 from .headers import Headers
@@ -29,7 +30,7 @@ class _Inbox(Handler):
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.frames: queue.SimpleQueue[Frame | ConnectionClosed] = queue.SimpleQueue()
-        self.pong_waiters: dict[bytes, threading.Event] = {}
+        self.pong_waiters: dict[bytes, deque[threading.Event]] = {}
         self.lock = threading.Lock()
 
     def handle_frame(self, frame: Text | Binary) -> Reply:
@@ -42,7 +43,10 @@ class _Inbox(Handler):
 
     def handle_pong(self, frame: Pong) -> Reply:
         with self.lock:
-            waiter = self.pong_waiters.pop(frame.data, None)
+            waiters = self.pong_waiters.get(frame.data)
+            waiter = waiters.popleft() if waiters else None
+            if waiters is not None and not waiters:
+                del self.pong_waiters[frame.data]
         if waiter is not None:
             waiter.set()
         self.frames.put(frame)
@@ -120,8 +124,9 @@ class ClientConnection:
 
     def recv(self, timeout: float | None = None) -> str | bytes:
         """The next message; ``TimeoutError`` after ``timeout`` seconds (the connection stays usable)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            frame = self.recv_frame(timeout)
+            frame = self.recv_frame(None if deadline is None else max(deadline - time.monotonic(), 0))
             if isinstance(frame, (Text, Binary)):
                 return frame.data
 
@@ -181,12 +186,17 @@ class ClientConnection:
         """Send a ping; the returned event is set when the matching pong arrives."""
         waiter = threading.Event()
         with self._inbox.lock:
-            self._inbox.pong_waiters[bytes(data)] = waiter
+            self._inbox.pong_waiters.setdefault(bytes(data), deque()).append(waiter)
         self.send(Ping(data))
         return waiter
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the handshake with ``code`` and ``reason``, bounded by close_timeout; idempotent."""
+        """Close the handshake with ``code`` and ``reason``, bounded by close_timeout; idempotent.
+
+        Raises ``ValueError`` (and leaves the connection open) for a code that may not be sent
+        or a reason longer than 123 bytes.
+        """
+        close_payload(code, reason)
         self._worker.close(code, reason)
         self._worker.join(self._join_timeout)
         self._closed = self._connection.protocol.closed_exception()

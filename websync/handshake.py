@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from .body import MAX_BODY_BYTES, BodyReader
 from .errors import InvalidHandshake, InvalidHeader, InvalidStatus, NegotiationError
 from .extensions.base import ClientExtensionFactory, Extension
 from .headers import Headers, HeadersLike, format_extension_list, parse_extension_list, parse_token_list
@@ -20,9 +21,9 @@ __all__ = [
     "ResponseParser",
     "accept_key",
     "REDIRECT_STATUSES",
+    "MAX_BODY_BYTES",
     "MAX_HEADER_BYTES",
     "MAX_HEADERS",
-    "MAX_BODY_BYTES",
     "cut_head",
     "format_head",
     "has_token",
@@ -33,8 +34,6 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_HEADER_BYTES = 64 * 1024
 """Bound on the whole response head (status line and headers)."""
 MAX_HEADERS = 128
-MAX_BODY_BYTES = 64 * 1024
-"""Bound on the body kept from a refused upgrade."""
 
 
 def accept_key(key: str) -> str:
@@ -61,7 +60,7 @@ class Accepted:
 
 
 class ResponseParser:
-    """Parses an HTTP/1.1 response head, then (for a refusal) a bounded body.
+    """Parses an HTTP/1.1 response head, then (for a refusal) its bounded body.
 
     Feed bytes with :meth:`receive_data` until it returns the :class:`Response`; call
     :meth:`receive_eof` when the peer closes. Bytes past a 101 head are in :attr:`leftover`.
@@ -70,51 +69,35 @@ class ResponseParser:
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._response: Response | None = None
-        self._body_length: int | None = None
+        self._body: BodyReader | None = None
         self.leftover = b""
 
     def receive_data(self, data: bytes) -> Response | None:
+        if self._response is not None:
+            return self._feed_body(data)
         self._buffer += data
-        if self._response is None:
-            head = cut_head(self._buffer, "response")
-            if head is None:
-                return None
-            self._response = _parse_status(*head)
-            if self._response.status == 101:
-                self.leftover = bytes(self._buffer)
-                return self._response
-            self._body_length = _body_length(self._response.headers)
-        return self._finish_body(eof=False)
+        head = cut_head(self._buffer, "response")
+        if head is None:
+            return None
+        self._response = _parse_status(*head)
+        if self._response.status == 101:
+            self.leftover = bytes(self._buffer)
+            return self._response
+        self._body = BodyReader.for_response(self._response.status, self._response.headers)
+        return self._feed_body(self._buffer)
+
+    def _feed_body(self, data: bytes | bytearray) -> Response | None:
+        assert self._body is not None
+        return self._finish() if self._body.feed(data) else None
 
     def receive_eof(self) -> Response | None:
         """The peer closed: the response is whatever arrived (None if the head is incomplete)."""
-        if self._response is None:
-            return None
-        return self._finish_body(eof=True)
+        return None if self._response is None else self._finish()
 
-    def _finish_body(self, eof: bool) -> Response | None:
-        assert self._response is not None
-        wanted = self._body_length
-        if wanted is not None and len(self._buffer) >= wanted:
-            eof = True
-        if len(self._buffer) >= MAX_BODY_BYTES:
-            eof = True
-        if not eof:
-            return None
-        limit = MAX_BODY_BYTES if wanted is None else min(wanted, MAX_BODY_BYTES)
-        self._response.body = bytes(self._buffer[:limit])
+    def _finish(self) -> Response:
+        assert self._response is not None and self._body is not None
+        self._response.body = bytes(self._body.body)
         return self._response
-
-
-def _body_length(headers: Headers) -> int | None:
-    """The announced body length; 0 for answers without one is not assumed (read to EOF)."""
-    value = headers.get("Content-Length")
-    if value is None or "Transfer-Encoding" in headers:
-        return None
-    try:
-        return max(int(value), 0)
-    except ValueError:
-        raise InvalidHeader(f"invalid Content-Length {value!r}") from None
 
 
 def cut_head(buffer: bytearray, what: str) -> tuple[str, Headers] | None:

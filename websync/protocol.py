@@ -68,12 +68,14 @@ def _is_surrogate_prefix(pending: bytes) -> bool:
 class _Message:
     """A data message being received, possibly over several fragments."""
 
-    __slots__ = ("opcode", "parts", "size", "utf8")
+    __slots__ = ("opcode", "compressed", "parts", "size", "wire_size", "utf8")
 
-    def __init__(self, opcode: Opcode) -> None:
+    def __init__(self, opcode: Opcode, compressed: bool) -> None:
         self.opcode = opcode
+        self.compressed = compressed
         self.parts: list[bytes | str] = []
         self.size = 0
+        self.wire_size = 0
         self.utf8 = _utf8_decoder() if opcode is Opcode.TEXT else None
 
 
@@ -190,11 +192,23 @@ class Protocol:
                 raise ProtocolError("continuation frame without a message to continue")
         elif self._message is not None:
             raise ProtocolError("new data frame before the previous message ended")
-        if self.max_size is not None and not first & 0x40:
-            size = length + (self._message.size if self._message is not None else 0)
-            if size > self.max_size:
-                raise PayloadTooBig(f"message of over {size} bytes exceeds max_size ({self.max_size} bytes)")
+        if self.max_size is not None:
+            self._check_wire_size(opcode is Opcode.CONTINUATION, bool(first & 0x40), length)
         return opcode
+
+    def _check_wire_size(self, continuation: bool, rsv1: bool, length: int) -> None:
+        """Refuse a message that will pass max_size before its payload arrives.
+
+        Uncompressed, wire bytes are message bytes. Compressed, the wire bound leaves room for
+        deflate's worst-case growth of incompressible data; the extension bounds the inflated size.
+        """
+        assert self.max_size is not None
+        message = self._message if continuation else None
+        compressed = message.compressed if message is not None else rsv1
+        size = length + (message.wire_size if message is not None else 0)
+        limit = self.max_size + self.max_size // 256 + 64 if compressed else self.max_size
+        if size > limit:
+            raise PayloadTooBig(f"message of over {size} bytes exceeds max_size ({self.max_size} bytes)")
 
     def _receive_frame(self, frame: WireFrame) -> Frame | None:
         opcode = frame.opcode
@@ -204,13 +218,14 @@ class Protocol:
             return Pong(frame.payload)
         if opcode is Opcode.CLOSE:
             return self._receive_close(frame.payload)
+        message = self._message
+        if message is None:
+            message = _Message(opcode, frame.rsv1)
+        message.wire_size += len(frame.payload)
         for extension in reversed(self.extensions):
             frame = extension.decode(frame, max_size=self.max_size)
         if frame.rsv1:
             raise ProtocolError("RSV1 set on a frame no extension decoded")
-        message = self._message
-        if message is None:
-            message = _Message(opcode)
         if message.utf8 is not None:
             try:
                 part: bytes | str = message.utf8.decode(frame.payload, frame.fin)
