@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import socket
 import time
 from collections import deque
@@ -19,6 +18,7 @@ from .errors import ConnectionClosed, ConnectionClosedError, WebSocketError, clo
 from .frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
 from .handler import Handler, Reconnect, Reply, Stop
 from .headers import Headers
+from .keepalive import Keepalive
 from .opening import open_connection
 from .options import ConnectOptions, KeepaliveOptions, split_options
 from .tracing import Tracer
@@ -30,6 +30,8 @@ logger = logging.getLogger("websync")
 _worker_ids = itertools.count(1)
 
 Overflow = Literal["error", "drop_oldest", "drop_newest"]
+STANDBY_INTERVAL = 0.05
+"""How often a standing-by worker looks whether the thread reading its socket has left."""
 
 
 class QueueFull(WebSocketError):
@@ -85,6 +87,7 @@ class Worker(Process):
         self._wake_writer.setblocking(False)
         self._stopping: object | None = None
         self._close_deadline: float | None = None
+        self._keepalive = Keepalive(self.keepalive, time.monotonic())
 
     # -- the public side (any thread) ---------------------------------------------------------
 
@@ -216,50 +219,77 @@ class Worker(Process):
             self._discard_connection()
 
     def _loop(self, connection: Connection) -> Exception:
-        keepalive = self.keepalive
-        next_ping = None if keepalive.ping_interval is None else time.monotonic() + keepalive.ping_interval
-        pong_deadline: float | None = None
-        ping_payload = b""
+        self._keepalive = Keepalive(self.keepalive, time.monotonic())
         while True:
             self._drain_mailbox(connection)
-            if connection.protocol.close_received is not None and connection.protocol.close_sent is not None:
-                connection.write_replies()
-                connection.drain_until_eof(self.default_options.close_timeout)
-                return connection.protocol.closed_exception()
-            now = time.monotonic()
-            deadlines = [d for d in (next_ping, pong_deadline, self._close_deadline) if d is not None]
-            timeout = max(min(deadlines) - now, 0) if deadlines else None
-            if not connection.write_replies():
-                timeout = 0.001 if timeout is None else min(timeout, 0.001)
-            readable = connection.wait_readable(0) or bool(
-                readable([connection.sock, self._wake_reader], timeout)
-            )
-            if readable:
-                frames = connection.receive()
-                if frames:
-                    for frame in frames:
-                        if isinstance(frame, Pong) and pong_deadline is not None and frame.data == ping_payload:
-                            pong_deadline = None
-                    self._dispatch(connection, frames)
-                connection.write_replies()
-                if connection.protocol.error is not None:
-                    connection.drain_until_eof(self.default_options.close_timeout)
-                    return connection.protocol.error
-                if connection.eof:
-                    return connection.protocol.closed_exception()
+            ended = self._ended(connection)
+            if ended is not None:
+                return ended
             now = time.monotonic()
             if self._close_deadline is not None and now >= self._close_deadline:
                 self.tracer.event("forced close: no close frame from the peer within close_timeout")
                 return ConnectionClosedError(CloseCode.ABNORMAL, "close handshake timed out")
-            if pong_deadline is not None and now >= pong_deadline:
-                self.tracer.event("keepalive: no pong within %ss, connection lost", keepalive.ping_timeout)
+            if self._keepalive.expired(now):
+                self.tracer.event("keepalive: no pong within %ss, connection lost", self.keepalive.ping_timeout)
                 return ConnectionClosedError(CloseCode.ABNORMAL, "keepalive ping timed out")
-            if next_ping is not None and now >= next_ping and not connection.closing:
-                ping_payload = os.urandom(4)
-                self._send(connection, Ping(ping_payload))
-                next_ping = now + keepalive.ping_interval  # type: ignore[operator]
-                if pong_deadline is None and keepalive.ping_timeout is not None:
-                    pong_deadline = now + keepalive.ping_timeout
+            payload = None if connection.closing else self._keepalive.ping_due(now)
+            if payload is not None:
+                self._send(connection, Ping(payload))
+            self._wait_and_read(connection, now)
+
+    def _wait_and_read(self, connection: Connection, now: float) -> None:
+        """Sleep until the socket, the mailbox or a deadline needs the worker, then read.
+
+        While another thread reads the socket (a caller blocked in ``recv``), the worker stands
+        by on its mailbox only and looks again every STANDBY_INTERVAL seconds.
+        """
+        deadlines = [d for d in (self._keepalive.next_deadline(), self._close_deadline) if d is not None]
+        timeout = max(min(deadlines) - now, 0) if deadlines else None
+        if not connection.write_replies():
+            timeout = 0.001 if timeout is None else min(timeout, 0.001)
+        if connection.read_lock.locked():
+            timeout = STANDBY_INTERVAL if timeout is None else min(timeout, STANDBY_INTERVAL)
+            readable([self._wake_reader], timeout)
+            return
+        if not connection.wait_readable(0):
+            ready = readable([connection.sock, self._wake_reader], timeout)
+            if connection.sock not in ready:
+                return
+        if connection.read_lock.acquire(blocking=False):
+            try:
+                self.read_step(connection)
+            finally:
+                connection.read_lock.release()
+
+    def read_step(self, connection: Connection) -> None:
+        """Read what the socket holds, dispatch the frames and write the replies they need.
+
+        The caller holds ``connection.read_lock``; a blocking client's ``recv`` calls this in its
+        own thread so that the common path has no thread hand-off.
+        """
+        frames = connection.receive()
+        if frames:
+            self._dispatch(connection, frames)
+        connection.write_replies()
+
+    def _ended(self, connection: Connection) -> Exception | None:
+        """The reason the connection is over (after the close handshake, a failure or EOF), or None."""
+        protocol = connection.protocol
+        if protocol.error is not None:
+            connection.write_replies()
+            connection.drain_until_eof(self.default_options.close_timeout)
+            return protocol.error
+        if protocol.close_received is not None and protocol.close_sent is not None:
+            connection.write_replies()
+            connection.drain_until_eof(self.default_options.close_timeout)
+            return protocol.closed_exception()
+        if connection.eof:
+            return protocol.closed_exception()
+        return None
+
+    def wake(self) -> None:
+        """Make the worker look at its connection now (after another thread read from it)."""
+        self._post("wake", None)
 
     def _dispatch(self, connection: Connection, frames: list[Frame]) -> None:
         handler = self.handler
@@ -271,6 +301,7 @@ class Worker(Process):
                 if isinstance(reply, Pong):
                     self.tracer.event("ping answered (%d bytes)", len(frame.data))
             elif isinstance(frame, Pong):
+                self._keepalive.pong_received(frame.data)
                 reply = self._callback(handler.handle_pong, frame)
             else:
                 self.tracer.event("close received: %s %r", frame.code, frame.reason)
@@ -293,7 +324,7 @@ class Worker(Process):
                 self._apply(connection, self._callback(self.handler.handle_info, payload))
             elif kind == "close":
                 self._begin_stop("normal", connection, *payload)
-            else:
+            elif kind == "stop":
                 self._begin_stop(payload, connection, _close_code_for(payload), "")
         if connection is not None:
             self._flush_outbox(connection)
