@@ -49,7 +49,7 @@ class _Call:
     def run(self) -> None:
         try:
             self.future.set_result(self.fn())
-        except Exception as exc:  # noqa: BLE001 - handed to the caller
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
             self.future.set_exception(exc)
 
 
@@ -74,10 +74,12 @@ class SupervisorBase(Process):
 
     @property
     def max_restarts(self) -> int:
+        """Restarts allowed within ``max_seconds`` before the supervisor escalates."""
         return self._intensity.max_restarts
 
     @property
     def max_seconds(self) -> float:
+        """The length of the restart intensity window, in seconds."""
         return self._intensity.max_seconds
 
     # Process hooks.

@@ -136,7 +136,8 @@ class Process:
         return self._thread is not None and self.exit_reason is None
 
     def monitor(self, callback: Monitor) -> None:
-        """Call ``callback(process, reason)`` once at exit, from the exiting thread (now if already exited)."""
+        """Call ``callback(process, reason)`` once at exit: from the exiting thread (or the one calling
+        ``kill()``), or now if the process has already exited."""
         with self._lock:
             if self.exit_reason is None:
                 self._monitors.append(callback)
