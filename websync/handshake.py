@@ -198,7 +198,11 @@ class ClientHandshake:
         accept = headers.get_all("Sec-WebSocket-Accept")
         if accept != [accept_key(self.key)]:
             raise InvalidHeader(f"wrong Sec-WebSocket-Accept {accept!r}")
-        return Accepted(self._accept_subprotocol(headers), self.accept_extensions(headers))
+        return self.negotiate(headers)
+
+    def negotiate(self, headers: Headers) -> Accepted:
+        """The subprotocol and extensions the server's headers choose (HTTP/1.1 and HTTP/2 alike)."""
+        return Accepted(self._accept_subprotocol(headers), self._accept_extensions(headers))
 
     def _accept_subprotocol(self, headers: Headers) -> str | None:
         chosen = parse_token_list(headers.get("Sec-WebSocket-Protocol", ""))
@@ -210,8 +214,7 @@ class ClientHandshake:
             raise NegotiationError(f"server chose subprotocol {chosen[0]!r}, which was not offered")
         return chosen[0]
 
-    def accept_extensions(self, headers: Headers) -> list[Extension]:
-        """Build the extensions the server accepted (also used by the HTTP/2 handshake)."""
+    def _accept_extensions(self, headers: Headers) -> list[Extension]:
         accepted: list[Extension] = []
         for value in headers.get_all("Sec-WebSocket-Extensions"):
             for name, params in parse_extension_list(value):

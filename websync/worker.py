@@ -20,7 +20,7 @@ from .handler import Handler, Reconnect, Reply, Stop
 from .headers import Headers
 from .keepalive import Keepalive
 from .opening import open_connection
-from .options import ConnectOptions, KeepaliveOptions, split_options
+from .options import ConnectOptions, split_options
 from .tracing import Tracer
 from .transport import readable
 

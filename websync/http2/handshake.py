@@ -42,4 +42,4 @@ def accept(handshake: ClientHandshake, status: int, headers: Headers, body: byte
     if status != 200:
         raise InvalidStatus(status, headers, body)
     response = Response(status, "", headers)
-    return response, Accepted(handshake._accept_subprotocol(headers), handshake.accept_extensions(headers))
+    return response, handshake.negotiate(headers)
