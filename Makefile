@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test conformance demo venv clean
+.PHONY: test conformance demo venv peers clean
 
 venv: $(STAMP)
 
@@ -14,7 +14,11 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+# Real peers the tests run (Debian and npm packages); each script is idempotent and skips what it cannot install.
+peers:
+	for script in tests/peers/install_*.sh; do bash "$$script"; done
+
+test: $(STAMP) peers
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 conformance: $(STAMP)
