@@ -1,6 +1,7 @@
 """websync: a thread-based, synchronous WebSocket client with OTP-style supervision."""
 
 from .client import ClientConnection, connect
+from .embedding import ProcessTree
 from .errors import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -22,9 +23,10 @@ from .handler import Handler, Reconnect, Stop, backoff
 from .handshake import Response
 from .headers import Headers
 from .introspection import get_state, statistics, trace
+from .rpc import Correlated, WorkerNotFound, request
 from .server import Reject, Server, ServerHandler, serve
 from .supervision import child_spec
-from .tracing import trace_all
+from .tracing import install_trace_signal, trace_all
 from .worker import QueueFull, Worker, start
 
 __all__ = [
@@ -32,6 +34,10 @@ __all__ = [
     "ClientConnection",
     "start",
     "child_spec",
+    "request",
+    "Correlated",
+    "WorkerNotFound",
+    "ProcessTree",
     "serve",
     "Server",
     "ServerHandler",
@@ -53,6 +59,7 @@ __all__ = [
     "Headers",
     "trace",
     "trace_all",
+    "install_trace_signal",
     "get_state",
     "statistics",
     "get_state",

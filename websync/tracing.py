@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import weakref
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ from collections.abc import Iterable
 from .frames import Binary, Close, Frame, Ping, Pong, Text
 from .headers import redact
 
-__all__ = ["Tracer", "trace_all", "describe_frame", "PREVIEW_BYTES"]
+__all__ = ["Tracer", "trace_all", "install_trace_signal", "describe_frame", "PREVIEW_BYTES"]
 
 logger = logging.getLogger("websync.trace")
 PREVIEW_BYTES = 64
@@ -33,9 +34,38 @@ _switchboard = _Switchboard()
 def trace_all(enabled: bool) -> None:
     """Switch tracing on or off for every worker, current and future (``WEBSYNC_TRACE=1`` at start-up)."""
     with _switchboard.lock:
-        _switchboard.all_enabled = enabled
-        for tracer in list(_switchboard.tracers):
-            tracer.enabled = enabled or tracer.own
+        _switch_all(enabled)
+
+
+def _switch_all(enabled: bool) -> None:
+    """The body of :func:`trace_all`; the caller holds the switchboard's lock."""
+    _switchboard.all_enabled = enabled
+    for tracer in list(_switchboard.tracers):
+        tracer.enabled = enabled or tracer.own
+
+
+def _toggle_all(signum: int) -> None:
+    with _switchboard.lock:
+        enabled = not _switchboard.all_enabled
+        _switch_all(enabled)
+    logging.getLogger("websync").warning(
+        "trace of every worker switched %s by %s", "on" if enabled else "off", signal.Signals(signum).name
+    )
+
+
+def install_trace_signal(signum: int) -> None:
+    """Make signal ``signum`` toggle :func:`trace_all` in this process (opt-in; call from the main thread).
+
+    The handler only starts a short thread that flips the switch and logs a WARNING on the
+    ``websync`` logger, so the signal may arrive while the interrupted thread holds any lock.
+    Choose a signal the server leaves alone (``SIGUSR2`` in gunicorn workers, after they set up
+    their own handlers: from ``post_worker_init``).
+    """
+
+    def handler(received: int, frame: object) -> None:
+        threading.Thread(target=_toggle_all, args=(received,), name="websync-trace-toggle", daemon=True).start()
+
+    signal.signal(signum, handler)
 
 
 class Tracer:
