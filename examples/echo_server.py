@@ -13,7 +13,7 @@ import logging
 import websync
 from websync import Binary, ServerHandler, Text
 
-__all__ = ["EchoHandler", "start", "main"]
+__all__ = ["EchoHandler", "main", "start"]
 
 
 class EchoHandler(ServerHandler):

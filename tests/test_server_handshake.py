@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from websync.extensions.permessage_deflate import PerMessageDeflate, ServerPerMessageDeflate
+from websync.extensions.permessage_deflate import (
+    PerMessageDeflate,
+    ServerPerMessageDeflate,
+)
 from websync.handshake import MAX_HEADER_BYTES, MAX_HEADERS, accept_key
 from websync.headers import Headers
 from websync.server_handshake import (

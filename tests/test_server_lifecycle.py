@@ -124,10 +124,13 @@ def test_trace_and_statistics_work_on_server_connections(caplog: pytest.LogCaptu
 
 
 def test_trace_option_traces_the_handshake(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="websync.trace"):
-        with websync.serve(Echo, trace=True) as server, ws_connect(url(server)) as ws:
-            ws.send("x")
-            ws.recv(timeout=5)
+    with (
+        caplog.at_level(logging.DEBUG, logger="websync.trace"),
+        websync.serve(Echo, trace=True) as server,
+        ws_connect(url(server)) as ws,
+    ):
+        ws.send("x")
+        ws.recv(timeout=5)
     lines = [record.getMessage() for record in caplog.records if record.name == "websync.trace"]
     assert any("GET /" in line for line in lines)
     assert any("HTTP 101" in line for line in lines)

@@ -22,12 +22,18 @@ from pathlib import Path
 from autobahn_install import InstallError, ensure_installed
 from autobahn_server import LAUNCHER, _announced_cases
 from conformance import CACHE_DIR, COMPRESSION_CATEGORIES, DEFAULT_CASES, ROOT
-from conformance_report import case_key, failure_report, load_results, passed, summary_table
+from conformance_report import (
+    case_key,
+    failure_report,
+    load_results,
+    passed,
+    summary_table,
+)
 
 sys.path.insert(0, str(ROOT))  # the websync of this work tree, whatever the venv has installed
 
-import websync  # noqa: E402
-from websync import Binary, ServerHandler, Text  # noqa: E402
+import websync
+from websync import Binary, ServerHandler, Text
 
 REPORTS_DIR = ROOT / "reports" / "servers"
 AGENT = "websync-server"

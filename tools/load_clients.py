@@ -28,7 +28,7 @@ async def open_all(url: str, count: int, compression: str | None) -> tuple[list[
         async with gate:
             try:
                 return await connect(url, compression=compression, open_timeout=30, ping_interval=None)
-            except (OSError, asyncio.TimeoutError, Exception):  # noqa: BLE001 - counted as failed
+            except (TimeoutError, OSError, Exception):  # noqa: BLE001 - counted as failed
                 return None
 
     results = await asyncio.gather(*(open_one() for _ in range(count)))

@@ -28,8 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the websync of this work tree, whatever the venv has installed
 
-import websync  # noqa: E402
-from websync import Binary, ServerHandler, Text  # noqa: E402
+import websync
+from websync import Binary, ServerHandler, Text
 
 STACK_SIZE = 256 * 1024
 CLIENTS = Path(__file__).with_name("load_clients.py")
@@ -93,10 +93,9 @@ def run(args: argparse.Namespace) -> int:
         ]
         if compression:
             command += ["--compression", compression]
-        clients = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            preexec_fn=(lambda: os.sched_setaffinity(0, client_cpus)) if client_cpus else None,
-        )
+        clients = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if client_cpus:
+            os.sched_setaffinity(clients.pid, client_cpus)
         try:
             opened = read_report(clients)
             time.sleep(0.5)

@@ -26,9 +26,15 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from supervisors import ChildSpec, DynamicSupervisor, MaxChildrenError, NotRunningError, Supervisor
+from supervisors import (
+    ChildSpec,
+    DynamicSupervisor,
+    MaxChildrenError,
+    NotRunningError,
+    Supervisor,
+)
 
 from .extensions.base import ServerExtensionFactory
 from .extensions.permessage_deflate import ServerPerMessageDeflate
@@ -40,7 +46,7 @@ from .server_handshake import Request, ServerHandshake
 from .server_worker import Acceptor, ConnectionSettings, ConnectionWorker
 from .worker import Worker
 
-__all__ = ["ServerHandler", "Reject", "ServerOptions", "Server", "serve", "Request"]
+__all__ = ["Reject", "Request", "Server", "ServerHandler", "ServerOptions", "serve"]
 
 
 class Reject(Exception):
@@ -189,7 +195,7 @@ class Server:
         )
         """The root of the server's supervision tree."""
 
-    def start(self) -> Server:
+    def start(self) -> Self:
         """Start accepting connections; returns once the server listens."""
         try:
             self.supervisor.start()
@@ -238,7 +244,7 @@ class Server:
         """Wait until the server has stopped; True if it has."""
         return self.supervisor.join(timeout)
 
-    def __enter__(self) -> Server:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -16,14 +16,20 @@ from dataclasses import dataclass, field
 from .errors import InvalidHandshake, NegotiationError
 from .extensions.base import Extension, ExtensionParams, ServerExtensionFactory
 from .handshake import Response, accept_key, cut_head, format_head, has_token
-from .headers import Headers, HeadersLike, format_extension_list, parse_extension_list, parse_token_list
+from .headers import (
+    Headers,
+    HeadersLike,
+    format_extension_list,
+    parse_extension_list,
+    parse_token_list,
+)
 
 __all__ = [
+    "InvalidRequest",
     "Request",
     "RequestParser",
-    "InvalidRequest",
-    "Upgrade",
     "ServerHandshake",
+    "Upgrade",
     "error_response",
     "format_response",
 ]

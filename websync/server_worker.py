@@ -25,7 +25,14 @@ from .frames import Binary, Close, Ping, Pong, Text
 from .handler import Handler, Reply, Stop
 from .handshake import MAX_HEADER_BYTES, Response
 from .protocol import Protocol, Role
-from .server_handshake import InvalidRequest, Request, RequestParser, ServerHandshake, error_response, format_response
+from .server_handshake import (
+    InvalidRequest,
+    Request,
+    RequestParser,
+    ServerHandshake,
+    error_response,
+    format_response,
+)
 from .transport import readable, send_all
 from .uri import WebSocketURI
 from .worker import Worker
@@ -33,7 +40,7 @@ from .worker import Worker
 if TYPE_CHECKING:
     from .server import Reject, ServerHandler
 
-__all__ = ["HandlerAdapter", "ConnectionSettings", "ConnectionWorker", "ServerConnection", "Acceptor", "LINGER_SECONDS"]
+__all__ = ["LINGER_SECONDS", "Acceptor", "ConnectionSettings", "ConnectionWorker", "HandlerAdapter", "ServerConnection"]
 
 logger = logging.getLogger("websync.server")
 
