@@ -15,6 +15,7 @@ from .errors import (
     OpenTimeout,
     PayloadTooBig,
     ProtocolError,
+    ProxyError,
     TransportError,
     WebSocketError,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "ExtendedConnectDisabled",
     "OpenTimeout",
     "TransportError",
+    "ProxyError",
     "ConnectionClosed",
     "ConnectionClosedOK",
     "ConnectionClosedError",

@@ -22,6 +22,7 @@ __all__ = [
     "ConnectionClosedError",
     "OpenTimeout",
     "TransportError",
+    "ProxyError",
 ]
 
 
@@ -71,6 +72,30 @@ class InvalidStatus(InvalidHandshake):
         self.status = status
         self.headers = headers
         self.body = body
+
+
+class ProxyError(InvalidHandshake):
+    """A proxy refused the tunnel or broke its protocol (HTTP CONNECT or SOCKS5).
+
+    An :class:`InvalidHandshake`, like a refusal by the server: the network worked, the
+    negotiation failed (failing to reach the proxy at all is a :class:`TransportError`).
+    ``status`` and ``headers`` hold an HTTP proxy's answer (407: credentials missing, 403: not
+    allowed, 502: the proxy could not reach the server), ``socks_reply`` a SOCKS5 reply code.
+    Messages name the proxy without its credentials.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        headers: Headers | None = None,
+        socks_reply: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+        self.socks_reply = socks_reply
 
 
 class ExtendedConnectDisabled(InvalidHandshake):

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_HEADERS",
     "cut_head",
     "format_head",
+    "parse_status",
     "has_token",
 ]
 
@@ -79,7 +80,7 @@ class ResponseParser:
         head = cut_head(self._buffer, "response")
         if head is None:
             return None
-        self._response = _parse_status(*head)
+        self._response = parse_status(*head)
         if self._response.status == 101:
             self.leftover = bytes(self._buffer)
             return self._response
@@ -138,7 +139,8 @@ def has_token(headers: Headers, name: str, token: str) -> bool:
     return token.lower() in [item.lower() for item in parse_token_list(headers.get(name, ""))]
 
 
-def _parse_status(status_line: str, headers: Headers) -> Response:
+def parse_status(status_line: str, headers: Headers) -> Response:
+    """The :class:`Response` (without body) of a status line and its headers; rejects non-HTTP."""
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0") or not (parts[1].isdigit() and len(parts[1]) == 3):
         raise InvalidHandshake(f"not an HTTP response: {status_line[:80]!r}")

@@ -16,6 +16,7 @@ from .http2.session import open_stream
 from .http2.stream import StreamConnection
 from .options import ConnectOptions
 from .protocol import Protocol, Role
+from .proxy import resolve_proxy
 from .tracing import Tracer
 from .transport import open_socket, send_all, wait_readable
 from .uri import WebSocketURI, parse_uri
@@ -85,8 +86,16 @@ def _upgrade(uri: WebSocketURI, options: ConnectOptions, tracer: Tracer, deadlin
     if options.session is not None or options.http2:
         opened = open_stream(uri, handshake, options, tracer, _remaining(deadline))
     else:
+        proxy = resolve_proxy(options.proxy, uri)
+        if proxy is not None:
+            tracer.event("through proxy %s", proxy)
         opened = open_socket(
-            uri, timeout=_remaining(deadline), ssl_context=options.ssl, server_hostname=options.server_hostname
+            uri,
+            timeout=_remaining(deadline),
+            ssl_context=options.ssl,
+            server_hostname=options.server_hostname,
+            proxy=proxy,
+            proxy_ssl=options.proxy_ssl,
         )
     connection_class: type[Connection]
     if isinstance(opened, socket.socket):

@@ -6,10 +6,12 @@ import dataclasses
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from ssl import SSLContext
 from typing import TYPE_CHECKING, Any, Literal
 
 from .headers import HeadersLike
 from .protocol import DEFAULT_MAX_SIZE
+from .proxy import ProxySetting
 
 if TYPE_CHECKING:
     from .http2 import Session
@@ -25,6 +27,10 @@ class ConnectOptions:
     knowledge for ws://) or ``"auto"`` (wss:// offers h2 and http/1.1 by ALPN and falls back to
     HTTP/1.1 when the server has no extended CONNECT; ws:// uses HTTP/1.1). ``session``: a
     :class:`websync.http2.Session` whose connection carries this WebSocket (``http2`` is then moot).
+    ``proxy``: True (the default) reads ``https_proxy``/``http_proxy``/``all_proxy``/``no_proxy``
+    from the environment; None connects directly; a URL (``http://user:pass@host:port``,
+    ``https://…``, ``socks5://…``, ``socks5h://…``) names the proxy. ``proxy_ssl``: the context
+    for TLS to an ``https://`` proxy (default: verification against certifi's bundle).
     """
 
     headers: HeadersLike | None = None
@@ -41,6 +47,8 @@ class ConnectOptions:
     trace: bool = False
     http2: bool | Literal["auto"] = False
     session: Session | None = None
+    proxy: ProxySetting = True
+    proxy_ssl: SSLContext | None = None  # ``ssl`` is a field name in this class body
 
 
 @dataclass(frozen=True)

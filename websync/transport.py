@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import certifi
 
 from .errors import OpenTimeout, TransportError
+from .proxy import Proxy, establish_tunnel, relay
 from .uri import WebSocketURI
 
 __all__ = ["default_ssl_context", "open_socket", "send_all", "wait_readable", "readable"]
@@ -37,24 +38,31 @@ def open_socket(
     ssl_context: ssl.SSLContext | None = None,
     server_hostname: str | None = None,
     alpn: Sequence[str] = (),
+    proxy: Proxy | None = None,
+    proxy_ssl: ssl.SSLContext | None = None,
 ) -> socket.socket:
     """Connect to ``uri``'s host and port (IPv4 or IPv6), with TLS for wss://.
 
     ``alpn`` lists the protocols to offer by ALPN; they are set on ``ssl_context`` (or on a fresh
-    default context) for this connection. The socket is returned in non-blocking mode. Raises
-    :class:`OpenTimeout` past ``timeout`` and :class:`TransportError` for refused connections,
-    DNS and TLS failures.
+    default context) for this connection. With ``proxy``, the connection goes to the proxy (TLS
+    to it with ``proxy_ssl`` or a default context for ``https://``), which opens a tunnel to the
+    host; TLS to the host then runs inside the tunnel. The socket is returned in non-blocking
+    mode. Raises :class:`OpenTimeout` past ``timeout``, :class:`TransportError` for refused
+    connections, DNS and TLS failures, and :class:`ProxyError` when the proxy refuses.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     where = f"{uri.host}:{uri.port}"
+    host, port, first = (uri.host, uri.port, where) if proxy is None else (proxy.host, proxy.port, f"proxy {proxy}")
     try:
-        sock = socket.create_connection((uri.host, uri.port), timeout=timeout)
+        sock = socket.create_connection((host, port), timeout=timeout)
     except TimeoutError:
-        raise OpenTimeout(f"timed out connecting to {where}") from None
+        raise OpenTimeout(f"timed out connecting to {first}") from None
     except OSError as exc:
-        raise TransportError(exc.errno, f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        raise TransportError(exc.errno, f"cannot connect to {first}: {exc.strerror or exc}") from exc
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if proxy is not None:
+            sock = _tunnel(sock, proxy, proxy_ssl, uri, deadline)
         if uri.secure:
             context = ssl_context or default_ssl_context(alpn)
             sock = _start_tls(sock, context, server_hostname or uri.host, deadline, where, alpn)
@@ -63,6 +71,23 @@ def open_socket(
     except BaseException:
         sock.close()
         raise
+
+
+def _tunnel(
+    sock: socket.socket, proxy: Proxy, context: ssl.SSLContext | None, uri: WebSocketURI, deadline: float | None
+) -> socket.socket:
+    """The tunnel to ``uri`` through ``proxy`` on ``sock``; a relayed socket when TLS must nest."""
+    where = f"proxy {proxy}"
+    if proxy.scheme == "https":
+        sock = _start_tls(sock, context or default_ssl_context(), proxy.host, deadline, where, ())
+    try:
+        establish_tunnel(sock, proxy, uri.host, uri.port, deadline)
+    except BaseException as exc:
+        sock.close()
+        if isinstance(exc, OSError) and not isinstance(exc, OpenTimeout):
+            raise TransportError(exc.errno, f"connection to {where} failed: {exc.strerror or exc}") from exc
+        raise
+    return relay(sock) if isinstance(sock, ssl.SSLSocket) and uri.secure else sock
 
 
 def _start_tls(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ExtendedConnectDisabled, InvalidHandshake, OpenTimeout
 from ..handshake import ClientHandshake
+from ..proxy import ProxySetting, resolve_proxy
 from ..tracing import Tracer
 from ..transport import open_socket
 from ..uri import WebSocketURI, parse_uri
@@ -39,18 +40,16 @@ class _Deadline:
 
 
 def _dial(
-    uri: WebSocketURI,
-    alpn: tuple[str, ...],
-    context: ssl.SSLContext | None,
-    server_hostname: str | None,
-    deadline: _Deadline,
+    uri: WebSocketURI, alpn: tuple[str, ...], options: ConnectOptions | Session, deadline: _Deadline
 ) -> socket.socket:
     return open_socket(
         uri,
         timeout=deadline.remaining(),
-        ssl_context=context,
-        server_hostname=server_hostname,
+        ssl_context=options.ssl,
+        server_hostname=options.server_hostname,
         alpn=alpn if uri.secure else (),
+        proxy=resolve_proxy(options.proxy, uri),
+        proxy_ssl=options.proxy_ssl,
     )
 
 
@@ -67,7 +66,7 @@ def _start(
 
     Returns the socket itself when ALPN chose http/1.1 (offered by ``"auto"`` only).
     """
-    sock = _dial(uri, alpn, options.ssl, options.server_hostname, deadline)
+    sock = _dial(uri, alpn, options, deadline)
     if isinstance(sock, ssl.SSLSocket) and sock.selected_alpn_protocol() != "h2":
         if "http/1.1" in alpn:
             tracer.event("the server chose HTTP/1.1 by ALPN")
@@ -111,7 +110,7 @@ def open_stream(
     auto = options.http2 == "auto"
     if auto and not uri.secure:
         tracer.event("http2='auto' over ws:// has no ALPN to negotiate with: using HTTP/1.1")
-        return _dial(uri, (), options.ssl, options.server_hostname, deadline)
+        return _dial(uri, (), options, deadline)
     link = _start(uri, ("h2", "http/1.1") if auto else ("h2",), options, deadline, tracer, close_when_idle=True)
     if isinstance(link, socket.socket):
         return link
@@ -121,7 +120,7 @@ def open_stream(
                 raise _disabled(uri)
             link.close()
             tracer.event("no extended CONNECT over HTTP/2: falling back to HTTP/1.1")
-            return _dial(uri, ("http/1.1",), options.ssl, options.server_hostname, deadline)
+            return _dial(uri, ("http/1.1",), options, deadline)
         return _open_on(link, handshake, tracer, deadline)
     except BaseException:
         link.close()
@@ -146,6 +145,8 @@ class Session:
         server_hostname: str | None = None,
         open_timeout: float | None = 10.0,
         trace: bool = False,
+        proxy: ProxySetting = True,
+        proxy_ssl: ssl.SSLContext | None = None,
     ) -> None:
         uri = parse_uri(url)
         self.origin = f"{uri.scheme}://{uri.authority}"
@@ -153,6 +154,9 @@ class Session:
         self._uri = uri
         self.ssl = ssl
         self.server_hostname = server_hostname
+        self.proxy = proxy
+        """The ``proxy`` option of :func:`websync.connect`: a URL, True (environment) or None."""
+        self.proxy_ssl = proxy_ssl
         self._open_timeout = open_timeout
         self.tracer = Tracer(f"h2 session {self.origin}", enabled=trace)
         self._lock = threading.Lock()
@@ -236,13 +240,24 @@ def connect_session(
     server_hostname: str | None = None,
     open_timeout: float | None = 10.0,
     trace: bool = False,
+    proxy: ProxySetting = True,
+    proxy_ssl: ssl.SSLContext | None = None,
 ) -> Session:
     """Open an HTTP/2 connection to ``url``'s origin for several WebSockets (RFC 8441).
 
     ``wss://`` negotiates h2 by ALPN, ``ws://`` speaks h2c by prior knowledge. Raises
     :class:`~websync.errors.ExtendedConnectDisabled` when the server does not enable extended
     CONNECT, :class:`~websync.errors.InvalidHandshake` when it does not speak HTTP/2, and
-    :class:`~websync.errors.TransportError` or :class:`~websync.errors.OpenTimeout`.
+    :class:`~websync.errors.TransportError` or :class:`~websync.errors.OpenTimeout`. ``proxy``
+    and ``proxy_ssl`` are those of :func:`websync.connect` (the environment's proxy by default).
     """
-    session = Session(url, ssl=ssl, server_hostname=server_hostname, open_timeout=open_timeout, trace=trace)
+    session = Session(
+        url,
+        ssl=ssl,
+        server_hostname=server_hostname,
+        open_timeout=open_timeout,
+        trace=trace,
+        proxy=proxy,
+        proxy_ssl=proxy_ssl,
+    )
     return session.connect()
