@@ -190,12 +190,6 @@ def test_trace_close_code_sent_by_the_peer(server, spawn, trace_log):
     assert has(lines, "close received: 4003")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: the close frame that answers the peer's close is written by "
-    "Connection.write_replies() from protocol.data_to_send(), which bypasses Tracer.frame and the "
-    "frames_out counter: the answer is sent (the server receives 4003) but never traced",
-)
 def test_trace_shows_our_answer_to_the_peer_close(server, spawn, trace_log):
     name = unique_name()
     url = unique_url(server)

@@ -108,12 +108,6 @@ def blocking_info_handler(url: str) -> tuple[Recorder, threading.Event]:
     return Recorder(url, hooks={"handle_info": on_info}), release
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: Worker._drain_mailbox moves 'send' items to the outbox but carries out a "
-    "'stop'/'close' item at once; the close goes out first and _flush_outbox then skips the outbox "
-    "because the connection is closing, so frames sent just before stop() are silently dropped",
-)
 def test_frames_sent_before_stop_are_delivered_before_the_close(server, spawn):
     url = unique_url(server)
     rec, release = blocking_info_handler(url)
@@ -129,11 +123,6 @@ def test_frames_sent_before_stop_are_delivered_before_the_close(server, spawn):
     assert messages_received_by(server, url) == ["last words"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: Worker._drain_mailbox sends a handle_info reply at once but only queues the "
-    "frames of earlier send() calls in the same batch, so the reply overtakes them",
-)
 def test_send_and_send_info_keep_their_order(server, spawn):
     url = unique_url(server)
     rec, release = blocking_info_handler(url)
@@ -195,12 +184,6 @@ def test_stop_while_waiting_to_reconnect_is_prompt(spawn):
     assert rec.of("terminate") == [("terminate", "normal")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: the defaults contradict each other: close_timeout defaults to 10 s but "
-    "Worker.stop(timeout=5), so with default options stop() kills a worker whose peer never answers "
-    "the close (exit_reason 'killed', terminate not yet called) instead of forcing the close",
-)
 def test_stop_with_default_options_forces_the_close_before_it_kills(silent_peers):
     peer = silent_peers()
     rec = Recorder(peer.url)
@@ -342,12 +325,6 @@ def test_queue_overflow_policies(own_server, spawn, overflow, expected):
     assert rec.wait_frames(4) == [*expected, "end"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: with overflow='drop_oldest', Worker.send never checks the bound; the oldest "
-    "frames are only dropped when the worker drains its mailbox, which it does not do during a "
-    "connection attempt (up to open_timeout), so the queue grows past max_queue meanwhile",
-)
 def test_drop_oldest_stays_bounded_during_a_connection_attempt(silent_peers, spawn):
     peer = silent_peers(answer=False)  # the opening handshake hangs
     rec = Recorder(peer.url)
@@ -358,11 +335,6 @@ def test_drop_oldest_stays_bounded_during_a_connection_attempt(silent_peers, spa
     assert websync.statistics(worker)["queued"] <= 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: Worker.__init__ accepts any overflow value; a misspelt policy silently "
-    "means an unbounded queue (send neither raises nor drops, the drain only trims 'drop_oldest')",
-)
 def test_an_unknown_overflow_policy_is_refused():
     with pytest.raises((ValueError, TypeError)):
         websync.Worker(Recorder("ws://127.0.0.1:9/"), overflow="drop-oldest")
@@ -459,11 +431,6 @@ def test_statistics_count_frames_and_bytes(server, spawn):
     assert websync.statistics(worker)["connected_since"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: the close frame answering the peer's close is written by "
-    "Connection.write_replies() (protocol.data_to_send()), which counts bytes_out but not frames_out",
-)
 def test_statistics_count_the_answer_to_the_peer_close(server, spawn):
     rec = Recorder(unique_url(server), hooks={"handle_disconnect": lambda arg: websync.Stop("done")})
     worker = spawn(rec, compression=None)

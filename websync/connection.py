@@ -98,8 +98,11 @@ class Connection:
         (that thread, or the next call, writes them).
         """
         with self._state_lock:
-            data = self.protocol.data_to_send()
-        if data:
+            replies = self.protocol.replies_to_send()
+        for frame, data in replies:
+            if self.tracer.enabled:
+                self.tracer.frame("out", frame)
+            self.stats.frames_out += 1
             self._pending.append(data)
         if not self._pending:
             return True

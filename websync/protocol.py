@@ -106,7 +106,7 @@ class Protocol:
         self.error: ProtocolError | None = None
         """The violation that failed the connection, if any; a close frame with its code is queued."""
         self._buffer = bytearray()
-        self._outgoing: list[bytes] = []
+        self._outgoing: list[tuple[Frame, bytes]] = []
         self._message: _Message | None = None
         self.closed_by_peer: bool | None = None
         """Who started the close handshake: the peer (True), this side (False), nobody yet (None)."""
@@ -254,7 +254,8 @@ class Protocol:
         if self.close_sent is None:
             self.closed_by_peer = True
             code = None if close.code == CloseCode.NO_STATUS else close.code
-            self._outgoing.append(self.send(Close(code)))
+            reply = Close(code)
+            self._outgoing.append((reply, self.send(reply)))
         self.state = State.CLOSED
         return close
 
@@ -264,7 +265,8 @@ class Protocol:
         self._buffer.clear()
         if self.close_sent is None:
             reason = str(error).encode()[:123].decode(errors="ignore")
-            self._outgoing.append(self.send(Close(error.close_code, reason)))
+            close = Close(error.close_code, reason)
+            self._outgoing.append((close, self.send(close)))
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -320,11 +322,12 @@ class Protocol:
 
     def data_to_send(self) -> bytes:
         """Bytes the protocol itself owes the peer (close replies); empty when none."""
-        if not self._outgoing:
-            return b""
-        data = b"".join(self._outgoing)
-        self._outgoing.clear()
-        return data
+        return b"".join(data for _, data in self.replies_to_send())
+
+    def replies_to_send(self) -> list[tuple[Frame, bytes]]:
+        """The frames the protocol itself owes the peer, each with its bytes, for callers that trace."""
+        replies, self._outgoing = self._outgoing, []
+        return replies
 
     # -- closing -----------------------------------------------------------------------------
 

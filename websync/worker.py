@@ -6,10 +6,11 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from supervisors import Process, is_normal_exit
 
@@ -74,6 +75,8 @@ class Worker(Process):
         self.default_options = connect_options
         self.max_queue: int | None = extra.get("max_queue", 10_000)
         self.overflow: Overflow = extra.get("overflow", "error")
+        if self.overflow not in get_args(Overflow):
+            raise ValueError(f"overflow must be one of {get_args(Overflow)}, not {self.overflow!r}")
         label = name or f"worker-{next(_worker_ids)}"
         self.tracer = connection.tracer if connection is not None else Tracer(label)
         if "trace" in debug or connect_options.trace:
@@ -82,11 +85,13 @@ class Worker(Process):
         self.connection = connection
         self._mailbox: deque[tuple[str, Any]] = deque()
         self._outbox: deque[Frame] = deque()
+        self._outbox_lock = threading.Lock()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
         self._stopping: object | None = None
         self._close_deadline: float | None = None
+        self._stop_timeout: float | None = None
         self._keepalive = Keepalive(self.keepalive, time.monotonic())
 
     # -- the public side (any thread) ---------------------------------------------------------
@@ -94,17 +99,20 @@ class Worker(Process):
     def send(self, message: str | bytes | Frame) -> None:
         """Queue a message (``str``: text, bytes-like: binary) or a frame for sending."""
         frame = as_frame(message)
-        if self.max_queue is not None and self.queued >= self.max_queue:
-            if self.overflow == "error":
-                raise QueueFull(f"{self.max_queue} frames are already queued")
-            if self.overflow == "drop_newest":
-                return
-        self._post("send", frame)
+        with self._outbox_lock:
+            if self.max_queue is not None and len(self._outbox) >= self.max_queue:
+                if self.overflow == "error":
+                    raise QueueFull(f"{self.max_queue} frames are already queued")
+                if self.overflow == "drop_newest":
+                    return
+                self._outbox.popleft()
+            self._outbox.append(frame)
+        self._wake()
 
     @property
     def queued(self) -> int:
-        """Frames waiting to be sent (roughly, when other threads are sending at the same time)."""
-        return len(self._outbox) + sum(1 for kind, _ in list(self._mailbox) if kind == "send")
+        """Frames waiting to be sent."""
+        return len(self._outbox)
 
     def send_info(self, message: Any) -> None:
         """Deliver ``message`` to the handler's ``handle_info`` in the worker's thread."""
@@ -118,11 +126,26 @@ class Worker(Process):
         self._post("stop", reason)
 
     def stop(self, reason: object = "normal", timeout: float | None = 5) -> None:
-        """Close (1000, or 1001 for a shutdown) within close_timeout, call ``terminate``, end the thread."""
+        """Close (1000, or 1001 for a shutdown), call ``terminate``, end the thread.
+
+        The close handshake gets close_timeout, but at most half of ``timeout`` so that the close
+        is forced (and ``terminate`` called) before the worker would be killed.
+        """
+        self._stop_timeout = timeout
         super().stop(reason, timeout)
+
+    def _close_timeout(self) -> float | None:
+        """How long the close handshake (and then the wait for the peer's TCP close) may take."""
+        timeout = self.default_options.close_timeout
+        if self._stop_timeout is None:
+            return timeout
+        return self._stop_timeout / 2 if timeout is None else min(timeout, self._stop_timeout / 2)
 
     def _post(self, kind: str, payload: Any) -> None:
         self._mailbox.append((kind, payload))
+        self._wake()
+
+    def _wake(self) -> None:
         try:
             self._wake_writer.send(b"\0")
         except (BlockingIOError, OSError):
@@ -209,7 +232,7 @@ class Worker(Process):
     def _serve(self, connection: Connection) -> Exception:
         """Run one connection until it ends; return the reason it ended."""
         try:
-            self._apply(connection, self._callback(self.handler.handle_connect, connection.response))
+            self._apply(connection, self._callback(self.handler.handle_connect, connection.response), first=True)
             self._dispatch(connection, connection.early_frames)
             self._flush_outbox(connection)
             return self._loop(connection)
@@ -277,11 +300,11 @@ class Worker(Process):
         protocol = connection.protocol
         if protocol.error is not None:
             connection.write_replies()
-            connection.drain_until_eof(self.default_options.close_timeout)
+            connection.drain_until_eof(self._close_timeout())
             return protocol.error
         if protocol.close_received is not None and protocol.close_sent is not None:
             connection.write_replies()
-            connection.drain_until_eof(self.default_options.close_timeout)
+            connection.drain_until_eof(self._close_timeout())
             return protocol.closed_exception()
         if connection.eof:
             return protocol.closed_exception()
@@ -289,7 +312,7 @@ class Worker(Process):
 
     def wake(self) -> None:
         """Make the worker look at its connection now (after another thread read from it)."""
-        self._post("wake", None)
+        self._wake()
 
     def _dispatch(self, connection: Connection, frames: list[Frame]) -> None:
         handler = self.handler
@@ -314,52 +337,56 @@ class Worker(Process):
                 pass
         except (BlockingIOError, OSError):
             pass
+        if connection is not None:
+            self._flush_outbox(connection)  # frames sent before an info or stop go first
         while self._mailbox:
             kind, payload = self._mailbox.popleft()
-            if kind == "send":
-                self._outbox.append(payload)
-                if self.max_queue is not None and self.overflow == "drop_oldest" and len(self._outbox) > self.max_queue:
-                    self._outbox.popleft()
-            elif kind == "info":
+            if kind == "info":
                 self._apply(connection, self._callback(self.handler.handle_info, payload))
             elif kind == "close":
                 self._begin_stop("normal", connection, *payload)
             elif kind == "stop":
                 self._begin_stop(payload, connection, _close_code_for(payload), "")
-        if connection is not None:
-            self._flush_outbox(connection)
 
     def _flush_outbox(self, connection: Connection) -> None:
-        while self._outbox and not connection.closing:
-            frame = self._outbox.popleft()
+        while not connection.closing:
+            with self._outbox_lock:
+                if not self._outbox:
+                    return
+                frame = self._outbox.popleft()
             try:
                 self._send(connection, frame)
             except _Lost:
-                self._outbox.appendleft(frame)  # not delivered: it goes first after the reconnect
+                with self._outbox_lock:
+                    self._outbox.appendleft(frame)  # not delivered: it goes first after the reconnect
                 raise
 
     def _begin_stop(self, reason: object, connection: Connection | None, code: int, text: str) -> None:
         if self._stopping is None:
             self._stopping = reason
+        if connection is not None:
+            self._flush_outbox(connection)  # what was sent before the stop goes before the close
         if connection is not None and connection.protocol.close_sent is None:
             self.tracer.event("closing: %d %r", code, text)
             connection.start_close(code, text)
-            timeout = self.default_options.close_timeout
+            timeout = self._close_timeout()
             self._close_deadline = None if timeout is None else time.monotonic() + timeout
 
-    def _apply(self, connection: Connection | None, reply: Reply) -> None:
-        """Carry out what a callback returned."""
+    def _apply(self, connection: Connection | None, reply: Reply, *, first: bool = False) -> None:
+        """Carry out what a callback returned; ``first`` puts its frames before those already queued."""
         if reply is None:
             return
         if isinstance(reply, Stop):
             self._begin_stop(reply.reason, connection, _close_code_for(reply.reason), "")
             return
         frames = reply if isinstance(reply, list) else [reply]
-        for frame in frames:
-            if connection is None or connection.closing:
-                self._outbox.append(frame)
+        with self._outbox_lock:
+            if first:
+                self._outbox.extendleft(reversed(frames))
             else:
-                self._send(connection, frame)
+                self._outbox.extend(frames)
+        if connection is not None:
+            self._flush_outbox(connection)
 
     def _send(self, connection: Connection, frame: Frame) -> None:
         try:
