@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["Spawned", "SpawnError"]
@@ -21,12 +21,21 @@ class Spawned:
     """A server process writing its output to ``log_path``; ``match`` is its ready line's match."""
 
     def __init__(
-        self, argv: Sequence[str], ready: str, log_path: Path, *, cwd: Path | None = None, timeout: float = 15.0
+        self,
+        argv: Sequence[str],
+        ready: str,
+        log_path: Path,
+        *,
+        cwd: Path | None = None,
+        timeout: float = 15.0,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.argv = list(argv)
         self.log_path = log_path
         with open(log_path, "wb") as log:
-            self.process = subprocess.Popen(self.argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                self.argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         try:
             self.match = self._wait_for(re.compile(ready), timeout)
         except BaseException:
