@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-import websync
 from peers.proxies import (
     PASSWORD,
     USER,
@@ -23,6 +21,8 @@ from peers.proxies import (
     start_squid,
     start_tinyproxy,
 )
+
+import websync
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -35,7 +35,7 @@ WRONG = (USER, "wrong-password")
 def proxy_binaries() -> None:
     """tinyproxy, squid and microsocks, installed by tools/install_peers.sh when missing."""
     if missing_binaries():
-        result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=300)
+        result = subprocess.run(["bash", str(INSTALL_SCRIPT)], check=False, capture_output=True, text=True, timeout=300)
         if missing_binaries():
             pytest.skip(f"proxy peers {missing_binaries()} not installed: {result.stderr.strip()[-300:]}")
 

@@ -103,9 +103,11 @@ def proxy_from_environment(uri: WebSocketURI) -> Proxy | None:
     that are reached directly.
     """
     proxies = urllib.request.getproxies_environment()
-    host = f"[{uri.host}]" if ":" in uri.host else uri.host
     bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # public, missing from typeshed
-    if bypass(f"{host}:{uri.port}", proxies):
+    if ":" in uri.host:  # IPv6: no_proxy may list it bare (::1) or bracketed with a port ([::1]:80)
+        if bypass(uri.host, proxies) or bypass(f"[{uri.host}]:{uri.port}", proxies):
+            return None
+    elif bypass(f"{uri.host}:{uri.port}", proxies):
         return None
     keys = ("wss", "https", "all") if uri.secure else ("ws", "http", "all")
     url = next((proxies[key] for key in keys if key in proxies), None)
@@ -275,9 +277,12 @@ class Socks5Handshake:
         try:
             address = ipaddress.ip_address(self.host)
         except ValueError:
-            name = self.host.encode("idna")
-            if len(name) > 255:
-                raise ProxyError(f"host name {self.host[:40]!r}… is too long for SOCKS5") from None
+            try:
+                name = self.host.encode("idna")
+            except UnicodeError:
+                name = b""
+            if not 0 < len(name) <= 255:
+                raise ProxyError(f"host name {self.host[:40]!r} is invalid or too long for SOCKS5") from None
             destination = bytes([3, len(name)]) + name
         else:
             destination = bytes([1 if address.version == 4 else 4]) + address.packed
