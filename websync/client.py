@@ -19,6 +19,7 @@ from .headers import Headers
 from .opening import open_connection
 from .options import split_options
 from .tracing import Tracer
+from .uri import without_credentials
 from .worker import Worker, as_frame
 
 __all__ = ["ClientConnection", "connect"]
@@ -216,10 +217,11 @@ def connect(url: str, **options: Any) -> ClientConnection:
     Options: ``headers``, ``subprotocols``, ``origin``, ``compression`` ("deflate" or None),
     ``open_timeout``, ``close_timeout``, ``max_size`` (None: unlimited), ``ssl`` (an
     ``ssl.SSLContext``), ``server_hostname``, ``follow_redirects``, ``max_redirects``, ``trace``,
-    ``ping_interval``, ``ping_timeout``. Raises :class:`~websync.errors.InvalidHandshake`
+    ``ping_interval``, ``ping_timeout``, ``proxy`` (a URL, None for none; default: the
+    environment's), ``proxy_ssl``. Raises :class:`~websync.errors.InvalidHandshake`
     subclasses and :class:`~websync.errors.TransportError` when the connection cannot open.
     """
     connect_options, _, _ = split_options(options)
-    tracer = Tracer(f"client {url}", enabled=connect_options.trace)
+    tracer = Tracer(f"client {without_credentials(url)}", enabled=connect_options.trace)
     connection = open_connection(url, connect_options, tracer)
     return ClientConnection(connection, options)

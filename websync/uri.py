@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import InvalidURI
 
-__all__ = ["WebSocketURI", "parse_uri"]
+__all__ = ["WebSocketURI", "parse_uri", "without_credentials"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class WebSocketURI:
     resource: str
     """Path and query, as sent in the request line."""
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @property
     def authority(self) -> str:
@@ -37,9 +37,18 @@ class WebSocketURI:
         return f"{self.scheme}://{self.authority}{self.resource}"
 
 
+def without_credentials(url: str) -> str:
+    """``url`` with its userinfo (``user:password@``) replaced by ``<credentials>@``, for logs and errors."""
+    parsed = urllib.parse.urlsplit(url)
+    if "@" not in parsed.netloc:
+        return url
+    return parsed._replace(netloc="<credentials>@" + parsed.netloc.rpartition("@")[2]).geturl()
+
+
 def parse_uri(url: str) -> WebSocketURI:
     """Parse a ws:// or wss:// URL; raises :class:`~websync.errors.InvalidURI`."""
     parsed = urllib.parse.urlsplit(url)
+    url = without_credentials(url)  # for the error messages
     if parsed.scheme not in ("ws", "wss"):
         raise InvalidURI(f"{url!r} is not a ws:// or wss:// URL")
     if parsed.fragment:
