@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+from collections.abc import Callable
 
 import pytest
 
+from websync import frames
 from websync.errors import ProtocolError
 from websync.frames import (
     Binary,
@@ -17,7 +19,7 @@ from websync.frames import (
     Pong,
     Text,
     WireFrame,
-    apply_mask,
+    apply_mask_python,
     close_payload,
     encode_header,
     is_valid_close_code,
@@ -117,15 +119,42 @@ def test_frame_values_are_frozen(value: object) -> None:
 # -- masking ------------------------------------------------------------------------------------
 
 
-def test_apply_mask_rfc_example() -> None:
+MaskFunction = Callable[[bytes, bytes], bytes]
+
+def _mask_functions() -> list[object]:
+    """The pure-Python path always; the C accelerator when it was built (skipped otherwise)."""
+    try:
+        from websync._speedups import apply_mask as c_apply_mask
+    except ImportError:
+        c_param = pytest.param(None, id="c", marks=pytest.mark.skip(reason="websync._speedups not compiled"))
+    else:
+        c_param = pytest.param(c_apply_mask, id="c")
+    return [pytest.param(apply_mask_python, id="python"), c_param]
+
+
+@pytest.fixture(params=_mask_functions())
+def apply_mask(request: pytest.FixtureRequest) -> MaskFunction:
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_apply_mask_uses_the_accelerator_when_built() -> None:
+    try:
+        from websync._speedups import apply_mask as c_apply_mask
+    except ImportError:
+        assert frames.apply_mask is apply_mask_python
+    else:
+        assert frames.apply_mask is c_apply_mask
+
+
+def test_apply_mask_rfc_example(apply_mask: MaskFunction) -> None:
     # RFC 6455 5.7: "Hello" masked with 37 fa 21 3d.
     assert apply_mask(b"Hello", b"\x37\xfa\x21\x3d") == b"\x7f\x9f\x4d\x51\x58"
     assert apply_mask(b"\x7f\x9f\x4d\x51\x58", b"\x37\xfa\x21\x3d") == b"Hello"
 
 
-@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 7, 8, 9, 125, 126, 1000, 65536 + 3])
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 125, 126, 1000, 65536 + 3])
 @pytest.mark.parametrize("key", [b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x01\x02\x03\x04", b"\x80\x00\x00\x01"])
-def test_apply_mask_matches_reference(size: int, key: bytes) -> None:
+def test_apply_mask_matches_reference(apply_mask: MaskFunction, size: int, key: bytes) -> None:
     data = bytes((index * 7 + 3) % 256 for index in range(size))
     masked = apply_mask(data, key)
     assert masked == xor_mask(data, key)
@@ -133,7 +162,14 @@ def test_apply_mask_matches_reference(size: int, key: bytes) -> None:
     assert apply_mask(masked, key) == data
 
 
-def test_apply_mask_keeps_leading_and_trailing_zero_bytes() -> None:
+def test_apply_mask_takes_any_bytes_like(apply_mask: MaskFunction) -> None:
+    data = bytes(range(256)) * 3
+    expected = xor_mask(data[5:700], b"\x01\x02\x03\x04")
+    assert apply_mask(memoryview(data)[5:700], b"\x01\x02\x03\x04") == expected
+    assert apply_mask(bytearray(data[5:700]), b"\x01\x02\x03\x04") == expected
+
+
+def test_apply_mask_keeps_leading_and_trailing_zero_bytes(apply_mask: MaskFunction) -> None:
     # Integer-based XOR must not drop zero bytes at either end.
     assert apply_mask(b"\x00\x00\x00", b"\x00\x00\x00\x00") == b"\x00\x00\x00"
     assert apply_mask(b"\x01\x00\x00\x00\x00", b"\x01\x00\x00\x00") == b"\x00\x00\x00\x00\x01"
