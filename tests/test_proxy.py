@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import queue
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,12 +22,14 @@ from peers.proxies import (
     start_squid,
     start_tinyproxy,
 )
+from peers.spawn import Spawned
 
 import websync
 
 pytestmark = pytest.mark.timeout(30)
 
-INSTALL_SCRIPT = Path(__file__).resolve().parent.parent / "tools" / "install_peers.sh"
+REPO = Path(__file__).resolve().parent.parent
+INSTALL_SCRIPT = REPO / "tools" / "install_peers.sh"
 ENVIRONMENT = ["http_proxy", "https_proxy", "all_proxy", "no_proxy", "ws_proxy", "wss_proxy"]
 WRONG = (USER, "wrong-password")
 
@@ -305,3 +308,62 @@ def test_trace_names_the_proxy_without_credentials(proxies, echo_server, caplog)
     text = caplog.text
     assert f"through proxy http://127.0.0.1:{proxy.ports['http']}" in text
     assert PASSWORD not in text and USER not in text
+
+
+def test_worker_logs_never_show_proxy_credentials(proxies, echo_server, caplog):
+    proxy = proxies("squid", auth=True)
+    caplog.set_level(logging.DEBUG, logger="websync")
+
+    class Refused(websync.Handler):
+        url = origin(echo_server)
+        reasons: queue.SimpleQueue[Exception] = queue.SimpleQueue()
+
+        def handle_disconnect(self, reason, attempt):
+            self.reasons.put(reason)
+            return websync.Stop("normal")
+
+    worker = websync.start(Refused(), proxy=proxy.url("http", WRONG), trace=True)
+    try:
+        reason = Refused.reasons.get(timeout=10)
+    finally:
+        worker.stop(timeout=5)
+    assert isinstance(reason, websync.ProxyError) and reason.status == 407
+    assert "407" in caplog.text and "wrong-password" not in caplog.text
+
+
+# -- HTTP/2 (RFC 8441) through a tunnel: hypercorn behind the proxies ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def hypercorn(tmp_path_factory, tls_certfile):
+    """``hypercorn(tls)``: a hypercorn RFC 8441 echo server (h2c, or TLS with ALPN h2)."""
+    pytest.importorskip("hypercorn")
+    servers: dict[bool, Spawned] = {}
+    logs = tmp_path_factory.mktemp("hypercorn-behind-proxies")
+
+    def factory(tls: bool) -> Spawned:
+        if tls not in servers:
+            argv = [sys.executable, "-m", "hypercorn", "tests.peers.asgi_echo:app", "--bind", "127.0.0.1:0"]
+            if tls:
+                argv += ["--certfile", str(tls_certfile), "--keyfile", str(tls_certfile)]
+            servers[tls] = Spawned(argv, r"Running on https?://127\.0\.0\.1:(\d+)", logs / f"{tls}.log", cwd=REPO)
+        return servers[tls]
+
+    yield factory
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.mark.parametrize(("kind", "scheme"), [("tinyproxy", "http"), ("microsocks", "socks5h"), ("squid", "https")])
+@pytest.mark.parametrize("secure", [False, True], ids=["h2c", "h2-alpn"])
+def test_http2_through_a_proxy(proxies, hypercorn, client_ssl_context, kind, scheme, secure):
+    proxy = proxies(kind)
+    server = hypercorn(secure)
+    url = f"{'wss' if secure else 'ws'}://localhost:{server.port}/"
+    options = {"ssl": client_ssl_context, "proxy_ssl": client_ssl_context}
+    with websync.connect(url, http2=True, proxy=proxy.url(scheme), open_timeout=10, **options) as ws:
+        assert ws.status == 200  # an RFC 8441 answer: HTTP/2 inside the tunnel
+        ws.send("h2 through the proxy")
+        assert ws.recv(timeout=5) == "h2 through the proxy"
+    if kind != "microsocks":
+        assert f"localhost:{server.port}" in wait_for_log(proxy, f"localhost:{server.port}")

@@ -67,7 +67,8 @@ def _start(
     Returns the socket itself when ALPN chose http/1.1 (offered by ``"auto"`` only).
     """
     sock = _dial(uri, alpn, options, deadline)
-    if isinstance(sock, ssl.SSLSocket) and sock.selected_alpn_protocol() != "h2":
+    # uri.secure: for ws:// through an https:// proxy, the TLS (and its ALPN) is the proxy's
+    if uri.secure and isinstance(sock, ssl.SSLSocket) and sock.selected_alpn_protocol() != "h2":
         if "http/1.1" in alpn:
             tracer.event("the server chose HTTP/1.1 by ALPN")
             return sock
