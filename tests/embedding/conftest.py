@@ -1,24 +1,15 @@
-"""Real web servers running the examples (gunicorn, Django's runserver) against a recording upstream."""
+"""Fixtures: a recording upstream and the examples' web servers pointed at it."""
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from peers.recording_server import RecordingServer
-from peers.spawn import Spawned
-
-ROOT = Path(__file__).resolve().parents[2]
-WAIT = 15.0
+from web_servers import ROOT, WAIT, WebServer
 
 
 @pytest.fixture
@@ -27,28 +18,6 @@ def upstream(tmp_path: Path) -> Iterator[RecordingServer]:
     server = RecordingServer(tmp_path / "upstream.log")
     yield server
     server.stop()
-
-
-class WebServer(Spawned):
-    """A web server subprocess in the repository root; ``get(path)`` is a fresh HTTP/1.1 request."""
-
-    def get(self, path: str, timeout: float = 10.0) -> tuple[int, Any]:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers={"Connection": "close"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-    def offset(self) -> int:
-        """How much output there is so far (to look only at what comes after)."""
-        return len(self.output)
-
-    def wait_for_output(self, text: str, start: int = 0, count: int = 1) -> None:
-        deadline = time.monotonic() + WAIT
-        while self.output[start:].count(text) < count:
-            assert time.monotonic() < deadline, f"{text!r} not in the output:\n{self.output[-3000:]}"
-            time.sleep(0.05)
 
 
 @pytest.fixture
@@ -67,21 +36,3 @@ def web_server(upstream: RecordingServer, tmp_path: Path) -> Iterator[Callable[.
     yield start
     for server in servers:
         server.stop()
-
-
-def gunicorn_argv(*options: str) -> list[str]:
-    """gunicorn serving the Flask example on a free port, with the example's settings."""
-    return [
-        sys.executable, "-m", "gunicorn", "-c", "examples/flask_app/gunicorn.conf.py",
-        "--bind", "127.0.0.1:0", "--no-control-socket", "--graceful-timeout", "10", *options,
-        "examples.flask_app.app:app",
-    ]  # fmt: skip
-
-
-GUNICORN_READY = r"Listening at: http://127.0.0.1:(\d+)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import free_port
+from web_servers import free_port
 
 pytestmark = pytest.mark.timeout(30)
 

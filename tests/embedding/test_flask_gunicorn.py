@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import GUNICORN_READY, WAIT, WebServer, gunicorn_argv
+from web_servers import GUNICORN_READY, WAIT, WebServer, gunicorn_argv
 from peers.recording_server import RecordingServer
 
 pytestmark = pytest.mark.timeout(60)

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from conftest import GUNICORN_READY, WebServer, gunicorn_argv
+from web_servers import GUNICORN_READY, WebServer, gunicorn_argv
 
 pytestmark = pytest.mark.timeout(30)
 
