@@ -19,11 +19,10 @@ import uuid
 from collections.abc import Hashable
 from typing import Any
 
+import websync
 from supervisors import Supervisor
 
-import websync
-
-__all__ = ["Feed", "Api", "TREE", "ask", "echo", "latest", "status"]
+__all__ = ["TREE", "Api", "Feed", "ask", "echo", "latest", "status"]
 
 UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "ws://127.0.0.1:8765")
 FEED_SIZE = 20
@@ -89,21 +88,27 @@ def echo(text: str) -> tuple[dict[str, Any], int]:
         return {"error": str(exc)}, 502
 
 
+def _worker(name: str) -> websync.Worker:
+    worker = TREE.whereis(name)
+    assert isinstance(worker, websync.Worker)
+    return worker
+
+
 def latest() -> list[str]:
     """The feed's latest messages, oldest first."""
-    feed = websync.get_state(TREE.whereis("feed"))
+    feed = websync.get_state(_worker("feed"))
     assert isinstance(feed, Feed)
     return list(feed.messages)
 
 
 def status() -> dict[str, Any]:
     """This process: its pid, its threads, and each worker's statistics (and the API's notices)."""
-    report: dict[str, Any] = {"pid": os.getpid(), "threads": threading.active_count(), "workers": {}}
-    for name in ("feed", "api"):
-        worker = TREE.whereis(name)
-        assert isinstance(worker, websync.Worker)
-        report["workers"][name] = websync.statistics(worker)
-    api = websync.get_state(TREE.whereis("api"))
+    workers = {name: _worker(name) for name in ("feed", "api")}
+    api = websync.get_state(workers["api"])
     assert isinstance(api, Api)
-    report["notices"] = list(api.notices)
-    return report
+    return {
+        "pid": os.getpid(),
+        "threads": threading.active_count(),
+        "workers": {name: websync.statistics(worker) for name, worker in workers.items()},
+        "notices": list(api.notices),
+    }

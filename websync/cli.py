@@ -17,7 +17,14 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from .client import ClientConnection, connect
-from .errors import ConnectionClosed, InvalidHandshake, InvalidURI, OpenTimeout, TransportError, WebSocketError
+from .errors import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidURI,
+    OpenTimeout,
+    TransportError,
+    WebSocketError,
+)
 
 __all__ = ["ExitStatus", "main", "parse_args"]
 

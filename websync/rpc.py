@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from supervisors import whereis
 
@@ -96,7 +96,7 @@ class Correlated(Handler):
     _pending: _Pending
     _connected: bool
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Correlated:
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
         # Set here rather than in __init__, so that subclasses need not call super().__init__().
         self = super().__new__(cls)
         self._pending = _Pending()

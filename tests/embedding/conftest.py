@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from peers.recording_server import RecordingServer
 from web_servers import ROOT, WAIT, WebServer
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from web_servers import free_port
 
 pytestmark = pytest.mark.timeout(30)

@@ -8,9 +8,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
-from web_servers import GUNICORN_READY, WAIT, WebServer, gunicorn_argv
 from peers.recording_server import RecordingServer
+from web_servers import GUNICORN_READY, WAIT, WebServer, gunicorn_argv
 
 pytestmark = pytest.mark.timeout(60)
 

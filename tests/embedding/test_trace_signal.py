@@ -7,7 +7,6 @@ import re
 import signal
 
 import pytest
-
 from web_servers import GUNICORN_READY, WebServer, gunicorn_argv
 
 pytestmark = pytest.mark.timeout(30)

@@ -13,7 +13,7 @@ from typing import Any
 
 from peers.spawn import Spawned
 
-__all__ = ["ROOT", "WAIT", "GUNICORN_READY", "WebServer", "gunicorn_argv", "free_port"]
+__all__ = ["GUNICORN_READY", "ROOT", "WAIT", "WebServer", "free_port", "gunicorn_argv"]
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 15.0

@@ -88,13 +88,13 @@ class RecordingServer(Spawned):
 
     def opened(self) -> list[tuple[str, int]]:
         """``(path, client port)`` of every connection opened so far."""
-        return [(path, int(port)) for path, port in re.findall(r"^OPEN (\S+) (\d+)$", self.output, re.M)]
+        return [(path, int(port)) for path, port in re.findall(r"^OPEN (\S+) (\d+)$", self.output, re.MULTILINE)]
 
     def closed(self) -> list[Closed]:
         """Every connection that has ended so far."""
         return [
             Closed(path, int(port), None if code == "none" else int(code))
-            for path, port, code in re.findall(r"^CLOSE (\S+) (\d+) (\S+)$", self.output, re.M)
+            for path, port, code in re.findall(r"^CLOSE (\S+) (\d+) (\S+)$", self.output, re.MULTILINE)
         ]
 
 
