@@ -197,11 +197,6 @@ def test_stop_with_default_options_forces_the_close_before_it_kills(silent_peers
         peer.close()  # lets a killed worker's thread end too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: stop() cannot interrupt an opening handshake; the worker only reads its "
-    "mailbox between attempts, so stop waits for open_timeout and then kills the worker",
-)
 def test_stop_during_an_opening_handshake_is_bounded(silent_peers, spawn):
     peer = silent_peers(answer=False)  # accepts TCP, never answers the upgrade request
     rec = Recorder(peer.url)
@@ -442,11 +437,6 @@ def test_statistics_count_the_answer_to_the_peer_close(server, spawn):
     assert stats["frames_out"] == 2  # our text and our close answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="websync bug: opening._upgrade feeds the bytes that came with the 101 response into the "
-    "Connection's own Statistics before Worker._connect swaps in the worker's, so they are never counted",
-)
 def test_statistics_count_frames_that_arrive_with_the_handshake_response(silent_peers, spawn):
     peer = silent_peers(after_handshake=b"\x81\x02hi")
     rec = Recorder(peer.url)

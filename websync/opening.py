@@ -6,8 +6,10 @@ import socket
 import ssl
 import time
 import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from .connection import Connection
+from .connection import Connection, Statistics
 from .errors import InvalidHandshake, InvalidStatus, OpenTimeout
 from .extensions.base import ClientExtensionFactory
 from .extensions.permessage_deflate import ClientPerMessageDeflate
@@ -33,18 +35,62 @@ def extension_factories(options: ConnectOptions) -> list[ClientExtensionFactory]
     raise ValueError(f"unsupported compression {options.compression!r}: use 'deflate' or None")
 
 
-def open_connection(url: str, options: ConnectOptions, tracer: Tracer) -> Connection:
+CANCEL_CHECK_INTERVAL = 0.05
+"""How often a cancellable handshake looks whether it was cancelled while waiting for the server."""
+
+
+class OpenCancelled(InvalidHandshake):
+    """The opener gave up on the handshake (a worker asked to stop)."""
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """The time left for one opening attempt, and whether its opener gave up on it."""
+
+    deadline: float | None
+    cancelled: Callable[[], bool] | None = None
+
+    def remaining(self) -> float | None:
+        """Seconds left; raises OpenTimeout past the deadline and OpenCancelled once cancelled."""
+        if self.cancelled is not None and self.cancelled():
+            raise OpenCancelled("the opening handshake was cancelled")
+        if self.deadline is None:
+            return None
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise OpenTimeout("timed out during the opening handshake")
+        return remaining
+
+    def wait_slice(self) -> float | None:
+        """How long one wait may last: the time left, in short slices when cancellable."""
+        remaining = self.remaining()
+        if self.cancelled is None:
+            return remaining
+        return CANCEL_CHECK_INTERVAL if remaining is None else min(remaining, CANCEL_CHECK_INTERVAL)
+
+
+def open_connection(
+    url: str,
+    options: ConnectOptions,
+    tracer: Tracer,
+    *,
+    stats: Statistics | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> Connection:
     """Connect and upgrade, following redirects; the whole attempt is bounded by ``open_timeout``.
 
+    ``stats`` counts the connection's traffic (a worker's counters span its reconnects);
+    ``cancelled`` is polled while waiting for the server, and True ends the attempt.
     Raises :class:`~websync.errors.InvalidHandshake` subclasses (``InvalidStatus`` for a refusal,
     ``OpenTimeout``) and :class:`~websync.errors.TransportError`.
     """
     deadline = None if options.open_timeout is None else time.monotonic() + options.open_timeout
+    budget = _Budget(deadline, cancelled)
     uri = parse_uri(url)
     for _ in range(options.max_redirects + 1):
         tracer.event("connecting to %s", uri)
         try:
-            return _upgrade(uri, options, tracer, deadline)
+            return _upgrade(uri, options, tracer, budget, stats or Statistics())
         except InvalidStatus as refusal:
             location = refusal.headers.get("Location")
             if refusal.status not in REDIRECT_STATUSES or not options.follow_redirects or not location:
@@ -66,16 +112,9 @@ def _redirect_target(current: WebSocketURI, location: str) -> WebSocketURI:
     return uri
 
 
-def _remaining(deadline: float | None) -> float | None:
-    if deadline is None:
-        return None
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise OpenTimeout("timed out during the opening handshake")
-    return remaining
-
-
-def _upgrade(uri: WebSocketURI, options: ConnectOptions, tracer: Tracer, deadline: float | None) -> Connection:
+def _upgrade(
+    uri: WebSocketURI, options: ConnectOptions, tracer: Tracer, budget: _Budget, stats: Statistics
+) -> Connection:
     handshake = ClientHandshake(
         uri,
         headers=options.headers,
@@ -84,14 +123,14 @@ def _upgrade(uri: WebSocketURI, options: ConnectOptions, tracer: Tracer, deadlin
         extensions=extension_factories(options),
     )
     if options.session is not None or options.http2:
-        opened = open_stream(uri, handshake, options, tracer, _remaining(deadline))
+        opened = open_stream(uri, handshake, options, tracer, budget.remaining())
     else:
         proxy = resolve_proxy(options.proxy, uri)
         if proxy is not None:
             tracer.event("through proxy %s", proxy)
         opened = open_socket(
             uri,
-            timeout=_remaining(deadline),
+            timeout=budget.remaining(),
             ssl_context=options.ssl,
             server_hostname=options.server_hostname,
             proxy=proxy,
@@ -100,13 +139,13 @@ def _upgrade(uri: WebSocketURI, options: ConnectOptions, tracer: Tracer, deadlin
     connection_class: type[Connection]
     if isinstance(opened, socket.socket):
         connection_class, sock = Connection, opened
-        response, accepted, leftover = _upgrade_http11(opened, handshake, tracer, deadline)
+        response, accepted, leftover = _upgrade_http11(opened, handshake, tracer, budget)
     else:
         connection_class, sock = StreamConnection, opened.sock
         response, accepted, leftover = opened.response, opened.accepted, b""
     protocol = Protocol(Role.CLIENT, max_size=options.max_size, extensions=accepted.extensions)
-    connection = connection_class(sock, protocol, uri, response, accepted.subprotocol, tracer)
-    connection.stats.connected_since = time.time()
+    connection = connection_class(sock, protocol, uri, response, accepted.subprotocol, tracer, stats)
+    stats.connected_since = time.time()
     tracer.event(
         "connected to %s (subprotocol %s, extensions %s)", uri, accepted.subprotocol, connection.extensions
     )
@@ -116,13 +155,13 @@ def _upgrade(uri: WebSocketURI, options: ConnectOptions, tracer: Tracer, deadlin
 
 
 def _upgrade_http11(
-    sock: socket.socket, handshake: ClientHandshake, tracer: Tracer, deadline: float | None
+    sock: socket.socket, handshake: ClientHandshake, tracer: Tracer, budget: _Budget
 ) -> tuple[Response, Accepted, bytes]:
     """The HTTP/1.1 upgrade on ``sock``: the response, what it negotiated and bytes past it."""
     try:
         tracer.headers(f"GET {handshake.uri.resource}", handshake.request_headers.items())
-        send_all(sock, handshake.request_bytes(), _remaining(deadline))
-        response, leftover = _read_response(sock, deadline)
+        send_all(sock, handshake.request_bytes(), budget.remaining())
+        response, leftover = _read_response(sock, budget)
         tracer.headers(f"HTTP {response.status}", response.headers.items())
         return response, handshake.accept(response), leftover
     except BaseException:
@@ -130,10 +169,10 @@ def _upgrade_http11(
         raise
 
 
-def _read_response(sock: socket.socket, deadline: float | None) -> tuple[Response, bytes]:
+def _read_response(sock: socket.socket, budget: _Budget) -> tuple[Response, bytes]:
     parser = ResponseParser()
     while True:
-        if not wait_readable(sock, _remaining(deadline)):
+        if not wait_readable(sock, budget.wait_slice()):
             continue
         try:
             data = sock.recv(65536)

@@ -168,8 +168,10 @@ class Worker(Process):
             self._wake_writer.close()
 
     def _lifecycle(self) -> object:
+        """Connect, serve, and ask the handler what to do after each end, until a stop."""
         attempt = 0
         while True:
+            reason: Exception
             if self.connection is None:
                 try:
                     self.connection = self._connect()
@@ -177,14 +179,10 @@ class Worker(Process):
                     attempt += 1
                     self.tracer.event("connection attempt %d failed: %s", attempt, exc)
                     reason = exc
-                else:
-                    attempt = 0
-                    reason = None
             if self.connection is not None:
                 reason = self._serve(self.connection)
-                if self._stopping is not None:
-                    return self._stopping
                 attempt = 1
+            self._drain_mailbox(None)
             if self._stopping is not None:
                 return self._stopping
             decision = self._callback(self.handler.handle_disconnect, reason, attempt)
@@ -199,10 +197,11 @@ class Worker(Process):
 
     def _connect(self) -> Connection:
         url, options = self._connect_details()
-        connection = open_connection(url, options, self.tracer)
-        connection.stats = self.stats
-        self.stats.connected_since = time.time()
-        return connection
+        return open_connection(url, options, self.tracer, stats=self.stats, cancelled=self._stop_posted)
+
+    def _stop_posted(self) -> bool:
+        """Whether a stop or close waits in the mailbox (polled while a handshake waits)."""
+        return any(kind in ("stop", "close") for kind, _ in list(self._mailbox))
 
     def _connect_details(self) -> tuple[str, ConnectOptions]:
         details = self._callback(self.handler.connect)
