@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .spawn import Spawned
+
 __all__ = [
     "BINARIES",
     "PASSWORD",
@@ -46,7 +48,7 @@ class ProxyProcess:
     """A proxy server process; ``ports`` maps a scheme (``http``, ``https``, ``socks5``) to its port."""
 
     name: str
-    process: subprocess.Popen[bytes]
+    spawned: Spawned
     ports: dict[str, int]
     workdir: Path
     auth: bool
@@ -67,26 +69,17 @@ class ProxyProcess:
 
     def stop(self) -> None:
         """Terminate the process (kill it after 5 s) and remove its folder."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.spawned.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _start(name: str, argv: list[str], ports: dict[str, int], workdir: Path, auth: bool) -> ProxyProcess:
     """Run ``argv`` and wait until every port accepts connections."""
-    with open(workdir / f"{name}.log", "wb") as log:
-        process = subprocess.Popen(
-            [_binary(argv[0]), *argv[1:]], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    proxy = ProxyProcess(name, process, ports, workdir, auth)
+    spawned = Spawned([_binary(argv[0]), *argv[1:]], "", workdir / f"{name}.log")  # ready: see the ports
+    proxy = ProxyProcess(name, spawned, ports, workdir, auth)
     deadline = time.monotonic() + START_TIMEOUT
     waiting = set(ports.values())
-    while waiting and time.monotonic() < deadline and process.poll() is None:
+    while waiting and time.monotonic() < deadline and spawned.process.poll() is None:
         for port in list(waiting):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
