@@ -426,6 +426,25 @@ def test_partial_frame_yields_nothing_until_complete() -> None:
     assert_healthy(proto)
 
 
+def test_violation_after_a_buffered_partial_frame() -> None:
+    # The bytes of the partial frame wait in the buffer; the violation must still fail cleanly.
+    proto = client()
+    data = frame(TEXT, b"abcdef") + frame(TEXT, b"hi", key=KEY)
+    assert proto.receive_data(data[:3]) == []
+    assert proto.receive_data(data[3:]) == [Text("abcdef")]
+    assert_failed(proto, 1002)
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_receive_data_takes_any_bytes_like_and_keeps_no_reference(kind: type) -> None:
+    proto = client()
+    data = bytearray(frame(BINARY, b"x" * 300) + frame(TEXT, b"abc")[:2])
+    assert proto.receive_data(kind(data)) == [Binary(b"x" * 300)]
+    data[:] = b"\0" * len(data)  # the caller reuses its buffer
+    assert proto.receive_data(frame(TEXT, b"abc")[2:]) == [Text("abc")]
+    assert_healthy(proto)
+
+
 def test_receive_empty_messages_and_empty_fragments() -> None:
     proto = client()
     data = (

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import enum
 import os
+import struct
 from collections.abc import Callable, Sequence
 
 from .errors import ConnectionClosed, PayloadTooBig, ProtocolError, closed_error
@@ -36,6 +37,8 @@ __all__ = ["Role", "State", "Protocol", "DEFAULT_MAX_SIZE"]
 DEFAULT_MAX_SIZE = 2**20
 
 _OPCODES = {int(op): op for op in Opcode}
+_UNPACK_16 = struct.Struct("!H").unpack_from
+_UNPACK_64 = struct.Struct("!Q").unpack_from
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
@@ -113,57 +116,96 @@ class Protocol:
 
     # -- receiving ---------------------------------------------------------------------------
 
-    def receive_data(self, data: bytes) -> list[Frame]:
+    def receive_data(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Feed received bytes; return the whole messages and control frames they complete.
 
         A protocol violation sets :attr:`error`, queues a close frame with the RFC's code and
-        stops parsing; frames before the violation are still returned.
+        stops parsing; frames before the violation are still returned. ``data`` is not kept:
+        the caller may reuse its buffer.
         """
         if self.close_received is not None or self.error is not None or self.state is State.CLOSED:
             return []
         buffer = self._buffer
-        buffer += data
+        if buffer:
+            buffer += data
+            data = buffer
         events: list[Frame] = []
         position = 0
-        available = len(buffer)
+        # Frames are parsed in place: the received bytes are copied once into each payload, and
+        # only an incomplete frame's bytes are kept in the buffer.
         try:
-            while available - position >= 2:
-                first, second = buffer[position], buffer[position + 1]
-                length = second & 0x7F
-                header_size = 2
-                if length == 126:
-                    header_size = 4
-                    if available - position < 4:
-                        break
-                    length = int.from_bytes(buffer[position + 2 : position + 4], "big")
-                elif length == 127:
-                    header_size = 10
-                    if available - position < 10:
-                        break
-                    length = int.from_bytes(buffer[position + 2 : position + 10], "big")
-                    if length >> 63:
-                        raise ProtocolError("frame length has the most significant bit set")
-                masked = bool(second & 0x80)
-                if masked:
-                    header_size += 4
-                opcode = self._check_header(first, masked, length)
-                end = position + header_size + length
+            with memoryview(data) as view:
+                position = self._parse_frames(view, events)
+        except ProtocolError as exc:
+            self._fail(exc)  # clears the buffer: the view on it is released by now
+            return events
+        if data is buffer:
+            del buffer[:position]
+        elif position < len(data):
+            buffer += data[position:]
+        return events
+
+    def _parse_frames(self, view: memoryview, events: list[Frame]) -> int:
+        """Append the events of the whole frames at the start of ``view``; return the bytes used.
+
+        A whole, final, unmasked text or binary frame on a connection without extensions (the
+        common case) becomes its message directly; every other frame takes the general path.
+        """
+        position = 0
+        available = len(view)
+        masked_out = self._masked_out
+        plain = not self.extensions
+        while available - position >= 2:
+            first = view[position]
+            second = view[position + 1]
+            length = second & 0x7F
+            start = position + 2
+            if length == 126:
+                if available - position < 4:
+                    break
+                (length,) = _UNPACK_16(view, start)
+                start += 2
+            elif length == 127:
+                if available - position < 10:
+                    break
+                (length,) = _UNPACK_64(view, start)
+                start += 8
+                if length >> 63:
+                    raise ProtocolError("frame length has the most significant bit set")
+            masked = second > 0x7F
+            if masked:
+                start += 4
+            end = start + length
+            if (
+                plain
+                and (first == 0x82 or first == 0x81)
+                and masked is not masked_out
+                and self._message is None
+                and (self.max_size is None or length <= self.max_size)
+            ):
                 if end > available:
                     break
-                payload = bytes(buffer[position + header_size : end])
-                if masked:
-                    payload = apply_mask(payload, bytes(buffer[position + header_size - 4 : position + header_size]))
+                payload = apply_mask(view[start:end], view[start - 4 : start]) if masked else bytes(view[start:end])
                 position = end
-                frame = WireFrame(opcode, payload, bool(first & 0x80), bool(first & 0x40), False, False)
-                event = self._receive_frame(frame)
-                if event is not None:
-                    events.append(event)
-                    if self.close_received is not None:
-                        break
-        except ProtocolError as exc:
-            self._fail(exc)
-        del buffer[:position]
-        return events
+                if first == 0x82:
+                    events.append(Binary(payload))
+                    continue
+                try:
+                    events.append(Text(payload.decode()))
+                except UnicodeDecodeError:
+                    raise ProtocolError("invalid UTF-8 in a text message", CloseCode.INVALID_DATA) from None
+                continue
+            opcode = self._check_header(first, masked, length)
+            if end > available:
+                break
+            payload = apply_mask(view[start:end], view[start - 4 : start]) if masked else bytes(view[start:end])
+            position = end
+            event = self._receive_frame(WireFrame(opcode, payload, first > 0x7F, bool(first & 0x40), False, False))
+            if event is not None:
+                events.append(event)
+                if self.close_received is not None:
+                    break
+        return position
 
     def receive_eof(self) -> None:
         """The transport ended: the connection is CLOSED (code 1006 unless the handshake completed)."""
