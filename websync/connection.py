@@ -18,7 +18,10 @@ from .uri import WebSocketURI
 
 __all__ = ["Connection", "Statistics"]
 
-READ_SIZE = 256 * 1024
+READ_SIZE = 16 * 1024
+"""The first read buffer of a connection: small, since every idle connection keeps one."""
+MAX_READ_SIZE = 256 * 1024
+"""The read buffer doubles up to this size while reads fill it (large messages, streams)."""
 
 
 @dataclass
@@ -57,7 +60,7 @@ class Connection:
         self.read_lock = threading.Lock()
         """Held by whichever thread reads the socket: the worker, or a caller inside ``recv``."""
         self._pending: list[bytes] = []
-        self._read_buffer = bytearray(READ_SIZE)
+        self._read_buffer = memoryview(bytearray(READ_SIZE))
         self.eof = False
         self.early_frames: list[Frame] = []
         """Frames that arrived with the handshake response, for the reader to take first."""
@@ -127,8 +130,9 @@ class Connection:
         Sets :attr:`eof` when the peer closed the TCP connection; an ``OSError`` from the socket
         counts as a lost connection too.
         """
+        buffer = self._read_buffer
         try:
-            size = self.sock.recv_into(self._read_buffer)
+            size = self.sock.recv_into(buffer)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return []
         except OSError:
@@ -138,9 +142,11 @@ class Connection:
             with self._state_lock:
                 self.protocol.receive_eof()
             return []
-        return self.feed(self._read_buffer[:size])
+        if size == len(buffer) < MAX_READ_SIZE:
+            self._read_buffer = memoryview(bytearray(2 * size))
+        return self.feed(buffer[:size])
 
-    def feed(self, data: bytes | bytearray) -> list[Frame]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Parse received bytes into frames, counting and tracing them."""
         self.stats.bytes_in += len(data)
         with self._state_lock:
