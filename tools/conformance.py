@@ -52,6 +52,8 @@ DEFAULT_CASES = [
 CASE_PATTERN = re.compile(r"\*|\d+(\.\d+)*(\.\*)?")
 # Without permessage-deflate these can only be UNIMPLEMENTED.
 COMPRESSION_CATEGORIES = frozenset({12, 13})
+CASE_TIMEOUT = 60.0
+FULL_CASE_TIMEOUT = 300.0
 SERVICE_TIMEOUT = 300.0  # getCaseCount and updateReports (writing all reports takes a while)
 
 
@@ -225,8 +227,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="client under test; 'websockets' runs the websockets library as a reference",
     )
     parser.add_argument(
-        "--case-timeout", type=float, default=60.0, metavar="SECONDS",
-        help="kill the testee when one case takes longer (default: %(default)s)",
+        "--case-timeout", type=float, metavar="SECONDS",
+        help=f"kill the testee when one case takes longer (default: {CASE_TIMEOUT:g}, with --full "
+        f"{FULL_CASE_TIMEOUT:g}: the largest compression cases allow themselves up to 480)",
     )
     parser.add_argument(
         "--max-hangs", type=int, default=3, metavar="N",
@@ -239,6 +242,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.command = shlex.join(["tools/conformance.py", *(sys.argv[1:] if argv is None else argv)])
+    if args.case_timeout is None:
+        args.case_timeout = FULL_CASE_TIMEOUT if args.full else CASE_TIMEOUT
     if args.full and args.markdown is None:
         suffix = "" if args.client == "websync" else f"-{args.client}"
         args.markdown = ROOT / "docs" / f"conformance{suffix}.md"
