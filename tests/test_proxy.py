@@ -29,14 +29,14 @@ import websync
 pytestmark = pytest.mark.timeout(30)
 
 REPO = Path(__file__).resolve().parent.parent
-INSTALL_SCRIPT = REPO / "tools" / "install_peers.sh"
+INSTALL_SCRIPT = REPO / "tests" / "peers" / "install_proxy_peers.sh"
 ENVIRONMENT = ["http_proxy", "https_proxy", "all_proxy", "no_proxy", "ws_proxy", "wss_proxy"]
 WRONG = (USER, "wrong-password")
 
 
 @pytest.fixture(scope="session")
 def proxy_binaries() -> None:
-    """tinyproxy, squid and microsocks, installed by tools/install_peers.sh when missing."""
+    """tinyproxy, squid and microsocks, installed by tests/peers/install_proxy_peers.sh when missing."""
     if missing_binaries():
         result = subprocess.run(["bash", str(INSTALL_SCRIPT)], check=False, capture_output=True, text=True, timeout=300)
         if missing_binaries():

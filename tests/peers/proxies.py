@@ -2,7 +2,7 @@
 ``https://`` proxy) and microsocks (SOCKS5), each started in the foreground and stopped by its PID.
 
 Configuration facts (loopback-only settings, squid's CONNECT rules, tinyproxy's 401) are in
-shared/PEERS.md; the binaries come from ``tools/install_peers.sh``.
+shared/PEERS.md; the binaries come from ``install_proxy_peers.sh`` beside this file (``make test`` runs it).
 """
 
 from __future__ import annotations
