@@ -74,7 +74,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def _start(install: AutobahnInstall, spec: dict[str, object], workdir: Path) -> tuple[subprocess.Popen[bytes], FuzzingServer]:
+def _start(
+    install: AutobahnInstall, spec: dict[str, object], workdir: Path
+) -> tuple[subprocess.Popen[bytes], FuzzingServer]:
     """Start one server on a fresh port and wait until it accepts connections.
 
     Raises PortTaken if the port was taken meanwhile, ServerError if the
@@ -98,9 +100,9 @@ def _start(install: AutobahnInstall, spec: dict[str, object], workdir: Path) -> 
     try:
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                output = log.read_text(errors="replace")
-                error = PortTaken if "CannotListenError" in output else ServerError
-                raise error(f"fuzzingserver exited with {process.returncode}:\n{output}")
+                text = log.read_text(errors="replace")
+                error = PortTaken if "CannotListenError" in text else ServerError
+                raise error(f"fuzzingserver exited with {process.returncode}:\n{text}")
             cases = _announced_cases(log)
             if cases is not None and _listening(port):
                 return process, FuzzingServer(url, cases, log)
@@ -118,7 +120,7 @@ def fuzzing_server(install: AutobahnInstall, cases: list[str], outdir: Path, wor
     The server runs in its own session so that a Ctrl-C reaches only this
     process, which then stops the server on the way out, whatever happened.
     """
-    spec: dict[str, object] = {"outdir": str(outdir), "cases": cases, "exclude-cases": [], "exclude-agent-cases": {}}
+    spec: dict[str, object] = {"outdir": str(outdir), "cases": cases}
     for attempt in range(1, PORT_ATTEMPTS + 1):
         try:
             process, server = _start(install, spec, workdir)

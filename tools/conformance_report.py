@@ -77,9 +77,10 @@ class CaseResult:
             lines.append(f"received: {_shorten(report['received'])}")
         if _column(report["behaviorClose"]) not in PASSING:
             lines.append(f"expected close: {_shorten(report['expectedClose'])}")
+            reason = report.get("remoteCloseReason")
             lines.append(
-                f"close codes: local {report.get('localCloseCode')}, remote {report.get('remoteCloseCode')}"
-                f" ({report.get('remoteCloseReason') or 'no reason'})"
+                f"close codes: the testsuite sent {report.get('localCloseCode')}, the testee sent "
+                f"{report.get('remoteCloseCode')}" + (f" ({reason!r})" if reason else "")
             )
         return lines
 
