@@ -164,6 +164,7 @@ class ClientConnection:
             if self._inbox.frames.empty() and connection.wait_readable(timeout):
                 self._worker.read_step(connection)
         finally:
+            connection.caller_read_at = time.monotonic()
             connection.read_lock.release()
         if connection.closing or connection.eof:
             self._worker.wake()

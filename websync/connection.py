@@ -59,6 +59,8 @@ class Connection:
         self._write_lock = threading.Lock()
         self.read_lock = threading.Lock()
         """Held by whichever thread reads the socket: the worker, or a caller inside ``recv``."""
+        self.caller_read_at = float("-inf")
+        """``time.monotonic()`` when a caller last finished reading the socket itself (see ``Worker``)."""
         self._pending: list[bytes] = []
         self._read_buffer = memoryview(bytearray(READ_SIZE))
         self.eof = False

@@ -262,14 +262,16 @@ class Worker(Process):
     def _wait_and_read(self, connection: Connection, now: float) -> None:
         """Sleep until the socket, the mailbox or a deadline needs the worker, then read.
 
-        While another thread reads the socket (a caller blocked in ``recv``), the worker stands
-        by on its mailbox only and looks again every STANDBY_INTERVAL seconds.
+        While another thread reads the socket (a caller blocked in ``recv``, or one that read it
+        less than STANDBY_INTERVAL ago and is likely to call again), the worker stands by on its
+        mailbox only and looks again every STANDBY_INTERVAL seconds: racing that caller for the
+        socket would turn its next message into a thread hand-off.
         """
         deadlines = [d for d in (self._keepalive.next_deadline(), self._close_deadline) if d is not None]
         timeout = max(min(deadlines) - now, 0) if deadlines else None
         if not connection.write_replies():
             timeout = 0.001 if timeout is None else min(timeout, 0.001)
-        if connection.read_lock.locked():
+        if connection.read_lock.locked() or now - connection.caller_read_at < STANDBY_INTERVAL:
             timeout = STANDBY_INTERVAL if timeout is None else min(timeout, STANDBY_INTERVAL)
             readable([self._wake_reader], timeout)
             return
