@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Union
+from typing import Union, overload
 
 from .errors import InvalidHeader
 
@@ -50,7 +50,14 @@ class Headers:
             raise KeyError(name)
         return ", ".join(values)
 
+    @overload
+    def get(self, name: str) -> str | None: ...
+
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+
     def get(self, name: str, default: str | None = None) -> str | None:
+        """The value of ``name`` (several joined with ", "), or ``default`` when absent."""
         try:
             return self[name]
         except KeyError:
@@ -134,7 +141,9 @@ def format_extension_list(extensions: Iterable[tuple[str, Iterable[tuple[str, st
 
 
 def _split_outside_quotes(value: str, separator: str) -> list[str]:
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for char in value:
         if escaped:
             escaped = False

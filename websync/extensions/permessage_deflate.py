@@ -106,7 +106,7 @@ class PerMessageDeflate(Extension):
         if self._compressor is None:
             # 8 bits compress with 9: see the module docstring.
             wbits = -max(self.local_max_window_bits, 9)
-            self._compressor = zlib.compressobj(wbits=wbits, **self.compress_settings)
+            self._compressor = zlib.compressobj(wbits=wbits, **self.compress_settings)  # type: ignore[arg-type]
         # compress() must run even on empty data: a second flush in a row, with no deflate()
         # call in between, yields nothing instead of the empty stored block that is needed.
         data = self._compressor.compress(frame.payload) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
