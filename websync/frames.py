@@ -22,6 +22,7 @@ __all__ = [
     "apply_mask",
     "apply_mask_python",
     "encode_header",
+    "pack_header",
     "is_valid_close_code",
     "parse_close_payload",
     "close_payload",
@@ -144,9 +145,9 @@ except ImportError:  # no compiler at install: the pure-Python path
     apply_mask = apply_mask_python
 
 
-_HEADER_7 = struct.Struct("!BB")
-_HEADER_16 = struct.Struct("!BBH")
-_HEADER_64 = struct.Struct("!BBQ")
+_HEADER_7 = struct.Struct("!BB").pack
+_HEADER_16 = struct.Struct("!BBH").pack
+_HEADER_64 = struct.Struct("!BBQ").pack
 
 
 def encode_header(frame: WireFrame, mask: bool) -> bytes:
@@ -158,13 +159,16 @@ def encode_header(frame: WireFrame, mask: bool) -> bytes:
         | (0x10 if frame.rsv3 else 0)
         | frame.opcode
     )
-    mask_bit = 0x80 if mask else 0
-    length = len(frame.payload)
+    return pack_header(first, 0x80 if mask else 0, len(frame.payload))
+
+
+def pack_header(first: int, mask_bit: int, length: int) -> bytes:
+    """The header bytes from the first byte (flags and opcode), the mask bit (0x80 or 0) and the length."""
     if length < 126:
-        return _HEADER_7.pack(first, mask_bit | length)
+        return _HEADER_7(first, mask_bit | length)
     if length < 65536:
-        return _HEADER_16.pack(first, mask_bit | 126, length)
-    return _HEADER_64.pack(first, mask_bit | 127, length)
+        return _HEADER_16(first, mask_bit | 126, length)
+    return _HEADER_64(first, mask_bit | 127, length)
 
 
 def close_payload(code: int | None, reason: str) -> bytes:

@@ -28,7 +28,7 @@ from .frames import (
     WireFrame,
     apply_mask,
     close_payload,
-    encode_header,
+    pack_header,
     parse_close_payload,
 )
 
@@ -58,8 +58,24 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
-def _new_mask_key() -> bytes:
-    return os.urandom(4)
+class _MaskKeys:
+    """Fresh random mask keys from a pool of ``os.urandom`` bytes: one system call per 1024 keys.
+
+    Thread-safe enough for its use: a Protocol is driven under its connection's state lock.
+    """
+
+    POOL_SIZE = 4096
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._position = 0
+
+    def __call__(self) -> bytes:
+        position = self._position
+        if position >= len(self._pool):
+            self._pool, position = os.urandom(self.POOL_SIZE), 0
+        self._position = position + 4
+        return self._pool[position : position + 4]
 
 
 def _is_surrogate_prefix(pending: bytes) -> bool:
@@ -95,12 +111,12 @@ class Protocol:
         *,
         max_size: int | None = DEFAULT_MAX_SIZE,
         extensions: Sequence[Extension] = (),
-        mask_key: Callable[[], bytes] = _new_mask_key,
+        mask_key: Callable[[], bytes] | None = None,
     ) -> None:
         self.role = role
         self.max_size = max_size
         self.extensions = tuple(extensions)
-        self._mask_key = mask_key
+        self._mask_key = mask_key if mask_key is not None else _MaskKeys()
         self._masked_out = role is Role.CLIENT
         self._rsv1_allowed = any(ext.rsv1 for ext in self.extensions)
         self.state = State.OPEN
@@ -320,6 +336,12 @@ class Protocol:
         """
         if self.close_sent is not None or self.state is State.CLOSED:
             raise self.closed_exception()
+        kind = type(frame)
+        if (kind is Binary or kind is Text) and fragment_size is None and not self.extensions:
+            # The common case: one whole frame, straight to bytes.
+            if kind is Text:
+                return self._frame_bytes(0x81, frame.data.encode())  # type: ignore[union-attr]
+            return self._frame_bytes(0x82, bytes(frame.data))  # type: ignore[arg-type]
         if isinstance(frame, Text):
             return self._send_message(Opcode.TEXT, frame.data.encode(), fragment_size)
         if isinstance(frame, Binary):
@@ -356,11 +378,21 @@ class Protocol:
         return self._encode(frame)
 
     def _encode(self, frame: WireFrame) -> bytes:
-        header = encode_header(frame, self._masked_out)
+        first = (
+            (0x80 if frame.fin else 0)
+            | (0x40 if frame.rsv1 else 0)
+            | (0x20 if frame.rsv2 else 0)
+            | (0x10 if frame.rsv3 else 0)
+            | frame.opcode
+        )
+        return self._frame_bytes(first, frame.payload)
+
+    def _frame_bytes(self, first: int, payload: bytes) -> bytes:
+        """Header, mask key (client role) and payload of one frame, in one bytes object."""
         if not self._masked_out:
-            return header + frame.payload
+            return pack_header(first, 0, len(payload)) + payload
         key = self._mask_key()
-        return b"".join((header, key, apply_mask(frame.payload, key)))
+        return b"".join((pack_header(first, 0x80, len(payload)), key, apply_mask(payload, key)))
 
     def data_to_send(self) -> bytes:
         """Bytes the protocol itself owes the peer (close replies); empty when none."""
