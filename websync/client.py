@@ -136,10 +136,8 @@ class ClientConnection:
         deadline = None if timeout is None else time.monotonic() + timeout
         frames = self._inbox.frames
         while True:
-            try:
+            if not frames.empty():
                 return self._take(frames.get_nowait())
-            except queue.Empty:
-                pass
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
             if remaining == 0:
                 raise TimeoutError(f"no message within {timeout} seconds")

@@ -150,7 +150,15 @@ def _poll(socks: Sequence[socket.socket], events: int, timeout: float | None) ->
 
 def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float | None = None) -> None:
     """Write all of ``data`` to a non-blocking socket, waiting for room; TimeoutError past ``timeout``."""
-    view = memoryview(data)
+    if not data:
+        return
+    try:
+        sent = sock.send(data)
+    except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+        sent = 0
+    if sent == len(data):
+        return  # the common case: the socket took it all at once
+    view = memoryview(data)[sent:]
     deadline = None if timeout is None else time.monotonic() + timeout
     while view:
         try:
