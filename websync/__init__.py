@@ -63,8 +63,6 @@ __all__ = [
     "install_trace_signal",
     "get_state",
     "statistics",
-    "get_state",
-    "statistics",
     "WebSocketError",
     "ProtocolError",
     "PayloadTooBig",
