@@ -160,13 +160,23 @@ def _upgrade_http11(
     """The HTTP/1.1 upgrade on ``sock``: the response, what it negotiated and bytes past it."""
     try:
         tracer.headers(f"GET {handshake.uri.resource}", handshake.request_headers.items())
-        send_all(sock, handshake.request_bytes(), budget.remaining())
+        _send_request(sock, handshake.request_bytes(), budget)
         response, leftover = _read_response(sock, budget)
         tracer.headers(f"HTTP {response.status}", response.headers.items())
         return response, handshake.accept(response), leftover
     except BaseException:
         sock.close()
         raise
+
+
+def _send_request(sock: socket.socket, request: bytes, budget: _Budget) -> None:
+    """Write the upgrade request; a reset or a full socket past the deadline is a failed handshake."""
+    try:
+        send_all(sock, request, budget.remaining())
+    except TimeoutError:
+        raise OpenTimeout("timed out sending the opening handshake") from None
+    except OSError as exc:
+        raise InvalidHandshake(f"connection failed during the handshake: {exc}") from exc
 
 
 def _read_response(sock: socket.socket, budget: _Budget) -> tuple[Response, bytes]:
