@@ -96,10 +96,11 @@ class Connection:
         send_all(self.sock, data, self.write_timeout)
         self.stats.bytes_out += len(data)
 
-    def write_replies(self) -> bool:
-        """Write what the protocol owes the peer without ever blocking on another writer.
+    def write_replies(self, wait: float | None = 0.0) -> bool:
+        """Write what the protocol owes the peer, waiting at most ``wait`` seconds for another writer
+        (``None``: as long as it takes; the default never blocks, so a reader cannot deadlock).
 
-        Returns False when another thread holds the write lock and the bytes were left pending
+        Returns False when another thread held the write lock and the bytes were left pending
         (that thread, or the next call, writes them).
         """
         with self._state_lock:
@@ -111,7 +112,7 @@ class Connection:
             self._pending.append(data)
         if not self._pending:
             return True
-        if not self._write_lock.acquire(blocking=False):
+        if not self._write_lock.acquire(timeout=-1 if wait is None else wait):
             return False
         try:
             self._write(b"")
@@ -120,7 +121,10 @@ class Connection:
         return True
 
     def wait_readable(self, timeout: float | None) -> bool:
-        """Wait for data; True also when the socket was closed meanwhile (``receive`` then sees EOF)."""
+        """Wait for data; True also when the socket was closed meanwhile (``receive`` then sees EOF),
+        and at once while frames that came with the handshake response wait to be taken."""
+        if self.early_frames:
+            return True
         try:
             return wait_readable(self.sock, timeout)
         except (ValueError, OSError):
@@ -130,8 +134,11 @@ class Connection:
         """Read what the socket has (never blocking) and return the frames it completes.
 
         Sets :attr:`eof` when the peer closed the TCP connection; an ``OSError`` from the socket
-        counts as a lost connection too.
+        counts as a lost connection too. Frames that came with the handshake response come first.
         """
+        if self.early_frames:
+            frames, self.early_frames = self.early_frames, []
+            return frames
         buffer = self._read_buffer
         try:
             size = self.sock.recv_into(buffer)

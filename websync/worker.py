@@ -232,8 +232,10 @@ class Worker(Process):
         """Run one connection until it ends; return the reason it ended."""
         try:
             self._apply(connection, self._callback(self.handler.handle_connect, connection.response), first=True)
-            self._dispatch(connection, connection.early_frames)
             self._flush_outbox(connection)
+            if connection.early_frames:
+                with connection.read_lock:  # unless a caller's recv() took them first
+                    self.read_step(connection)
             return self._loop(connection)
         except _Lost as lost:
             return lost.error
@@ -299,17 +301,12 @@ class Worker(Process):
     def _ended(self, connection: Connection) -> Exception | None:
         """The reason the connection is over (after the close handshake, a failure or EOF), or None."""
         protocol = connection.protocol
-        if protocol.error is not None:
-            connection.write_replies()
-            connection.drain_until_eof(self._close_timeout())
-            return protocol.error
-        if protocol.close_received is not None and protocol.close_sent is not None:
-            connection.write_replies()
-            connection.drain_until_eof(self._close_timeout())
-            return protocol.closed_exception()
-        if connection.eof:
-            return protocol.closed_exception()
-        return None
+        if protocol.error is None and (protocol.close_received is None or protocol.close_sent is None):
+            return protocol.closed_exception() if connection.eof else None
+        # The close frame owed to the peer goes out even if a sender holds the socket now.
+        connection.write_replies(wait=self._close_timeout())
+        connection.drain_until_eof(self._close_timeout())
+        return protocol.error or protocol.closed_exception()
 
     def wake(self) -> None:
         """Make the worker look at its connection now (after another thread read from it)."""
