@@ -9,6 +9,7 @@ __all__ = ["BodyReader", "MAX_BODY_BYTES"]
 
 MAX_BODY_BYTES = 64 * 1024
 """Bound on the body kept from a refused upgrade."""
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
 class BodyReader:
@@ -44,7 +45,8 @@ class BodyReader:
     def feed(self, data: bytes | bytearray) -> bool:
         """Take body bytes; returns :attr:`complete` (a chunked body: once its last chunk arrived)."""
         if not self.chunked:
-            self.body += data[: MAX_BODY_BYTES - len(self.body)]
+            limit = MAX_BODY_BYTES if self.length is None else min(self.length, MAX_BODY_BYTES)
+            self.body += data[: limit - len(self.body)]  # bytes past Content-Length are not the body
             return self.complete
         self._pending += data
         return self._read_chunks() or self.complete
@@ -56,10 +58,9 @@ class BodyReader:
             if line_end < 0:
                 return False
             size_text = bytes(pending[:line_end]).split(b";")[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise InvalidHandshake(f"invalid chunk size {size_text[:20]!r} in the response body") from None
+            if not size_text or not set(size_text) <= _HEX_DIGITS:  # int() would take "-ff", "0x5", "1_0"
+                raise InvalidHandshake(f"invalid chunk size {size_text[:20]!r} in the response body")
+            size = int(size_text, 16)
             if size == 0:
                 return True
             chunk_end = line_end + 2 + size
