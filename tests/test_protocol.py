@@ -939,6 +939,11 @@ def test_send_while_closing_raises_connection_closed() -> None:
 def test_send_after_failure_raises_error_with_its_code(bad: bytes, code: int) -> None:
     proto = client()
     proto.receive_data(bad)
+    # Until the failing close is taken, answers to earlier messages may still go out first
+    # (Autobahn's strict behaviour); once it is taken, sending is refused with the error's code.
+    [answer] = parse(proto.send(Text("answer")))
+    assert answer.opcode == TEXT and answer.payload == b"answer"
+    assert [sent.opcode for sent in parse(proto.data_to_send())] == [0x8]
     with pytest.raises(ConnectionClosedError) as info:
         proto.send(Text("x"))
     assert info.value.code == code

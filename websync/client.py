@@ -64,6 +64,12 @@ class _Inbox(Handler):
         self.frames.put(self.connection.protocol.closed_exception())
 
 
+class _ClientWorker(Worker):
+    """A blocking connection's worker: after a protocol violation, the close waits for ``recv``."""
+
+    fails_at_once = False
+
+
 class ClientConnection:
     """A WebSocket opened by :func:`connect`. Thread-safe; a context manager; iterable."""
 
@@ -73,7 +79,7 @@ class ClientConnection:
         self._closed: ConnectionClosed | None = None
         close_timeout = options.get("close_timeout", 10.0)
         self._join_timeout = None if close_timeout is None else 2 * close_timeout + 1
-        self._worker = Worker(self._inbox, connection=connection, **options).start()
+        self._worker = _ClientWorker(self._inbox, connection=connection, **options).start()
 
     # -- handshake results ----------------------------------------------------------------------
 
@@ -156,6 +162,10 @@ class ClientConnection:
         (it finishes the close handshake and reports the end through the inbox).
         """
         connection = self._connection
+        if connection.protocol.error is not None and connection.can_send:
+            # Every message before the violation was read (and perhaps answered): fail now.
+            connection.write_replies(wait=None)
+            self._worker.wake()
         if connection.closing or not connection.read_lock.acquire(blocking=False):
             return False
         try:
@@ -198,7 +208,9 @@ class ClientConnection:
         """
         close_payload(code, reason)
         self._worker.close(code, reason)
-        self._worker.join(self._join_timeout)
+        if not self._worker.join(self._join_timeout) and self._worker.is_alive():
+            self._worker.kill()  # blocked writing to a peer that does not read: shut the socket down
+            self._worker.join(1)
         self._closed = self._connection.protocol.closed_exception()
 
     def __enter__(self) -> ClientConnection:

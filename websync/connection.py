@@ -169,7 +169,13 @@ class Connection:
     @property
     def closing(self) -> bool:
         """True once a close frame went either way or the protocol failed."""
-        return self.protocol.state is not State.OPEN
+        protocol = self.protocol
+        return protocol.state is not State.OPEN or protocol.error is not None
+
+    @property
+    def can_send(self) -> bool:
+        """True until a close frame was sent (after a failure, until its close frame is written)."""
+        return self.protocol.close_sent is None and self.protocol.state is not State.CLOSED
 
     def close_transport(self) -> None:
         """Close the socket (TLS: without waiting for the peer's close_notify).

@@ -318,13 +318,14 @@ class Protocol:
         return close
 
     def _fail(self, error: ProtocolError) -> None:
+        """Stop parsing; the close frame with the error's code waits in the replies.
+
+        Until the replies are taken, frames may still be sent: an application can answer the
+        messages that arrived before the violation, and those answers go out before the close.
+        """
         self.error = error
         self._message = None
         self._buffer.clear()
-        if self.close_sent is None:
-            reason = str(error).encode()[:123].decode(errors="ignore")
-            close = Close(error.close_code, reason)
-            self._outgoing.append((close, self.send(close)))
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -399,7 +400,15 @@ class Protocol:
         return b"".join(data for _, data in self.replies_to_send())
 
     def replies_to_send(self) -> list[tuple[Frame, bytes]]:
-        """The frames the protocol itself owes the peer, each with its bytes, for callers that trace."""
+        """The frames the protocol itself owes the peer, each with its bytes, for callers that trace.
+
+        After a violation this is the close frame that fails the connection: from then on,
+        :meth:`send` refuses data.
+        """
+        if self.error is not None and self.close_sent is None and self.state is not State.CLOSED:
+            reason = str(self.error).encode()[:123].decode(errors="ignore")
+            close = Close(self.error.close_code, reason)
+            self._outgoing.append((close, self.send(close)))
         replies, self._outgoing = self._outgoing, []
         return replies
 

@@ -10,7 +10,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from supervisors import Process, is_normal_exit
 
@@ -31,6 +31,8 @@ logger = logging.getLogger("websync")
 _worker_ids = itertools.count(1)
 
 Overflow = Literal["error", "drop_oldest", "drop_newest"]
+DEFAULT_FAILURE_GRACE = 10.0
+"""How long a failing close may wait for a blocking client's application when close_timeout is None."""
 STANDBY_INTERVAL = 0.05
 """How often a standing-by worker looks whether the thread reading its socket has left."""
 
@@ -59,6 +61,10 @@ class Worker(Process):
     ``overflow`` says what happens past it: ``"error"`` (``send`` raises :class:`QueueFull`),
     ``"drop_oldest"`` or ``"drop_newest"``.
     """
+
+    fails_at_once: ClassVar[bool] = True
+    """Send the close that fails a broken connection right after dispatching the frames before it
+    (see ``_failure_held``); a blocking client's worker waits for its application instead."""
 
     def __init__(
         self,
@@ -91,6 +97,7 @@ class Worker(Process):
         self._wake_writer.setblocking(False)
         self._stopping: object | None = None
         self._close_deadline: float | None = None
+        self._failure_deadline: float | None = None
         self._stop_timeout: float | None = None
         self._keepalive = Keepalive(self.keepalive, time.monotonic())
 
@@ -133,6 +140,20 @@ class Worker(Process):
         """
         self._stop_timeout = timeout
         super().stop(reason, timeout)
+
+    def kill(self) -> None:
+        """Exit at once with reason ``"killed"`` and shut the socket down.
+
+        The shutdown ends a thread blocked writing to a peer that stopped reading (its pongs or
+        messages fill the socket buffers), which no stop request can reach.
+        """
+        super().kill()
+        connection = self.connection
+        if connection is not None:
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _close_timeout(self) -> float | None:
         """How long the close handshake (and then the wait for the peer's TCP close) may take."""
@@ -269,9 +290,10 @@ class Worker(Process):
         mailbox only and looks again every STANDBY_INTERVAL seconds: racing that caller for the
         socket would turn its next message into a thread hand-off.
         """
-        deadlines = [d for d in (self._keepalive.next_deadline(), self._close_deadline) if d is not None]
+        pending = (self._keepalive.next_deadline(), self._close_deadline, self._failure_deadline)
+        deadlines = [d for d in pending if d is not None]
         timeout = max(min(deadlines) - now, 0) if deadlines else None
-        if not connection.write_replies():
+        if not self._write_replies(connection):
             timeout = 0.001 if timeout is None else min(timeout, 0.001)
         if connection.read_lock.locked() or now - connection.caller_read_at < STANDBY_INTERVAL:
             timeout = STANDBY_INTERVAL if timeout is None else min(timeout, STANDBY_INTERVAL)
@@ -296,13 +318,33 @@ class Worker(Process):
         frames = connection.receive()
         if frames:
             self._dispatch(connection, frames)
-        connection.write_replies()
+        self._write_replies(connection)
+
+    def _write_replies(self, connection: Connection, wait: float | None = 0.0) -> bool:
+        """``connection.write_replies``, except for a failing close held back by ``_failure_held``."""
+        return self._failure_held(connection) or connection.write_replies(wait)
+
+    def _failure_held(self, connection: Connection) -> bool:
+        """Whether the close that fails a broken connection waits for the application.
+
+        A handler-driven worker has answered the messages before the violation when it gets here,
+        so its close goes at once. A blocking client's application reads those messages later: its
+        ``recv()`` sends the close once it has taken them all, or the worker does after close_timeout.
+        """
+        if self.fails_at_once or connection.protocol.error is None or not connection.can_send:
+            return False
+        if self._failure_deadline is None:
+            timeout = self._close_timeout()
+            self._failure_deadline = time.monotonic() + (DEFAULT_FAILURE_GRACE if timeout is None else timeout)
+        return time.monotonic() < self._failure_deadline
 
     def _ended(self, connection: Connection) -> Exception | None:
         """The reason the connection is over (after the close handshake, a failure or EOF), or None."""
         protocol = connection.protocol
         if protocol.error is None and (protocol.close_received is None or protocol.close_sent is None):
             return protocol.closed_exception() if connection.eof else None
+        if self._failure_held(connection) and not connection.eof:
+            return None
         # The close frame owed to the peer goes out even if a sender holds the socket now.
         connection.write_replies(wait=self._close_timeout())
         connection.drain_until_eof(self._close_timeout())
@@ -347,7 +389,7 @@ class Worker(Process):
                 self._begin_stop(payload, connection, _close_code_for(payload), "")
 
     def _flush_outbox(self, connection: Connection) -> None:
-        while not connection.closing:
+        while connection.can_send:
             with self._outbox_lock:
                 if not self._outbox:
                     return
@@ -403,7 +445,7 @@ class Worker(Process):
 
     def _discard_connection(self) -> None:
         connection, self.connection = self.connection, None
-        self._close_deadline = None
+        self._close_deadline = self._failure_deadline = None
         if connection is not None:
             connection.close_transport()
             self.stats.connected_since = None
