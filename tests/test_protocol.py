@@ -1198,3 +1198,27 @@ def test_rsv1_on_control_frame_refused_with_rsv1_extension(opcode: int) -> None:
     proto = client(extensions=[_Rsv1Ext()])
     proto.receive_data(frame(opcode, b"\x03\xe8", rsv=4))
     assert proto.error is not None and proto.error.close_code == 1002
+
+
+@pytest.mark.parametrize("role", [Role.CLIENT, Role.SERVER])
+def test_invalid_utf8_fails_before_its_frame_is_whole(role: Role) -> None:
+    """Autobahn 6.4.3/6.4.4: one frame arriving in pieces fails at the piece with the bad byte."""
+    payload = "κόσμε".encode() + b"\xf4\x90\x80\x80" + b"-edited-" * 4
+    wire = peer_frame(role, TEXT, payload)
+    proto = Protocol(role)
+    bad_at = len(wire) - len(payload) + len("κόσμε".encode()) + 1  # after the first bad byte
+    assert proto.receive_data(wire[: bad_at - 1]) == [] and proto.error is None
+    assert proto.receive_data(wire[bad_at - 1 : bad_at + 1]) == []
+    assert proto.error is not None and proto.error.close_code == 1007
+
+
+@pytest.mark.parametrize("role", [Role.CLIENT, Role.SERVER])
+def test_valid_utf8_arriving_in_pieces_of_one_frame(role: Role) -> None:
+    text = "ünïcödé ✓ " * 40
+    wire = peer_frame(role, CONT, text[200:].encode())
+    first = peer_frame(role, TEXT, text[:200].encode(), fin=False)
+    proto = Protocol(role)
+    events = []
+    for piece in [first[i : i + 3] for i in range(0, len(first), 3)] + [wire[i : i + 5] for i in range(0, len(wire), 5)]:
+        events += proto.receive_data(piece)
+    assert proto.error is None and events == [Text(text)]

@@ -84,6 +84,16 @@ def _is_surrogate_prefix(pending: bytes) -> bool:
     return len(pending) >= 2 and pending[0] == 0xED and pending[1] >= 0xA0
 
 
+class _Probe:
+    """How far a text frame that has only partly arrived was checked for valid UTF-8."""
+
+    __slots__ = ("decoder", "checked")
+
+    def __init__(self, decoder: codecs.IncrementalDecoder) -> None:
+        self.decoder = decoder
+        self.checked = 0
+
+
 class _Message:
     """A data message being received, possibly over several fragments."""
 
@@ -127,6 +137,7 @@ class Protocol:
         self._buffer = bytearray()
         self._outgoing: list[tuple[Frame, bytes]] = []
         self._message: _Message | None = None
+        self._probe: _Probe | None = None
         self.closed_by_peer: bool | None = None
         """Who started the close handshake: the peer (True), this side (False), nobody yet (None)."""
 
@@ -200,9 +211,12 @@ class Protocol:
                 and (self.max_size is None or length <= self.max_size)
             ):
                 if end > available:
+                    if first == 0x81:
+                        self._check_partial_text(view, first, start, available, masked)
                     break
                 payload = apply_mask(view[start:end], view[start - 4 : start]) if masked else bytes(view[start:end])
                 position = end
+                self._probe = None
                 if first == 0x82:
                     events.append(Binary(payload))
                     continue
@@ -213,15 +227,51 @@ class Protocol:
                 continue
             opcode = self._check_header(first, masked, length)
             if end > available:
+                self._check_partial_text(view, first, start, available, masked)
                 break
             payload = apply_mask(view[start:end], view[start - 4 : start]) if masked else bytes(view[start:end])
             position = end
+            self._probe = None
             event = self._receive_frame(WireFrame(opcode, payload, first > 0x7F, bool(first & 0x40), False, False))
             if event is not None:
                 events.append(event)
                 if self.close_received is not None:
                     break
         return position
+
+    def _check_partial_text(self, view: memoryview, first: int, start: int, available: int, masked: bool) -> None:
+        """Fail fast on invalid UTF-8 in a text frame that has only partly arrived.
+
+        The bytes that arrived are checked once each, by a probe decoder that continues the
+        message's own; the frame is decoded for real when it is whole.
+        """
+        opcode = first & 0x0F
+        message = self._message
+        if first & 0x40 or not (
+            (opcode == Opcode.TEXT and message is None)
+            or (opcode == Opcode.CONTINUATION and message is not None and message.utf8 is not None and not message.compressed)
+        ):
+            return
+        if self._probe is None:
+            decoder = _utf8_decoder()
+            if message is not None and message.utf8 is not None:
+                decoder.setstate(message.utf8.getstate())
+            self._probe = _Probe(decoder)
+        probe = self._probe
+        if available - start <= probe.checked:
+            return
+        chunk = bytes(view[start + probe.checked : available])
+        if masked:
+            shift = probe.checked % 4
+            key = bytes(view[start - 4 : start])
+            chunk = apply_mask(chunk, key[shift:] + key[:shift])
+        try:
+            probe.decoder.decode(chunk, False)
+        except UnicodeDecodeError:
+            raise ProtocolError("invalid UTF-8 in a text message", CloseCode.INVALID_DATA) from None
+        if _is_surrogate_prefix(probe.decoder.getstate()[0]):
+            raise ProtocolError("invalid UTF-8 in a text message (surrogate)", CloseCode.INVALID_DATA)
+        probe.checked = available - start
 
     def receive_eof(self) -> None:
         """The transport ended: the connection is CLOSED (code 1006 unless the handshake completed)."""
