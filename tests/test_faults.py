@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
-import websync
 from peers.fault_relay import FaultRelay
 from test_worker_support import (  # noqa: F401 - fixtures
     Recorder,
@@ -28,6 +26,8 @@ from test_worker_support import (  # noqa: F401 - fixtures
     spawn,
     unique_url,
 )
+
+import websync
 
 pytestmark = [pytest.mark.timeout(20), pytest.mark.usefixtures("no_thread_leaks")]
 
