@@ -156,6 +156,10 @@ class ServerOptions:
             return [ServerPerMessageDeflate()]
         raise ValueError(f"unsupported compression {self.compression!r}: use 'deflate' or None")
 
+    def handshake(self) -> ServerHandshake:
+        """The sans-IO handshake that checks and answers upgrade requests with these options."""
+        return ServerHandshake(subprotocols=self.subprotocols, extensions=self.extension_factories(), origins=self.origins)
+
     def worker_options(self) -> dict[str, Any]:
         """The options every connection's worker gets."""
         return {
@@ -176,9 +180,7 @@ class Server:
     def __init__(self, handler_factory: HandlerFactory, host: str, port: int, options: ServerOptions) -> None:
         self.handler_factory = handler_factory
         self.options = options
-        handshake = ServerHandshake(
-            subprotocols=options.subprotocols, extensions=options.extension_factories(), origins=options.origins
-        )
+        handshake = options.handshake()
         self.listener = socket.create_server((host, port), backlog=socket.SOMAXCONN)
         self.listener.setblocking(False)
         self.host, self.port = self.listener.getsockname()[:2]

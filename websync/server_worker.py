@@ -159,10 +159,7 @@ class ConnectionWorker(Worker):
             raise
 
     def _upgrade(self, deadline: float | None) -> Connection:
-        parser = RequestParser()
-        request = None
-        while request is None:
-            request = parser.receive_data(self._read_request_bytes(deadline))
+        request, leftover = self._read_request(deadline)
         self.tracer.headers(f"{request.method} {request.path}", request.headers.items())
         upgrade = self.settings.handshake.negotiate(request)
         self.handler.handler.subprotocol = upgrade.subprotocol
@@ -181,9 +178,17 @@ class ConnectionWorker(Worker):
         connection.stats = self.stats
         self.stats.connected_since = time.time()
         self.tracer.event("connected (subprotocol %s, extensions %s)", upgrade.subprotocol, connection.extensions)
-        if parser.leftover:
-            connection.early_frames = connection.feed(parser.leftover)
+        if leftover:
+            connection.early_frames = connection.feed(leftover)
         return connection
+
+    def _read_request(self, deadline: float | None) -> tuple[Request, bytes]:
+        """The upgrade request, and the bytes the client sent after it (its first frames)."""
+        parser = RequestParser()
+        request = None
+        while request is None:
+            request = parser.receive_data(self._read_request_bytes(deadline))
+        return request, parser.leftover
 
     def _read_request_bytes(self, deadline: float | None) -> bytes:
         """The next bytes of the request; pushes and stop requests are handled while waiting."""

@@ -1,0 +1,238 @@
+"""The WSGI bridge: a view of a WSGI app (Flask, Django, plain WSGI) accepts a WebSocket.
+
+:func:`accept` takes the request a WSGI server has parsed, checks it with the server's sans-IO
+handshake, runs the connection with a :class:`~websync.ServerHandler` on the socket the server
+lends (``environ["gunicorn.socket"]`` or ``environ["werkzeug.socket"]``) and returns, once the
+connection is over, an :class:`UpgradeResponse` to give back to the server::
+
+    @app.route("/ws")
+    def ws():
+        return websync.wsgi.accept(request.environ, EchoHandler)
+
+How the server is kept from writing a response of its own: the 101 goes out on the raw socket,
+the connection runs in a worker thread on a duplicate of the socket while the server's request
+thread waits for it, and when it is over the socket is shut down. The response handed back (status
+101, no body) then meets a dead socket; gunicorn (gthread) and werkzeug's development server both
+take that as a client that went away and log the request with status 101. A refused upgrade
+(400, 403, 426, or the handler's :class:`~websync.Reject`) is an ordinary response the server
+writes itself.
+
+Supported: gunicorn's gthread worker and werkzeug's development server (``threaded=True``, the
+default of ``flask run``), over plain HTTP/1.1. Each open WebSocket holds one of the server's
+request threads (gunicorn: one of ``--threads``) for its whole life, plus its own worker thread.
+Not supported, and refused with :class:`UnsupportedServer`: servers that do not lend the socket
+(Django's ``runserver``, wsgiref, uWSGI, mod_wsgi), servers that serve one request at a time
+(gunicorn's sync worker, whose arbiter kills a worker that stays in one request past
+``--timeout``), and TLS sockets (terminate TLS in a proxy in front). See docs/server.md.
+"""
+
+from __future__ import annotations
+
+import http
+import socket
+import ssl
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from supervisors import ChildSpec, DynamicSupervisor, MaxChildrenError
+
+from .handshake import Response
+from .headers import Headers
+from .server import HandlerFactory, ServerHandler, ServerOptions
+from .server_handshake import InvalidRequest, Request, error_response
+from .server_worker import ConnectionSettings, ConnectionWorker
+
+__all__ = ["UnsupportedServer", "UpgradeResponse", "accept", "request_from_environ"]
+
+SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket")
+"""The environ keys under which the supported servers lend the connection's socket."""
+NOT_APPLICABLE = frozenset({"max_connections", "handshake_timeout"})
+"""Options of :func:`websync.serve` that belong to the WSGI server here (pass ``supervisor`` to bound connections)."""
+
+WSGIStartResponse = Callable[..., Any]
+
+
+class UnsupportedServer(RuntimeError):
+    """The WSGI server running the app cannot hand a connection over to a WebSocket."""
+
+
+@dataclass(frozen=True)
+class UpgradeResponse:
+    """What :func:`accept` hands back: a WSGI application answering the request.
+
+    Return it from a Flask view, or call it in a plain WSGI app
+    (``return accept(environ, Handler)(environ, start_response)``). Frameworks that need their own
+    response objects (Django) build one from ``status``, ``headers`` and ``body``. When
+    ``upgraded`` is true the WebSocket has come and gone and nothing the server writes reaches
+    the client.
+    """
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    @classmethod
+    def from_response(cls, response: Response) -> UpgradeResponse:
+        """A refusal built by the handshake; ``Connection`` is left to the WSGI server (hop-by-hop)."""
+        headers = [(name, value) for name, value in response.headers.items() if name.lower() != "connection"]
+        return cls(response.status, response.reason, headers, response.body)
+
+    @property
+    def upgraded(self) -> bool:
+        """True if the request became a WebSocket (which is over now)."""
+        return self.status == 101
+
+    def __call__(self, environ: dict[str, Any], start_response: WSGIStartResponse) -> Iterable[bytes]:
+        start_response(f"{self.status} {self.reason or http.HTTPStatus(self.status).phrase}", self.headers)
+        return [self.body] if self.body else []
+
+
+SWITCHED = UpgradeResponse(101, "Switching Protocols")
+
+
+class BridgeWorker(ConnectionWorker):
+    """A connection worker whose upgrade request the WSGI server has read already.
+
+    It answers only the 101 on the socket; a refusal is kept in ``answer`` for the WSGI server
+    to write, since the server still owns the connection then.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        request: Request,
+        address: Any,
+        handler: ServerHandler,
+        settings: ConnectionSettings,
+        **options: Any,
+    ) -> None:
+        super().__init__(sock, address, handler, settings, **options)
+        self.request = request
+        self.answer: Response | None = None
+        """The response the WSGI server should send instead of the 101, if the upgrade was refused."""
+
+    def _read_request(self, deadline: float | None) -> tuple[Request, bytes]:
+        return self.request, b""
+
+    def _respond(self, response: Response, deadline: float | None) -> None:
+        if response.status == 101:
+            super()._respond(response, deadline)
+        else:
+            self.answer = response
+
+
+def accept(
+    environ: dict[str, Any],
+    handler_factory: HandlerFactory,
+    *,
+    supervisor: DynamicSupervisor | None = None,
+    **options: Any,
+) -> UpgradeResponse:
+    """Serve the WebSocket asked for by the request of ``environ``; return once it is over.
+
+    ``handler_factory`` makes the connection's :class:`~websync.ServerHandler`, as for
+    :func:`websync.serve`. Options are those of :func:`websync.serve` but ``max_connections`` and
+    ``handshake_timeout`` (the WSGI server has read the request, and its threads bound the
+    connections). With ``supervisor``, the connection's worker is its temporary child: its
+    ``max_children`` bounds the connections (past it, 503) and stopping it closes them with 1001.
+
+    Returns an :class:`UpgradeResponse`: the refusal (status 400, 403, 405, 426, the handler's
+    :class:`~websync.Reject`, 500 if ``init`` raised) or, after the WebSocket, a 101 the server
+    cannot write any more. Raises :class:`UnsupportedServer` when the WSGI server cannot lend
+    its connection, ``TypeError`` for an unknown or inapplicable option.
+    """
+    if NOT_APPLICABLE & options.keys():
+        raise TypeError(f"{', '.join(sorted(NOT_APPLICABLE & options.keys()))}: not an option of a WSGI upgrade")
+    server_options = ServerOptions(**options)
+    sock = lent_socket(environ)
+    try:
+        request = request_from_environ(environ)
+    except InvalidRequest as refusal:
+        return UpgradeResponse.from_response(refusal.response)
+    local_address = (environ["SERVER_NAME"], int(environ["SERVER_PORT"]))
+    settings = ConnectionSettings(server_options.handshake(), None, server_options.max_size, local_address)
+    address = (environ.get("REMOTE_ADDR", ""), int(environ.get("REMOTE_PORT") or 0))
+    timeout = sock.gettimeout()
+    own = sock.dup()  # the worker closes its own descriptor; the server's stays valid for the server
+    try:
+        own.setblocking(False)  # the file status flags are shared: restored below
+        own.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def start() -> BridgeWorker:
+            return BridgeWorker(
+                own, request, address, handler_factory(), settings, **server_options.worker_options()
+            ).start()
+
+        if supervisor is None:
+            worker = start()
+        else:
+            close_timeout = server_options.close_timeout
+            spec = ChildSpec(
+                "websocket", start, restart="temporary", shutdown=None if close_timeout is None else close_timeout + 1
+            )
+            try:
+                child = supervisor.start_child(spec)
+            except MaxChildrenError:
+                own.close()
+                return UpgradeResponse.from_response(error_response(503, b"too many connections", {"Retry-After": "1"}))
+            assert isinstance(child, BridgeWorker)
+            worker = child
+        worker.join()
+        if worker.answer is not None:
+            return UpgradeResponse.from_response(worker.answer)
+        _shut_down(sock)
+        return SWITCHED
+    finally:
+        sock.settimeout(timeout)
+
+
+def lent_socket(environ: dict[str, Any]) -> socket.socket:
+    """The connection's socket the WSGI server lends in ``environ``; :class:`UnsupportedServer` if none can serve."""
+    server = environ.get("SERVER_SOFTWARE") or "this WSGI server"
+    sock = next((environ[key] for key in SOCKET_KEYS if isinstance(environ.get(key), socket.socket)), None)
+    if sock is None:
+        raise UnsupportedServer(
+            f"{server} does not lend the connection's socket (environ['gunicorn.socket'] or"
+            " environ['werkzeug.socket']): run the app under gunicorn -k gthread or werkzeug's server"
+        )
+    if isinstance(sock, ssl.SSLSocket):
+        raise UnsupportedServer(f"{server} serves this request over TLS: terminate TLS in a proxy in front of it")
+    if not environ.get("wsgi.multithread"):
+        raise UnsupportedServer(
+            f"{server} serves one request at a time here (gunicorn's sync worker, a server without threads):"
+            " a WebSocket would hold it for its whole life; use gunicorn -k gthread or werkzeug with threaded=True"
+        )
+    return sock
+
+
+def request_from_environ(environ: dict[str, Any]) -> Request:
+    """The request a WSGI server parsed, as the handshake's :class:`~websync.server_handshake.Request`.
+
+    Header names come back title-cased (lookups are case-insensitive); repeated headers are one
+    comma-joined value, as the server gives them. Raises :class:`InvalidRequest` (400) for a
+    request that is not HTTP/1.1 (an HTTP/2 stream has no socket of its own to take over).
+    """
+    protocol = environ.get("SERVER_PROTOCOL", "")
+    if protocol != "HTTP/1.1":
+        raise InvalidRequest(400, f"WebSocket needs HTTP/1.1, not {protocol[:16]!r}")
+    headers = Headers()
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers.add(key[5:].replace("_", "-").title(), value)
+    path = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if not path:
+        target = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")).encode("latin-1")
+        query = environ.get("QUERY_STRING")
+        path = quote(target) + (f"?{query}" if query else "")
+    return Request(environ["REQUEST_METHOD"], path, headers)
+
+
+def _shut_down(sock: socket.socket) -> None:
+    """End the connection under the WSGI server, so that nothing it writes now reaches the client."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
