@@ -119,17 +119,18 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def h2_proxy(
     spawn: Callable[..., Spawned], tmp_path_factory: pytest.TempPathFactory, websockets_server: Callable[..., Any]
-) -> Callable[[str, str], Peer]:
-    """``h2_proxy(kind, name)``: nghttpx or Apache mod_http2 (kind) as an RFC 8441 h2c front of a
-    ``websockets`` HTTP/1.1 server (``"echo"``, or ``"close"``: closes with 4001 "bye" after one
-    echo). Skips when the Debian package is not installed."""
+) -> Callable[..., Peer]:
+    """``h2_proxy(kind, name, backend=None)``: nghttpx or Apache mod_http2 (kind) as an RFC 8441 h2c
+    front of a ``websockets`` HTTP/1.1 server (``"echo"``, or ``"close"``: closes with 4001 "bye"
+    after one echo), or of the server on port ``backend`` (then ``name`` is the front's own).
+    Skips when the Debian package is not installed."""
     backends = {"echo": websockets_server(), "close": websockets_server(close_code=4001, close_reason="bye", close_after=1)}
     started: dict[tuple[str, str], Peer] = {}
 
-    def factory(kind: str, name: str) -> Peer:
+    def factory(kind: str, name: str, backend: int | None = None) -> Peer:
         if (kind, name) not in started:
             folder = tmp_path_factory.mktemp(f"{kind}-{name}")
-            port, backend = _free_port(), backends[name].port
+            port, backend = _free_port(), backends[name].port if backend is None else backend
             if kind == "nghttpx":
                 if shutil.which("nghttpx") is None:
                     pytest.skip("nghttpx is not installed (Debian package nghttp2-proxy)")

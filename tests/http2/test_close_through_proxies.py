@@ -1,0 +1,41 @@
+"""The close handshake through nghttpx as an RFC 8441 front: the server's close is answered, and the
+answer reaches the HTTP/1.1 server behind nghttpx (the Autobahn cases run through it depend on it).
+
+Not Apache's mod_http2: it holds bytes that the backend sends right behind its 101 for about five
+seconds and never ends the stream once the backend closed, so this script would only time out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+import websync
+from peers.h2 import Peer
+from peers.raw_server import OP_CLOSE, PeerConnection, RawServer, close_payload
+from websync import ConnectionClosed
+
+pytestmark = pytest.mark.timeout(60)
+
+ROUNDS = 20
+"""Connections per front: without the fix, nghttpx lost the reply in about half of them."""
+
+
+def close_first(peer: PeerConnection) -> int | None:
+    """Send close 1000 right after the handshake and return the code of the client's answer."""
+    peer.handshake()
+    peer.send_frame(OP_CLOSE, close_payload(1000, "server first"))
+    return peer.expect_close().close_code
+
+
+def test_answer_to_the_servers_close_reaches_the_backend(
+    h2_proxy: Callable[..., Peer], raw_server: Callable[..., RawServer]
+) -> None:
+    backend = raw_server(close_first)
+    peer = h2_proxy("nghttpx", "close-first", backend=backend.port)
+    for _ in range(ROUNDS):
+        with websync.connect(peer.url + "/", http2=True, **peer.options()) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=5)
+        assert (closed.value.code, closed.value.reason) == (1000, "server first")
+        assert backend.result(timeout=5) == 1000
