@@ -20,6 +20,8 @@ peers:
 
 test: $(STAMP) peers
 	$(PY) -m pytest $(PYTEST_ARGS)
+	# the pure-Python masking path, which installs without a compiler use
+	WEBSYNC_PURE_PYTHON=1 $(PY) -m pytest -q tests/test_frames.py tests/test_protocol.py tests/test_server.py
 
 conformance: $(STAMP)
 	$(PY) tools/conformance.py $(if $(FULL),--full,)

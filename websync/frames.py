@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import struct
 from dataclasses import dataclass
 from typing import Union
@@ -125,7 +126,7 @@ class WireFrame:
     rsv3: bool = False
 
 
-def apply_mask_python(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
+def apply_mask_python(data: bytes | bytearray | memoryview, key: bytes | bytearray | memoryview) -> bytes:
     """XOR ``data`` with the 4-byte ``key`` repeated (masking and unmasking are the same).
 
     The pure-Python path: one big-integer XOR, about 4 ms per MiB. :func:`apply_mask` is the C
@@ -134,15 +135,18 @@ def apply_mask_python(data: bytes | bytearray | memoryview, key: bytes) -> bytes
     size = len(data)
     if not size:
         return b""
-    repeated = key * (size // 4 + 1)
+    repeated = bytes(key) * (size // 4 + 1)
     masked = int.from_bytes(data, "little") ^ int.from_bytes(repeated[:size], "little")
     return masked.to_bytes(size, "little")
 
 
-try:
-    from ._speedups import apply_mask
-except ImportError:  # no compiler at install: the pure-Python path
+if os.environ.get("WEBSYNC_PURE_PYTHON"):  # the fallback on demand, for tests and comparisons
     apply_mask = apply_mask_python
+else:
+    try:
+        from ._speedups import apply_mask
+    except ImportError:  # no compiler at install: the pure-Python path
+        apply_mask = apply_mask_python
 
 
 _HEADER_7 = struct.Struct("!BB").pack
