@@ -390,9 +390,9 @@ class Protocol:
         kind = type(frame)
         if (kind is Binary or kind is Text) and fragment_size is None and not self.extensions:
             # The common case: one whole frame, straight to bytes.
-            if kind is Text:
-                return self._frame_bytes(0x81, frame.data.encode())  # type: ignore[union-attr]
-            return self._frame_bytes(0x82, bytes(frame.data))  # type: ignore[arg-type]
+            if isinstance(frame, Text):
+                return self._frame_bytes(0x81, frame.data.encode())
+            return self._frame_bytes(0x82, bytes(frame.data))  # type: ignore[union-attr]
         if isinstance(frame, Text):
             return self._send_message(Opcode.TEXT, frame.data.encode(), fragment_size)
         if isinstance(frame, Binary):
