@@ -67,6 +67,13 @@ class Running:
         assert status == 200
         return json.loads(body)
 
+    def next_end(self, before: int) -> dict[str, Any]:
+        """How the WebSocket after the first ``before`` ended, once its ``terminate`` has run."""
+        deadline = time.monotonic() + 5
+        while len(ended := self.ended()) <= before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return ended[before]
+
 
 @pytest.fixture(scope="module")
 def gunicorn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
@@ -190,12 +197,13 @@ def test_websync_client_echo(served: Running) -> None:
 
 
 def test_server_closes_with_the_handlers_code(served: Running) -> None:
+    before = len(served.ended())
     with ws_connect(served.url("/ws")) as ws:
         ws.send("close 4001")
         with pytest.raises(WebsocketsClosed) as closed:
             ws.recv(timeout=5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
-    assert served.ended()[-1]["code"] == 4001
+    assert served.next_end(before)["code"] == 4001
 
 
 def test_client_close_code_reaches_terminate(served: Running) -> None:
@@ -204,10 +212,8 @@ def test_client_close_code_reaches_terminate(served: Running) -> None:
         ws.send("x")
         assert ws.recv(timeout=5) == "x"
         ws.close(4002, "bye")
-    deadline = time.monotonic() + 5
-    while len(ended := served.ended()) == before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert ended[-1]["code"] == 4002 and "bye" in ended[-1]["reason"]
+    end = served.next_end(before)
+    assert end["code"] == 4002 and "bye" in end["reason"]
 
 
 def test_plain_http_beside_open_websockets(served: Running) -> None:
