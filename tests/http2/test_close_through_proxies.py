@@ -12,7 +12,7 @@ import pytest
 
 import websync
 from peers.h2 import Peer
-from peers.raw_server import OP_CLOSE, PeerConnection, RawServer, close_payload
+from peers.raw_server import OP_CLOSE, OP_TEXT, PeerConnection, RawServer, close_payload
 from websync import ConnectionClosed
 
 pytestmark = pytest.mark.timeout(60)
@@ -39,3 +39,21 @@ def test_answer_to_the_servers_close_reaches_the_backend(
                 ws.recv(timeout=5)
         assert (closed.value.code, closed.value.reason) == (1000, "server first")
         assert backend.result(timeout=5) == 1000
+
+
+def fail_on_reserved_bits(peer: PeerConnection) -> int | None:
+    """Send a frame with RSV2 set (the client must fail with 1002) and return the close code it sent."""
+    peer.handshake()
+    peer.send_frame(OP_TEXT, b"bad", rsv=2)
+    return peer.expect_close().close_code
+
+
+def test_failing_close_reaches_the_backend(h2_proxy: Callable[..., Peer], raw_server: Callable[..., RawServer]) -> None:
+    backend = raw_server(fail_on_reserved_bits)
+    peer = h2_proxy("nghttpx", "fail", backend=backend.port)
+    for _ in range(ROUNDS):
+        with websync.connect(peer.url + "/", http2=True, **peer.options()) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=5)
+        assert closed.value.code == 1002
+        assert backend.result(timeout=5) == 1002
