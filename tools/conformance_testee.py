@@ -44,8 +44,6 @@ def load_client(name: str) -> tuple[Connect, type[Exception]]:
         return connect, ConnectionClosed
     import websync
 
-    if not hasattr(websync, "connect"):
-        sys.exit("websync.connect() does not exist yet; try --client websockets")
     return websync.connect, websync.ConnectionClosed
 
 
