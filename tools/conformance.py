@@ -5,6 +5,10 @@ starts its fuzzingserver on 127.0.0.1, runs each case with an echo testee in
 its own process (killed after --case-timeout), has the reports written to
 reports/clients/, prints the verdicts per case category and exits 1 unless
 every case is OK or INFORMATIONAL in both its behavior and its closing.
+
+With --http2 the testee speaks WebSockets over HTTP/2 (RFC 8441) to nghttpx,
+which fronts the fuzzingserver (it only speaks HTTP/1.1) and relays the
+frames; see docs/conformance-http2.md for what the proxy changes.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date
 from importlib import metadata
@@ -32,10 +36,13 @@ from autobahn_install import AUTOBAHN_VERSION, InstallError, ensure_installed
 from autobahn_server import ServerError, fuzzing_server
 from conformance_report import CaseResult, case_key, failure_report, load_results, passed, summary_table
 from conformance_testee import CLIENTS
+from nghttpx_front import nghttpx_front, nghttpx_version
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / ".autobahn"
 REPORTS_DIR = ROOT / "reports" / "clients"
+HTTP2_REPORTS_DIR = ROOT / "reports" / "clients-h2"
+HTTP2_SUFFIX = "-h2"  # agent names of the HTTP/2 run, e.g. websync-h2
 TESTEE = Path(__file__).with_name("conformance_testee.py")
 # The testee imports the websync of this work tree, whatever the venv has installed.
 TESTEE_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -80,12 +87,14 @@ class Testee:
     client: str
     url: str
     case_timeout: float
+    http2: bool = False
 
     def request(self, agent: Agent, action: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         """Run one testee action; raises subprocess.TimeoutExpired after ``timeout`` seconds."""
         command = [
             sys.executable, str(TESTEE), "--client", self.client, "--url", self.url,
-            "--agent", agent.name, "--compression", "deflate" if agent.compression else "none", *action,
+            "--agent", agent.name, "--compression", "deflate" if agent.compression else "none",
+            *(["--http2"] if self.http2 else []), *action,
         ]
         return subprocess.run(
             command, env=TESTEE_ENV, stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -126,11 +135,11 @@ def exclusive_run(lock_file: Path) -> Iterator[None]:
         yield
 
 
-def plan_agents(client: str, full: bool) -> list[Agent]:
-    """The default run offers compression; a full run also runs without it."""
-    agents = [Agent(client, compression=True)]
+def plan_agents(name: str, full: bool) -> list[Agent]:
+    """The default run offers compression; a full run also runs without it (agent ``name``-nocompress)."""
+    agents = [Agent(name, compression=True)]
     if full:
-        agents.append(Agent(f"{client}-nocompress", compression=False))
+        agents.append(Agent(f"{name}-nocompress", compression=False))
     return agents
 
 
@@ -167,8 +176,13 @@ def run_cases(
     return planned, problems
 
 
-def client_description(client: str) -> str:
-    """Name the client under test and its version."""
+def client_description(client: str, http2: bool) -> str:
+    """Name the client under test and its version (and the HTTP/2 front, if any)."""
+    if http2:
+        return (
+            f"`websync.connect(..., http2=True)` ({client} {metadata.version(client)}) over h2c through "
+            f"{nghttpx_version()} in front of the fuzzingserver"
+        )
     api = "websync.connect()" if client == "websync" else "websockets.sync.client.connect()"
     return f"`{api}` ({client} {metadata.version(client)})"
 
@@ -183,7 +197,7 @@ def markdown_summary(args: argparse.Namespace, agents: list[Agent], results: lis
     failures = failure_report(results, markdown=True) or "None."
     return f"""# Autobahn testsuite conformance
 
-Client cases of autobahntestsuite {AUTOBAHN_VERSION} against {client_description(args.client)},
+Client cases of autobahntestsuite {AUTOBAHN_VERSION} against {client_description(args.client, args.http2)},
 run with `{args.command}` on {date.today().isoformat()} in {seconds / 60:.1f} minutes.
 
 {agent_lines}
@@ -227,6 +241,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="client under test; 'websockets' runs the websockets library as a reference",
     )
     parser.add_argument(
+        "--http2", action="store_true",
+        help="run websync over HTTP/2 (RFC 8441) through nghttpx in front of the fuzzingserver; "
+        f"agents are named CLIENT{HTTP2_SUFFIX}, reports go to {HTTP2_REPORTS_DIR.relative_to(ROOT)}",
+    )
+    parser.add_argument(
         "--case-timeout", type=float, metavar="SECONDS",
         help=f"kill the testee when one case takes longer (default: {CASE_TIMEOUT:g}, with --full "
         f"{FULL_CASE_TIMEOUT:g}: the largest compression cases allow themselves up to 480)",
@@ -238,14 +257,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--markdown", type=Path, metavar="PATH",
         help="write a Markdown summary there (default with --full: docs/conformance.md, "
-        "or docs/conformance-CLIENT.md for another client)",
+        "or docs/conformance-CLIENT.md for another client, docs/conformance-http2-results.md with --http2)",
     )
     args = parser.parse_args(argv)
+    if args.http2 and args.client != "websync":
+        parser.error("--http2 needs --client websync")
     args.command = shlex.join(["tools/conformance.py", *(sys.argv[1:] if argv is None else argv)])
     if args.case_timeout is None:
         args.case_timeout = FULL_CASE_TIMEOUT if args.full else CASE_TIMEOUT
     if args.full and args.markdown is None:
-        suffix = "" if args.client == "websync" else f"-{args.client}"
+        suffix = "-http2-results" if args.http2 else "" if args.client == "websync" else f"-{args.client}"
         args.markdown = ROOT / "docs" / f"conformance{suffix}.md"
     return args
 
@@ -253,21 +274,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> int:
     """Run the planned cases and report on them; return the exit status."""
     started = time.monotonic()
-    agents = plan_agents(args.client, args.full)
+    agents = plan_agents(args.client + (HTTP2_SUFFIX if args.http2 else ""), args.full)
     patterns = args.cases or (["*"] if args.full else DEFAULT_CASES)
+    reports_dir = HTTP2_REPORTS_DIR if args.http2 else REPORTS_DIR
     install = ensure_installed(CACHE_DIR)
-    shutil.rmtree(REPORTS_DIR, ignore_errors=True)
-    with fuzzing_server(install, patterns, REPORTS_DIR, CACHE_DIR) as server:
+    shutil.rmtree(reports_dir, ignore_errors=True)
+    with ExitStack() as servers:
+        server = servers.enter_context(fuzzing_server(install, patterns, reports_dir, CACHE_DIR))
         if not server.cases:
             raise RunError(f"no case matches {','.join(patterns)}")
         print(f"fuzzingserver at {server.url} (log: {server.log}), {len(server.cases)} cases", flush=True)
-        testee = Testee(args.client, server.url, args.case_timeout)
+        url = server.url
+        if args.http2:
+            url = servers.enter_context(nghttpx_front(server.url, CACHE_DIR))
+            print(f"{nghttpx_version()} at {url} (h2c) in front of it (log: {CACHE_DIR / 'nghttpx.log'})", flush=True)
+        testee = Testee(args.client, url, args.case_timeout, args.http2)
         count = testee.service(agents[0], "case-count").strip()
         if count != str(len(server.cases)):
             raise RunError(f"getCaseCount answered {count!r}, but the server announced {len(server.cases)} cases")
         planned, problems = run_cases(testee, agents, server.cases, args.max_hangs)
         testee.service(agents[0], "update-reports")
-    results = load_results(REPORTS_DIR, planned, problems)
+    results = load_results(reports_dir, planned, problems)
     seconds = time.monotonic() - started
 
     print(f"\n{summary_table(results)}\n")
@@ -280,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
     ok = passed(results)
     print(
         f"{len(results)} cases in {seconds:.0f}s: {'all passed' if ok else 'FAILED'}"
-        f" (reports: {REPORTS_DIR / 'index.html'})"
+        f" (reports: {reports_dir / 'index.html'})"
     )
     return 0 if ok else 1
 

@@ -54,12 +54,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", required=True, help="fuzzingserver base URL, e.g. ws://127.0.0.1:9001")
     parser.add_argument("--agent", required=True, help="agent name the reports are filed under")
     parser.add_argument("--compression", choices=("deflate", "none"), default="deflate")
+    parser.add_argument(
+        "--http2", action="store_true",
+        help="connect over HTTP/2 (RFC 8441, h2c by prior knowledge), e.g. to nghttpx in front of the server",
+    )
     actions = parser.add_subparsers(dest="action", required=True)
     actions.add_parser("case-count", help="print how many cases the server runs")
     run_case = actions.add_parser("run-case", help="echo every message of case N until the server closes")
     run_case.add_argument("case", type=int, metavar="N")
     actions.add_parser("update-reports", help="have the server write its reports")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.http2 and args.client != "websync":
+        parser.error("--http2 needs --client websync")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_size": MAX_SIZE,
         "open_timeout": OPEN_TIMEOUT,
         "close_timeout": CLOSE_TIMEOUT,
+        **({"http2": True} if args.http2 else {}),
     }
     try:
         if args.action == "case-count":
