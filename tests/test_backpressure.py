@@ -61,12 +61,6 @@ def test_client_streams_while_the_server_does_not_read(server: str, size: int, c
         assert not sender.is_alive()
 
 
-@pytest.mark.xfail(
-    reason="deadlock: the thread reading the socket writes the pong to a ping with a blocking "
-    "Connection.send, which waits for the write lock held by the sender blocked in send_all; the "
-    "websockets server stops reading while its own send is blocked on us, so nobody reads",
-    strict=False,
-)
 @pytest.mark.parametrize(("size", "count"), CASES)
 def test_server_streams_while_the_client_does_not_read_and_sends(server: str, size: int, count: int) -> None:
     url = f"{server}/fast-writer?size={size}&count={count}&pause={PAUSE}"

@@ -315,7 +315,7 @@ def test_queue_overflow_policies(own_server, spawn, overflow, expected):
         else:
             worker.send(f"s{i}")
     own_server.start(port=port)
-    rec.wait_count("handle_connect")
+    assert rec.wait_frames(3) == expected  # the queue is flushed after the reconnect
     worker.send("end")
     assert rec.wait_frames(4) == [*expected, "end"]
 

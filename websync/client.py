@@ -30,7 +30,7 @@ class _Inbox(Handler):
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
-        self.frames: queue.SimpleQueue[Frame | ConnectionClosed] = queue.SimpleQueue()
+        self.frames: queue.SimpleQueue[Frame | ConnectionClosed | _Violation] = queue.SimpleQueue()
         self.pong_waiters: dict[bytes, deque[threading.Event]] = {}
         self.lock = threading.Lock()
 
@@ -64,10 +64,22 @@ class _Inbox(Handler):
         self.frames.put(self.connection.protocol.closed_exception())
 
 
+class _Violation:
+    """The place in the inbox where a protocol violation stopped the frames (see ``_ClientWorker``)."""
+
+
+_VIOLATION = _Violation()
+
+
 class _ClientWorker(Worker):
-    """A blocking connection's worker: after a protocol violation, the close waits for ``recv``."""
+    """A blocking connection's worker. After a protocol violation, the failing close waits until
+    ``recv`` reaches the violation in the inbox: the messages before it can still be answered."""
 
     fails_at_once = False
+
+    def _hold_failure(self) -> None:
+        assert isinstance(self.handler, _Inbox)
+        self.handler.frames.put(_VIOLATION)
 
 
 class ClientConnection:
@@ -143,7 +155,10 @@ class ClientConnection:
         frames = self._inbox.frames
         while True:
             if not frames.empty():
-                return self._take(frames.get_nowait())
+                frame = self._take(frames.get_nowait())
+                if frame is not None:
+                    return frame
+                continue
             remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
             if remaining == 0:
                 raise TimeoutError(f"no message within {timeout} seconds")
@@ -151,9 +166,11 @@ class ClientConnection:
                 raise self._closed
             if not self._read_in_caller(remaining):
                 try:
-                    return self._take(frames.get(timeout=remaining))
+                    frame = self._take(frames.get(timeout=remaining))
                 except queue.Empty:
                     raise TimeoutError(f"no message within {timeout} seconds") from None
+                if frame is not None:
+                    return frame
 
     def _read_in_caller(self, timeout: float | None) -> bool:
         """Read the socket in this thread while the worker stands by; False if the worker must.
@@ -162,10 +179,6 @@ class ClientConnection:
         (it finishes the close handshake and reports the end through the inbox).
         """
         connection = self._connection
-        if connection.protocol.error is not None and connection.can_send:
-            # Every message before the violation was read (and perhaps answered): fail now.
-            connection.write_replies(wait=None)
-            self._worker.wake()
         if connection.closing or not connection.read_lock.acquire(blocking=False):
             return False
         try:
@@ -178,10 +191,17 @@ class ClientConnection:
             self._worker.wake()
         return True
 
-    def _take(self, item: Frame | ConnectionClosed) -> Frame:
+    def _take(self, item: Frame | ConnectionClosed | _Violation) -> Frame | None:
+        """The frame to return; raises once closed; None (read on) at the violation mark."""
         if isinstance(item, ConnectionClosed):
             self._closed = item
             raise item
+        if isinstance(item, _Violation):
+            # Every message before the violation was read (and perhaps answered): fail now.
+            self._connection.fail()
+            self._connection.flush(wait=self._join_timeout)
+            self._worker.wake()
+            return None
         return item
 
     def __iter__(self) -> Iterator[str | bytes]:

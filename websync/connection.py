@@ -6,6 +6,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from .errors import ConnectionClosed
@@ -13,7 +14,7 @@ from .frames import Close, Frame
 from .handshake import Response
 from .protocol import Protocol, State
 from .tracing import Tracer
-from .transport import send_all, wait_readable
+from .transport import send_some, wait_readable, wait_writable
 from .uri import WebSocketURI
 
 __all__ = ["Connection", "Statistics"]
@@ -61,7 +62,8 @@ class Connection:
         """Held by whichever thread reads the socket: the worker, or a caller inside ``recv``."""
         self.caller_read_at = float("-inf")
         """``time.monotonic()`` when a caller last finished reading the socket itself (see ``Worker``)."""
-        self._pending: list[bytes] = []
+        self._unsent: deque[memoryview] = deque()
+        """Encoded bytes the socket has not taken yet, oldest first (guarded by the write lock)."""
         self._read_buffer = memoryview(bytearray(READ_SIZE))
         self.eof = False
         self.early_frames: list[Frame] = []
@@ -76,48 +78,98 @@ class Connection:
         return self.sock.fileno()
 
     def send(self, frame: Frame, *, fragment_size: int | None = None) -> None:
-        """Encode and write ``frame``, blocking until the socket took it; thread-safe.
+        """Encode and write ``frame`` after anything queued before it, blocking until the socket
+        took it all (``TimeoutError`` past ``write_timeout``); thread-safe.
 
         Raises :class:`~websync.errors.ConnectionClosed` once the close handshake started.
         """
         with self._write_lock:
-            with self._state_lock:
-                data = self.protocol.send(frame, fragment_size=fragment_size)
-            if self.tracer.enabled:
-                self.tracer.frame("out", frame)
-            self._write(data)
-            self.stats.frames_out += 1
+            self._encode(frame, fragment_size)
+            if not self._write_unsent(self.write_timeout):
+                raise TimeoutError(f"the peer took no data for {self.write_timeout} seconds")
 
-    def _write(self, data: bytes) -> None:
-        """Write under the write lock, flushing replies deferred by :meth:`write_replies` first."""
-        if self._pending:
-            data = b"".join([*self._pending, data])
-            self._pending.clear()
-        send_all(self.sock, data, self.write_timeout)
-        self.stats.bytes_out += len(data)
+    def try_send(self, frame: Frame) -> bool:
+        """Encode ``frame`` and write what the socket takes now, never blocking: the reader's way.
 
-    def write_replies(self, wait: float | None = 0.0) -> bool:
-        """Write what the protocol owes the peer, waiting at most ``wait`` seconds for another writer
-        (``None``: as long as it takes; the default never blocks, so a reader cannot deadlock).
-
-        Returns False when another thread held the write lock and the bytes were left pending
-        (that thread, or the next call, writes them).
+        Returns False, having encoded nothing, while another thread writes; bytes the socket
+        has no room for stay queued for :meth:`flush` (see :attr:`has_unsent`).
         """
+        if not self._write_lock.acquire(blocking=False):
+            return False
+        try:
+            self._encode(frame, None)
+            self._write_unsent(0)
+        finally:
+            self._write_lock.release()
+        return True
+
+    def flush(self, wait: float | None = 0.0) -> bool:
+        """Write the protocol's replies and the bytes still queued, waiting at most ``wait``
+        seconds for another writer and for room (``None``: as long as it takes; 0: never blocks,
+        so a reader cannot deadlock against a blocked writer). True when nothing is left."""
+        if not self._write_lock.acquire(timeout=-1 if wait is None else wait):
+            return False
+        try:
+            return self._write_unsent(wait)
+        finally:
+            self._write_lock.release()
+
+    @property
+    def backlogged(self) -> bool:
+        """Whether encoded bytes wait for room in the socket (a slow or paused peer)."""
+        return bool(self._unsent)
+
+    @property
+    def writing(self) -> bool:
+        """Whether a thread is writing now (its bytes and the replies go out when it is done)."""
+        return self._write_lock.locked()
+
+    def fail(self) -> None:
+        """Queue the close frame that fails the connection after a protocol violation."""
+        with self._state_lock:
+            self.protocol.send_failure()
+
+    def _encode(self, frame: Frame, fragment_size: int | None) -> None:
+        """Under the write lock: encode ``frame`` behind the bytes already queued."""
+        with self._state_lock:
+            data = self.protocol.send(frame, fragment_size=fragment_size)
+        if self.tracer.enabled:
+            self.tracer.frame("out", frame)
+        self.stats.frames_out += 1
+        self._unsent.append(memoryview(data))
+
+    def _take_replies(self) -> None:
+        """Under the write lock: queue the frames the protocol owes the peer."""
         with self._state_lock:
             replies = self.protocol.replies_to_send()
         for frame, data in replies:
             if self.tracer.enabled:
                 self.tracer.frame("out", frame)
             self.stats.frames_out += 1
-            self._pending.append(data)
-        if not self._pending:
-            return True
-        if not self._write_lock.acquire(timeout=-1 if wait is None else wait):
-            return False
-        try:
-            self._write(b"")
-        finally:
-            self._write_lock.release()
+            self._unsent.append(memoryview(data))
+
+    def _write_unsent(self, timeout: float | None) -> bool:
+        """Under the write lock: write the queued bytes in order, waiting up to ``timeout`` for
+        room (0: never, None: forever). True when everything was written."""
+        deadline = None if not timeout else time.monotonic() + timeout
+        unsent = self._unsent
+        self._take_replies()
+        while unsent:
+            chunk = unsent[0]
+            sent = send_some(self.sock, chunk)
+            self.stats.bytes_out += sent
+            if sent == len(chunk):
+                unsent.popleft()
+                if not unsent:
+                    self._take_replies()  # a reader may have added replies meanwhile
+                continue
+            if sent:
+                unsent[0] = chunk[sent:]
+                continue
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if timeout == 0 or (remaining is not None and remaining <= 0):
+                return False
+            wait_writable(self.sock, remaining)
         return True
 
     def wait_readable(self, timeout: float | None) -> bool:

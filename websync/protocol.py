@@ -446,21 +446,32 @@ class Protocol:
         return b"".join((pack_header(first, 0x80, len(payload)), key, apply_mask(payload, key)))
 
     def data_to_send(self) -> bytes:
-        """Bytes the protocol itself owes the peer (close replies); empty when none."""
+        """Bytes the protocol itself owes the peer: close replies, and after a violation the
+        close frame that fails the connection. Empty when none."""
+        self.send_failure()
         return b"".join(data for _, data in self.replies_to_send())
 
     def replies_to_send(self) -> list[tuple[Frame, bytes]]:
         """The frames the protocol itself owes the peer, each with its bytes, for callers that trace.
 
-        After a violation this is the close frame that fails the connection: from then on,
-        :meth:`send` refuses data.
+        The close frame of a violation is among them only once :meth:`send_failure` queued it.
         """
+        replies, self._outgoing = self._outgoing, []
+        return replies
+
+    def send_failure(self) -> None:
+        """Queue the close frame that fails the connection after a violation; from then on,
+        :meth:`send` refuses data. Until then an application may still answer the messages that
+        arrived before the violation, and those answers go out first."""
         if self.error is not None and self.close_sent is None and self.state is not State.CLOSED:
             reason = str(self.error).encode()[:123].decode(errors="ignore")
             close = Close(self.error.close_code, reason)
             self._outgoing.append((close, self.send(close)))
-        replies, self._outgoing = self._outgoing, []
-        return replies
+
+    @property
+    def has_replies(self) -> bool:
+        """Whether frames the protocol owes the peer wait in :meth:`replies_to_send`."""
+        return bool(self._outgoing)
 
     # -- closing -----------------------------------------------------------------------------
 

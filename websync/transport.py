@@ -16,7 +16,16 @@ from .errors import OpenTimeout, TransportError
 from .proxy import Proxy, establish_tunnel, relay
 from .uri import WebSocketURI
 
-__all__ = ["default_ssl_context", "open_socket", "send_all", "wait_readable", "readable"]
+__all__ = [
+    "default_ssl_context",
+    "open_socket",
+    "send_all",
+    "send_some",
+    "wait_readable",
+    "wait_writable",
+    "readable",
+    "readable_or_writable",
+]
 
 _alpn_lock = threading.Lock()
 """Held while ALPN protocols are set on a shared context and copied into a new TLS connection."""
@@ -122,53 +131,68 @@ def wait_readable(sock: socket.socket, timeout: float | None) -> bool:
     """Wait until ``sock`` has data (TLS: including bytes already decrypted and buffered)."""
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
-    return bool(_poll([sock], _READABLE, timeout))
+    return bool(_poll([(sock, _READABLE)], timeout))
 
 
 def readable(socks: Sequence[socket.socket], timeout: float | None) -> list[socket.socket]:
     """Wait until one of ``socks`` has data, EOF or an error; return those that do (none on timeout)."""
-    ready = _poll(socks, _READABLE, timeout)
-    return [sock for sock in socks if sock.fileno() in ready]
+    return _poll([(sock, _READABLE) for sock in socks], timeout)
+
+
+def readable_or_writable(
+    readers: Sequence[socket.socket], writer: socket.socket, timeout: float | None
+) -> list[socket.socket]:
+    """Like :func:`readable`, but ``writer`` also counts as ready once it has room to write."""
+    events = [(sock, _READABLE | (_WRITABLE if sock is writer else 0)) for sock in readers]
+    if writer not in readers:
+        events.append((writer, _WRITABLE))
+    return _poll(events, timeout)
+
+
+def wait_writable(sock: socket.socket, timeout: float | None) -> bool:
+    """Wait until ``sock`` has room to write (or an error); False on timeout."""
+    return bool(_poll([(sock, _WRITABLE)], timeout))
 
 
 _READABLE = select.POLLIN | select.POLLPRI
 _WRITABLE = select.POLLOUT
 
 
-def _poll(socks: Sequence[socket.socket], events: int, timeout: float | None) -> set[int]:
-    """The descriptors among ``socks`` that are ready (hang-ups and errors count as ready).
+def _poll(events: Sequence[tuple[socket.socket, int]], timeout: float | None) -> list[socket.socket]:
+    """The sockets that are ready for their events (hang-ups and errors count as ready).
 
     ``poll()`` rather than ``select()``: select fails on descriptors above 1023 (FD_SETSIZE),
     which a server with a few hundred connections reaches.
     """
     poller = select.poll()
-    for sock in socks:
-        poller.register(sock, events)
+    for sock, mask in events:
+        poller.register(sock, mask)
     milliseconds = None if timeout is None else max(math.ceil(timeout * 1000), 0)
-    return {fd for fd, _ in poller.poll(milliseconds)}
+    ready = {fd for fd, _ in poller.poll(milliseconds)}
+    return [sock for sock, _ in events if sock.fileno() in ready]
+
+
+def send_some(sock: socket.socket, data: bytes | memoryview) -> int:
+    """Write what a non-blocking socket takes now; 0 when it has no room."""
+    try:
+        return sock.send(data)
+    except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+        return 0
 
 
 def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float | None = None) -> None:
     """Write all of ``data`` to a non-blocking socket, waiting for room; TimeoutError past ``timeout``."""
-    if not data:
-        return
-    try:
-        sent = sock.send(data)
-    except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-        sent = 0
+    sent = send_some(sock, data) if data else 0
     if sent == len(data):
         return  # the common case: the socket took it all at once
     view = memoryview(data)[sent:]
     deadline = None if timeout is None else time.monotonic() + timeout
     while view:
-        try:
-            sent = sock.send(view)
-        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            sent = 0
+        sent = send_some(sock, view)
         if sent:
             view = view[sent:]
             continue
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             raise TimeoutError("timed out sending data")
-        _poll([sock], _WRITABLE, remaining)
+        wait_writable(sock, remaining)

@@ -23,7 +23,7 @@ from .keepalive import Keepalive
 from .opening import open_connection
 from .options import ConnectOptions, split_options
 from .tracing import Tracer
-from .transport import readable
+from .transport import readable, readable_or_writable
 
 __all__ = ["Worker", "QueueFull", "start"]
 
@@ -33,6 +33,8 @@ _worker_ids = itertools.count(1)
 Overflow = Literal["error", "drop_oldest", "drop_newest"]
 DEFAULT_FAILURE_GRACE = 10.0
 """How long a failing close may wait for a blocking client's application when close_timeout is None."""
+WRITE_RETRY_INTERVAL = 0.01
+"""How often a worker retries its writes while another thread holds the socket for writing."""
 STANDBY_INTERVAL = 0.05
 """How often a standing-by worker looks whether the thread reading its socket has left."""
 
@@ -92,11 +94,13 @@ class Worker(Process):
         self._mailbox: deque[tuple[str, Any]] = deque()
         self._outbox: deque[Frame] = deque()
         self._outbox_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
         self._stopping: object | None = None
         self._close_deadline: float | None = None
+        self._close_started = False
         self._failure_deadline: float | None = None
         self._stop_timeout: float | None = None
         self._keepalive = Keepalive(self.keepalive, time.monotonic())
@@ -279,7 +283,7 @@ class Worker(Process):
                 return ConnectionClosedError(CloseCode.ABNORMAL, "keepalive ping timed out")
             payload = None if connection.closing else self._keepalive.ping_due(now)
             if payload is not None:
-                self._send(connection, Ping(payload))
+                self._apply(connection, Ping(payload), first=True)
             self._wait_and_read(connection, now)
 
     def _wait_and_read(self, connection: Connection, now: float) -> None:
@@ -293,21 +297,27 @@ class Worker(Process):
         pending = (self._keepalive.next_deadline(), self._close_deadline, self._failure_deadline)
         deadlines = [d for d in pending if d is not None]
         timeout = max(min(deadlines) - now, 0) if deadlines else None
-        if not self._write_replies(connection):
-            timeout = 0.001 if timeout is None else min(timeout, 0.001)
+        flushed = self._flush(connection)
+        if not flushed and connection.writing:  # another thread writes: look again soon
+            timeout = WRITE_RETRY_INTERVAL if timeout is None else min(timeout, WRITE_RETRY_INTERVAL)
+        writer = connection.sock if connection.backlogged and not connection.writing else None
         if connection.read_lock.locked() or now - connection.caller_read_at < STANDBY_INTERVAL:
             timeout = STANDBY_INTERVAL if timeout is None else min(timeout, STANDBY_INTERVAL)
-            readable([self._wake_reader], timeout)
+            self._wait([self._wake_reader], writer, timeout)
             return
         if not connection.wait_readable(0):
-            ready = readable([connection.sock, self._wake_reader], timeout)
-            if connection.sock not in ready:
+            if connection.sock not in self._wait([connection.sock, self._wake_reader], writer, timeout):
                 return
         if connection.read_lock.acquire(blocking=False):
             try:
                 self.read_step(connection)
             finally:
                 connection.read_lock.release()
+
+    @staticmethod
+    def _wait(readers: list[socket.socket], writer: socket.socket | None, timeout: float | None) -> list[socket.socket]:
+        """Wait for ``readers``, and for room in ``writer`` when bytes wait for it."""
+        return readable(readers, timeout) if writer is None else readable_or_writable(readers, writer, timeout)
 
     def read_step(self, connection: Connection) -> None:
         """Read what the socket holds, dispatch the frames and write the replies they need.
@@ -318,11 +328,17 @@ class Worker(Process):
         frames = connection.receive()
         if frames:
             self._dispatch(connection, frames)
-        self._write_replies(connection)
+        self._flush(connection)
 
-    def _write_replies(self, connection: Connection, wait: float | None = 0.0) -> bool:
-        """``connection.write_replies``, except for a failing close held back by ``_failure_held``."""
-        return self._failure_held(connection) or connection.write_replies(wait)
+    def _flush(self, connection: Connection, wait: float | None = 0.0) -> bool:
+        """Write the replies and queued bytes, the failing close once it is due (``_failure_held``);
+        ``wait`` as for ``Connection.flush``. True when nothing is left to write."""
+        if connection.protocol.error is not None and not self._failure_held(connection):
+            connection.fail()
+        try:
+            return connection.flush(wait)
+        except OSError as exc:
+            raise _Lost(closed_error(CloseCode.ABNORMAL, f"connection lost: {exc}")) from None
 
     def _failure_held(self, connection: Connection) -> bool:
         """Whether the close that fails a broken connection waits for the application.
@@ -336,7 +352,12 @@ class Worker(Process):
         if self._failure_deadline is None:
             timeout = self._close_timeout()
             self._failure_deadline = time.monotonic() + (DEFAULT_FAILURE_GRACE if timeout is None else timeout)
+            self._hold_failure()
         return time.monotonic() < self._failure_deadline
+
+    def _hold_failure(self) -> None:
+        """Called once when a failing close starts waiting (only when ``fails_at_once`` is False),
+        after the frames before the violation were dispatched."""
 
     def _ended(self, connection: Connection) -> Exception | None:
         """The reason the connection is over (after the close handshake, a failure or EOF), or None."""
@@ -346,7 +367,10 @@ class Worker(Process):
         if self._failure_held(connection) and not connection.eof:
             return None
         # The close frame owed to the peer goes out even if a sender holds the socket now.
-        connection.write_replies(wait=self._close_timeout())
+        try:
+            self._flush(connection, wait=self._close_timeout())
+        except _Lost:
+            pass  # the peer is gone: nothing more can be written
         connection.drain_until_eof(self._close_timeout())
         return protocol.error or protocol.closed_exception()
 
@@ -389,28 +413,34 @@ class Worker(Process):
                 self._begin_stop(payload, connection, _close_code_for(payload), "")
 
     def _flush_outbox(self, connection: Connection) -> None:
-        while connection.can_send:
-            with self._outbox_lock:
-                if not self._outbox:
-                    return
-                frame = self._outbox.popleft()
-            try:
-                self._send(connection, frame)
-            except _Lost:
+        """Send queued frames in order without ever blocking: stop while another thread writes,
+        while the socket has no room, or once a close went out."""
+        if not self._flush_lock.acquire(blocking=False):
+            return  # another thread (a blocking client's reader) is flushing
+        try:
+            while connection.can_send and not connection.backlogged:
                 with self._outbox_lock:
-                    self._outbox.appendleft(frame)  # not delivered: it goes first after the reconnect
-                raise
+                    if not self._outbox:
+                        return
+                    frame = self._outbox[0]
+                if not self._send(connection, frame):
+                    return
+                with self._outbox_lock:
+                    self._outbox.popleft()
+        finally:
+            self._flush_lock.release()
 
     def _begin_stop(self, reason: object, connection: Connection | None, code: int, text: str) -> None:
+        """Stop with ``reason``: the close frame goes after the frames queued before it."""
         if self._stopping is None:
             self._stopping = reason
-        if connection is not None:
-            self._flush_outbox(connection)  # what was sent before the stop goes before the close
-        if connection is not None and connection.protocol.close_sent is None:
-            self.tracer.event("closing: %d %r", code, text)
-            connection.start_close(code, text)
-            timeout = self._close_timeout()
-            self._close_deadline = None if timeout is None else time.monotonic() + timeout
+        if connection is None or self._close_started or connection.protocol.close_sent is not None:
+            return
+        self.tracer.event("closing: %d %r", code, text)
+        self._close_started = True
+        timeout = self._close_timeout()
+        self._close_deadline = None if timeout is None else time.monotonic() + timeout
+        self._apply(connection, Close(code, text))
 
     def _apply(self, connection: Connection | None, reply: Reply, *, first: bool = False) -> None:
         """Carry out what a callback returned; ``first`` puts its frames before those already queued."""
@@ -428,9 +458,10 @@ class Worker(Process):
         if connection is not None:
             self._flush_outbox(connection)
 
-    def _send(self, connection: Connection, frame: Frame) -> None:
+    def _send(self, connection: Connection, frame: Frame) -> bool:
+        """Hand ``frame`` to the connection without blocking; False while another thread writes."""
         try:
-            connection.send(frame)
+            return connection.try_send(frame)
         except ConnectionClosed as exc:
             raise _Lost(exc) from None
         except OSError as exc:
@@ -446,6 +477,7 @@ class Worker(Process):
     def _discard_connection(self) -> None:
         connection, self.connection = self.connection, None
         self._close_deadline = self._failure_deadline = None
+        self._close_started = False
         if connection is not None:
             connection.close_transport()
             self.stats.connected_since = None
