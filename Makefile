@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test conformance demo venv peers clean
+.PHONY: test conformance conformance-h2 bench demo venv peers clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,16 @@ test: $(STAMP) peers
 conformance: $(STAMP)
 	$(PY) tools/conformance.py $(if $(FULL),--full,)
 	$(PY) tools/conformance_server.py $(if $(FULL),--full,)
+
+# Autobahn's client cases over HTTP/2: nghttpx (RFC 8441) in front of the fuzzingserver.
+conformance-h2: $(STAMP) peers
+	$(PY) tools/conformance.py --http2 $(if $(FULL),--full,)
+
+# Side-by-side speed and memory against websocket-client and websockets (docs/bench.md).
+bench: $(STAMP)
+	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e '.[test,bench]'
+	$(PY) tools/bench.py $(if $(REPS),--reps $(REPS),) --json docs/bench.json
+	$(PY) tools/bench_plot.py docs/bench.json docs/bench.png
 
 demo: $(STAMP)
 	$(PY) -m examples.demo
