@@ -23,9 +23,10 @@ test: $(STAMP) peers
 	# the pure-Python masking path, which installs without a compiler use
 	WEBSYNC_PURE_PYTHON=1 $(PY) -m pytest -q tests/test_frames.py tests/test_protocol.py tests/test_server.py
 
-conformance: $(STAMP)
+conformance: $(STAMP) peers
 	$(PY) tools/conformance.py $(if $(FULL),--full,)
 	$(PY) tools/conformance_server.py $(if $(FULL),--full,)
+	$(PY) tools/conformance.py --http2 $(if $(FULL),--full,)
 
 # Autobahn's client cases over HTTP/2: nghttpx (RFC 8441) in front of the fuzzingserver.
 conformance-h2: $(STAMP) peers
