@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
@@ -140,13 +141,19 @@ def apply_mask_python(data: bytes | bytearray | memoryview, key: bytes | bytearr
     return masked.to_bytes(size, "little")
 
 
-if os.environ.get("WEBSYNC_PURE_PYTHON"):  # the fallback on demand, for tests and comparisons
-    apply_mask = apply_mask_python
-else:
+def _masking_function() -> Callable[[bytes | bytearray | memoryview, bytes | bytearray | memoryview], bytes]:
+    """The C accelerator when it was compiled at install, unless ``WEBSYNC_PURE_PYTHON`` is set
+    (the fallback on demand, for tests and comparisons); the pure-Python path otherwise."""
+    if os.environ.get("WEBSYNC_PURE_PYTHON"):
+        return apply_mask_python
     try:
-        from ._speedups import apply_mask
-    except ImportError:  # no compiler at install: the pure-Python path
-        apply_mask = apply_mask_python
+        from ._speedups import apply_mask as accelerated
+    except ImportError:  # no compiler at install
+        return apply_mask_python
+    return accelerated  # type: ignore[no-any-return]
+
+
+apply_mask = _masking_function()
 
 
 _HEADER_7 = struct.Struct("!BB").pack
