@@ -140,6 +140,8 @@ class Connection:
 
     def _take_replies(self) -> None:
         """Under the write lock: queue the frames the protocol owes the peer."""
+        if not self.protocol.has_replies:
+            return
         with self._state_lock:
             replies = self.protocol.replies_to_send()
         for frame, data in replies:
