@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .errors import ConnectionClosed
-from .frames import Close, Frame
+from .frames import Close, Frame, Ping, Pong
 from .handshake import Response
 from .protocol import Protocol, State
 from .tracing import Tracer
@@ -123,6 +123,13 @@ class Connection:
     def writing(self) -> bool:
         """Whether a thread is writing now (its bytes and the replies go out when it is done)."""
         return self._write_lock.locked()
+
+    def send_control(self, frame: Ping | Pong) -> bool:
+        """Queue a ping or pong to go after the frame being written now, and write it if the
+        socket is free; never blocks (see :meth:`flush`). True when it went out already."""
+        with self._state_lock:
+            self.protocol.queue_control(frame)
+        return self.flush(0)
 
     def fail(self) -> None:
         """Queue the close frame that fails the connection after a protocol violation."""

@@ -459,6 +459,14 @@ class Protocol:
         replies, self._outgoing = self._outgoing, []
         return replies
 
+    def queue_control(self, frame: Ping | Pong) -> None:
+        """Queue a ping or pong among the replies, to go out with the next :meth:`replies_to_send`.
+
+        Control frames may go between any two frames, so a writer busy with a long message can
+        carry them right after it: an answer to a ping never waits behind a queue of messages.
+        """
+        self._outgoing.append((frame, self.send(frame)))
+
     def send_failure(self) -> None:
         """Queue the close frame that fails the connection after a violation; from then on,
         :meth:`send` refuses data. Until then an application may still answer the messages that

@@ -283,7 +283,7 @@ class Worker(Process):
                 return ConnectionClosedError(CloseCode.ABNORMAL, "keepalive ping timed out")
             payload = None if connection.closing else self._keepalive.ping_due(now)
             if payload is not None:
-                self._apply(connection, Ping(payload), first=True)
+                self._send_control(connection, Ping(payload))
             self._wait_and_read(connection, now)
 
     def _wait_and_read(self, connection: Connection, now: float) -> None:
@@ -450,6 +450,10 @@ class Worker(Process):
             self._begin_stop(reply.reason, connection, _close_code_for(reply.reason), "")
             return
         frames = reply if isinstance(reply, list) else [reply]
+        if connection is not None:
+            for control in [frame for frame in frames if isinstance(frame, (Ping, Pong))]:
+                self._send_control(connection, control)
+        frames = [frame for frame in frames if not isinstance(frame, (Ping, Pong))]
         with self._outbox_lock:
             if first:
                 self._outbox.extendleft(reversed(frames))
@@ -457,6 +461,15 @@ class Worker(Process):
                 self._outbox.extend(frames)
         if connection is not None:
             self._flush_outbox(connection)
+
+    def _send_control(self, connection: Connection, frame: Ping | Pong) -> None:
+        """A ping or pong jumps the outbox: it goes right after the frame being written now."""
+        try:
+            connection.send_control(frame)
+        except ConnectionClosed:
+            pass  # closing: no more pings or pongs
+        except OSError as exc:
+            raise _Lost(closed_error(CloseCode.ABNORMAL, f"connection lost: {exc}")) from None
 
     def _send(self, connection: Connection, frame: Frame) -> bool:
         """Hand ``frame`` to the connection without blocking; False while another thread writes."""
