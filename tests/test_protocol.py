@@ -1222,3 +1222,15 @@ def test_valid_utf8_arriving_in_pieces_of_one_frame(role: Role) -> None:
     for piece in [first[i : i + 3] for i in range(0, len(first), 3)] + [wire[i : i + 5] for i in range(0, len(wire), 5)]:
         events += proto.receive_data(piece)
     assert proto.error is None and events == [Text(text)]
+
+
+def test_queued_control_frames_go_out_with_the_replies() -> None:
+    proto = client()
+    proto.queue_control(Pong(b"late"))
+    proto.queue_control(Ping(b"ka"))
+    sent = parse(proto.data_to_send())
+    assert [(frame.opcode, frame.payload) for frame in sent] == [(PONG, b"late"), (PING, b"ka")]
+    assert proto.data_to_send() == b""
+    proto.send(Close(1000))
+    with pytest.raises(ConnectionClosed):
+        proto.queue_control(Pong(b"after close"))
