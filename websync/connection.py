@@ -21,7 +21,7 @@ __all__ = ["Connection", "Statistics"]
 
 READ_SIZE = 16 * 1024
 """The first read buffer of a connection: small, since every idle connection keeps one."""
-MAX_READ_SIZE = 256 * 1024
+MAX_READ_SIZE = 1024 * 1024
 """The read buffer doubles up to this size while reads fill it (large messages, streams)."""
 
 
