@@ -34,7 +34,6 @@ class Statistics:
     bytes_in: int = 0
     bytes_out: int = 0
     reconnects: int = 0
-    queued: int = 0
     connected_since: float | None = None
     """``time.time()`` of the current connection's handshake, None while disconnected."""
 
@@ -92,7 +91,7 @@ class Connection:
         """Encode ``frame`` and write what the socket takes now, never blocking: the reader's way.
 
         Returns False, having encoded nothing, while another thread writes; bytes the socket
-        has no room for stay queued for :meth:`flush` (see :attr:`has_unsent`).
+        has no room for stay queued for :meth:`flush` (see :attr:`backlogged`).
         """
         if not self._write_lock.acquire(blocking=False):
             return False
