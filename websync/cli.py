@@ -24,6 +24,7 @@ from .errors import (
     OpenTimeout,
     TransportError,
     WebSocketError,
+    is_normal_close,
 )
 
 __all__ = ["ExitStatus", "main", "parse_args"]
@@ -111,7 +112,7 @@ def _show(message: str | bytes, out: TextIO) -> None:
 
 
 def _closed_status(ws: ClientConnection) -> ExitStatus:
-    return ExitStatus.OK if ws.close_code in (1000, 1001) else ExitStatus.CLOSED
+    return ExitStatus.OK if is_normal_close(ws.close_code) else ExitStatus.CLOSED
 
 
 def _run_script(ws: ClientConnection, args: argparse.Namespace, out: TextIO) -> None:

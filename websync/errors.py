@@ -133,7 +133,12 @@ class ConnectionClosedError(ConnectionClosed):
     """The connection closed with an error code, or was lost (1006)."""
 
 
+def is_normal_close(code: int | None) -> bool:
+    """True for the close codes of a normal end: 1000 (normal) and 1001 (going away)."""
+    return code in (1000, 1001)
+
+
 def closed_error(code: int, reason: str = "", *, initiated_by_peer: bool | None = None) -> ConnectionClosed:
     """Build the right :class:`ConnectionClosed` subclass for a close code."""
-    cls = ConnectionClosedOK if code in (1000, 1001) else ConnectionClosedError
+    cls = ConnectionClosedOK if is_normal_close(code) else ConnectionClosedError
     return cls(code, reason, initiated_by_peer=initiated_by_peer)
