@@ -246,9 +246,9 @@ def test_mask_keys_come_from_a_refilled_random_pool(monkeypatch: pytest.MonkeyPa
         return bytes([len(calls)]) * size
 
     monkeypatch.setattr(protocol_module.os, "urandom", urandom)
-    keys = protocol_module._MaskKeys()
-    per_pool = protocol_module._MaskKeys.POOL_SIZE // 4
-    drawn = [keys() for _ in range(per_pool + 1)]
+    next_key = protocol_module.random_mask_keys()
+    per_pool = protocol_module.MASK_KEY_POOL_SIZE // 4
+    drawn = [next_key() for _ in range(per_pool + 1)]
     assert all(len(key) == 4 for key in drawn)
     assert len(calls) == 2  # one system call per pool, a new pool once the first is used up
     assert drawn[per_pool - 1] == b"\x01" * 4 and drawn[per_pool] == b"\x02" * 4

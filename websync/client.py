@@ -69,6 +69,7 @@ class _Violation:
 
 
 _VIOLATION = _Violation()
+_FRAME_TYPES = frozenset({Text, Binary, Ping, Pong, Close})
 
 
 class _ClientWorker(Worker):
@@ -146,31 +147,35 @@ class ClientConnection:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             frame = self.recv_frame(None if deadline is None else max(deadline - time.monotonic(), 0))
-            if isinstance(frame, (Text, Binary)):
-                return frame.data
+            kind = type(frame)
+            if kind is Binary or kind is Text:
+                return frame.data  # type: ignore[union-attr]
 
     def recv_frame(self, timeout: float | None = None) -> Frame:
         """The next frame, control frames included; ``TimeoutError`` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         frames = self._inbox.frames
         while True:
-            if not frames.empty():
-                frame = self._take(frames.get_nowait())
-                if frame is not None:
-                    return frame
-                continue
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
-            if remaining == 0:
-                raise TimeoutError(f"no message within {timeout} seconds")
-            if self._closed is not None:
-                raise self._closed
-            if not self._read_in_caller(remaining):
-                try:
-                    frame = self._take(frames.get(timeout=remaining))
-                except queue.Empty:
-                    raise TimeoutError(f"no message within {timeout} seconds") from None
-                if frame is not None:
-                    return frame
+            if frames.empty():
+                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+                if self._closed is not None:
+                    raise self._closed
+                if not self._read_in_caller(remaining):
+                    try:
+                        item = frames.get(timeout=remaining)
+                    except queue.Empty:
+                        raise TimeoutError(f"no message within {timeout} seconds") from None
+                elif frames.empty():
+                    if remaining == 0:
+                        raise TimeoutError(f"no message within {timeout} seconds")
+                    continue
+                else:
+                    item = frames.get_nowait()
+            else:
+                item = frames.get_nowait()
+            if type(item) in _FRAME_TYPES:
+                return item  # type: ignore[return-value]
+            self._take_mark(item)  # type: ignore[arg-type]
 
     def _read_in_caller(self, timeout: float | None) -> bool:
         """Read the socket in this thread while the worker stands by; False if the worker must.
@@ -182,7 +187,11 @@ class ClientConnection:
         if connection.closing or not connection.read_lock.acquire(blocking=False):
             return False
         try:
-            if self._inbox.frames.empty() and connection.wait_readable(timeout):
+            if not self._inbox.frames.empty():
+                pass  # the worker put frames there before this thread took the socket
+            elif timeout is None:
+                self._worker.read_step(connection, block=True)
+            elif connection.wait_readable(timeout):
                 self._worker.read_step(connection)
         finally:
             connection.caller_read_at = time.monotonic()
@@ -191,18 +200,15 @@ class ClientConnection:
             self._worker.wake()
         return True
 
-    def _take(self, item: Frame | ConnectionClosed | _Violation) -> Frame | None:
-        """The frame to return; raises once closed; None (read on) at the violation mark."""
+    def _take_mark(self, item: ConnectionClosed | _Violation) -> None:
+        """Act on an inbox entry that is not a frame: raise once closed; at the violation mark,
+        every message before it was read (and perhaps answered): fail the connection now."""
         if isinstance(item, ConnectionClosed):
             self._closed = item
             raise item
-        if isinstance(item, _Violation):
-            # Every message before the violation was read (and perhaps answered): fail now.
-            self._connection.fail()
-            self._connection.flush(wait=self._join_timeout)
-            self._worker.wake()
-            return None
-        return item
+        self._connection.fail()
+        self._connection.flush(wait=self._join_timeout)
+        self._worker.wake()
 
     def __iter__(self) -> Iterator[str | bytes]:
         """Messages until the peer closes normally (an abnormal close raises)."""

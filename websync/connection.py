@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import select
 import socket
 import ssl
 import threading
@@ -14,7 +16,7 @@ from .frames import Close, Frame, Ping, Pong
 from .handshake import Response
 from .protocol import Protocol, State
 from .tracing import Tracer
-from .transport import send_some, wait_readable, wait_writable
+from .transport import wait_writable
 from .uri import WebSocketURI
 
 __all__ = ["Connection", "Statistics"]
@@ -23,6 +25,7 @@ READ_SIZE = 16 * 1024
 """The first read buffer of a connection: small, since every idle connection keeps one."""
 MAX_READ_SIZE = 1024 * 1024
 """The read buffer doubles up to this size while reads fill it (large messages, streams)."""
+_MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
 
 
 @dataclass
@@ -64,6 +67,13 @@ class Connection:
         self._unsent: deque[memoryview] = deque()
         """Encoded bytes the socket has not taken yet, oldest first (guarded by the write lock)."""
         self._read_buffer = memoryview(bytearray(READ_SIZE))
+        self._tls = isinstance(self.sock, ssl.SSLSocket)
+        self._dontwait = 0 if self._tls else _MSG_DONTWAIT
+        """The flag that makes one call non-blocking; when there is one, the socket itself blocks,
+        so that a reader waiting for data is one ``recv`` system call (no ``poll`` before it)."""
+        self.sock.setblocking(not self._tls and bool(_MSG_DONTWAIT))
+        self._reader_poll = select.poll()
+        self._reader_poll.register(self.sock, select.POLLIN | select.POLLPRI)
         self.eof = False
         self.early_frames: list[Frame] = []
         """Frames that arrived with the handshake response, for the reader to take first."""
@@ -119,6 +129,11 @@ class Connection:
         return bool(self._unsent)
 
     @property
+    def has_output(self) -> bool:
+        """Whether bytes or protocol replies wait to be written (see :meth:`flush`)."""
+        return bool(self._unsent) or self.protocol.has_replies
+
+    @property
     def writing(self) -> bool:
         """Whether a thread is writing now (its bytes and the replies go out when it is done)."""
         return self._write_lock.locked()
@@ -146,8 +161,6 @@ class Connection:
 
     def _take_replies(self) -> None:
         """Under the write lock: queue the frames the protocol owes the peer."""
-        if not self.protocol.has_replies:
-            return
         with self._state_lock:
             replies = self.protocol.replies_to_send()
         for frame, data in replies:
@@ -159,39 +172,51 @@ class Connection:
     def _write_unsent(self, timeout: float | None) -> bool:
         """Under the write lock: write the queued bytes in order, waiting up to ``timeout`` for
         room (0: never, None: forever). True when everything was written."""
-        deadline = None if not timeout else time.monotonic() + timeout
-        unsent = self._unsent
-        self._take_replies()
+        unsent, protocol, sock, stats, dontwait = self._unsent, self.protocol, self.sock, self.stats, self._dontwait
+        deadline = None
+        if protocol.has_replies:
+            self._take_replies()
         while unsent:
             chunk = unsent[0]
-            sent = send_some(self.sock, chunk)
-            self.stats.bytes_out += sent
+            try:
+                sent = sock.send(chunk, dontwait)
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                sent = 0
+            stats.bytes_out += sent
             if sent == len(chunk):
                 unsent.popleft()
-                if not unsent:
-                    self._take_replies()  # a reader may have added replies meanwhile
+                if not unsent and protocol.has_replies:
+                    self._take_replies()  # a reader added replies meanwhile
                 continue
             if sent:
                 unsent[0] = chunk[sent:]
                 continue
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if timeout == 0 or (remaining is not None and remaining <= 0):
+            if timeout == 0:
                 return False
-            wait_writable(self.sock, remaining)
+            if deadline is None and timeout is not None:
+                deadline = time.monotonic() + timeout
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            wait_writable(sock, remaining)
         return True
 
     def wait_readable(self, timeout: float | None) -> bool:
         """Wait for data; True also when the socket was closed meanwhile (``receive`` then sees EOF),
-        and at once while frames that came with the handshake response wait to be taken."""
-        if self.early_frames:
+        and at once while frames that came with the handshake response wait to be taken.
+
+        Only the thread holding :attr:`read_lock` may call this (it polls with the reader's poll object).
+        """
+        if self.early_frames or (self._tls and self.sock.pending()):  # type: ignore[attr-defined]
             return True
         try:
-            return wait_readable(self.sock, timeout)
+            return bool(self._reader_poll.poll(None if timeout is None else max(math.ceil(timeout * 1000), 0)))
         except (ValueError, OSError):
             return True
 
-    def receive(self) -> list[Frame]:
-        """Read what the socket has (never blocking) and return the frames it completes.
+    def receive(self, *, block: bool = False) -> list[Frame]:
+        """Read what the socket has and return the frames it completes; with ``block``, wait for
+        data first (only the thread holding :attr:`read_lock` may block). Never blocks otherwise.
 
         Sets :attr:`eof` when the peer closed the TCP connection; an ``OSError`` from the socket
         counts as a lost connection too. Frames that came with the handshake response come first.
@@ -199,9 +224,11 @@ class Connection:
         if self.early_frames:
             frames, self.early_frames = self.early_frames, []
             return frames
+        if block and not self._dontwait:  # TLS, or no MSG_DONTWAIT: the socket is non-blocking
+            self.wait_readable(None)
         buffer = self._read_buffer
         try:
-            size = self.sock.recv_into(buffer)
+            size = self.sock.recv_into(buffer, 0, 0 if block else self._dontwait)
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return []
         except OSError:
@@ -229,8 +256,7 @@ class Connection:
     @property
     def closing(self) -> bool:
         """True once a close frame went either way or the protocol failed."""
-        protocol = self.protocol
-        return protocol.state is not State.OPEN or protocol.error is not None
+        return self.protocol.closing
 
     @property
     def can_send(self) -> bool:

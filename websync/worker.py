@@ -305,30 +305,40 @@ class Worker(Process):
             timeout = STANDBY_INTERVAL if timeout is None else min(timeout, STANDBY_INTERVAL)
             self._wait([self._wake_reader], writer, timeout)
             return
-        if not connection.wait_readable(0):
-            if connection.sock not in self._wait([connection.sock, self._wake_reader], writer, timeout):
-                return
-        if connection.read_lock.acquire(blocking=False):
-            try:
-                self.read_step(connection)
-            finally:
-                connection.read_lock.release()
+        if self._read_if_readable(connection):
+            return
+        if connection.sock in self._wait([connection.sock, self._wake_reader], writer, timeout):
+            self._read_if_readable(connection)
+
+    def _read_if_readable(self, connection: Connection) -> bool:
+        """Read and dispatch what the socket holds unless another thread reads it; True if it did."""
+        if not connection.read_lock.acquire(blocking=False):
+            return False
+        try:
+            if not connection.wait_readable(0):
+                return False
+            self.read_step(connection)
+            return True
+        finally:
+            connection.read_lock.release()
 
     @staticmethod
     def _wait(readers: list[socket.socket], writer: socket.socket | None, timeout: float | None) -> list[socket.socket]:
         """Wait for ``readers``, and for room in ``writer`` when bytes wait for it."""
         return readable(readers, timeout) if writer is None else readable_or_writable(readers, writer, timeout)
 
-    def read_step(self, connection: Connection) -> None:
-        """Read what the socket holds, dispatch the frames and write the replies they need.
+    def read_step(self, connection: Connection, *, block: bool = False) -> None:
+        """Read what the socket holds (with ``block``, wait for data first), dispatch the frames
+        and write the replies they need.
 
         The caller holds ``connection.read_lock``; a blocking client's ``recv`` calls this in its
         own thread so that the common path has no thread hand-off.
         """
-        frames = connection.receive()
+        frames = connection.receive(block=block)
         if frames:
             self._dispatch(connection, frames)
-        self._flush(connection)
+        if connection.has_output or connection.protocol.error is not None:
+            self._flush(connection)
 
     def _flush(self, connection: Connection, wait: float | None = 0.0) -> bool:
         """Write the replies and queued bytes, the failing close once it is due (``_failure_held``);
@@ -393,7 +403,8 @@ class Worker(Process):
             else:
                 self.tracer.event("close received: %s %r", frame.code, frame.reason)
                 reply = self._callback(handler.handle_close, frame)
-            self._apply(connection, reply)
+            if reply is not None:
+                self._apply(connection, reply)
 
     def _drain_mailbox(self, connection: Connection | None) -> None:
         try:
