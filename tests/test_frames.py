@@ -22,9 +22,11 @@ from websync.frames import (
     WireFrame,
     apply_mask_python,
     close_payload,
+    encode_frame_python,
     encode_header,
     is_valid_close_code,
     parse_close_payload,
+    parse_header_python,
 )
 
 VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]
@@ -122,31 +124,35 @@ def test_frame_values_are_frozen(value: object) -> None:
 
 MaskFunction = Callable[[bytes, bytes], bytes]
 
-def _mask_functions() -> list[object]:
-    """The pure-Python path always; the C accelerator when it was built (skipped otherwise)."""
+
+def _both_paths(name: str, python_function: object) -> list[object]:
+    """The pure-Python path always; the C accelerator's ``name`` when it was built (skipped otherwise)."""
     try:
-        from websync._speedups import apply_mask as c_apply_mask
+        from websync import _speedups
     except ImportError:
         c_param = pytest.param(None, id="c", marks=pytest.mark.skip(reason="websync._speedups not compiled"))
     else:
-        c_param = pytest.param(c_apply_mask, id="c")
-    return [pytest.param(apply_mask_python, id="python"), c_param]
+        c_param = pytest.param(getattr(_speedups, name), id="c")
+    return [pytest.param(python_function, id="python"), c_param]
 
 
-@pytest.fixture(params=_mask_functions())
+@pytest.fixture(params=_both_paths("apply_mask", apply_mask_python))
 def apply_mask(request: pytest.FixtureRequest) -> MaskFunction:
     return request.param  # type: ignore[no-any-return]
 
 
-def test_apply_mask_uses_the_accelerator_when_built() -> None:
+@pytest.mark.parametrize(
+    ("name", "python_function"),
+    [("apply_mask", apply_mask_python), ("encode_frame", encode_frame_python), ("parse_header", parse_header_python)],
+)
+def test_the_accelerator_is_used_when_built(name: str, python_function: object) -> None:
     try:
-        from websync._speedups import apply_mask as c_apply_mask
+        from websync import _speedups
     except ImportError:
-        assert frames.apply_mask is apply_mask_python
-    if os.environ.get("WEBSYNC_PURE_PYTHON"):
-        assert frames.apply_mask is apply_mask_python
+        expected = python_function
     else:
-        assert frames.apply_mask is (apply_mask_python if os.environ.get("WEBSYNC_PURE_PYTHON") else c_apply_mask)
+        expected = python_function if os.environ.get("WEBSYNC_PURE_PYTHON") else getattr(_speedups, name)
+    assert getattr(frames, name) is expected
 
 
 def test_apply_mask_rfc_example(apply_mask: MaskFunction) -> None:
@@ -181,6 +187,69 @@ def test_apply_mask_keeps_leading_and_trailing_zero_bytes(apply_mask: MaskFuncti
 
 
 # -- headers ------------------------------------------------------------------------------------
+
+
+EncodeFunction = Callable[[int, bytes, "bytes | None"], bytes]
+ParseFunction = Callable[[bytes, int], "tuple[int, int, int, int] | None"]
+
+
+@pytest.fixture(params=_both_paths("encode_frame", encode_frame_python))
+def encode_frame(request: pytest.FixtureRequest) -> EncodeFunction:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=_both_paths("parse_header", parse_header_python))
+def parse_header(request: pytest.FixtureRequest) -> ParseFunction:
+    return request.param  # type: ignore[no-any-return]
+
+
+def reference_frame(first: int, payload: bytes, key: bytes | None) -> bytes:
+    """RFC 6455 5.2 byte by byte, independent of websync's encoders."""
+    mask_bit = 0 if key is None else 0x80
+    if len(payload) < 126:
+        header = bytes([first, mask_bit | len(payload)])
+    elif len(payload) < 65536:
+        header = bytes([first, mask_bit | 126]) + len(payload).to_bytes(2, "big")
+    else:
+        header = bytes([first, mask_bit | 127]) + len(payload).to_bytes(8, "big")
+    return header if key is None else header + key + xor_mask(payload, key)
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70001])
+@pytest.mark.parametrize("key", [None, b"\x00\x00\x00\x00", b"\x81\x02\xfe\x04"])
+@pytest.mark.parametrize("first", [0x81, 0x82, 0x02, 0xC1, 0x89])
+def test_encode_frame_matches_reference(encode_frame: EncodeFunction, size: int, key: bytes | None, first: int) -> None:
+    payload = bytes((index * 13 + 5) % 256 for index in range(size))
+    expected = reference_frame(first, payload, key)
+    if key is None:
+        expected += payload
+    assert encode_frame(first, payload, key) == expected
+    assert encode_frame(first, memoryview(bytearray(payload)), key) == expected
+
+
+def test_encode_frame_refuses_a_bad_key(encode_frame: EncodeFunction) -> None:
+    with pytest.raises(ValueError, match="4 bytes"):
+        encode_frame(0x82, b"data", b"\x01\x02\x03")
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 2**63 - 1, 2**64 - 1])
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("offset", [0, 3])
+def test_parse_header_reads_every_length_form(parse_header: ParseFunction, size: int, masked: bool, offset: int) -> None:
+    key = b"\x01\x02\x03\x04" if masked else None
+    header = reference_frame(0x82, b"", key)[:2]  # first byte and mask bit, length patched below
+    if size < 126:
+        header = bytes([0x82, header[1] | size])
+    elif size < 65536:
+        header = bytes([0x82, header[1] | 126]) + size.to_bytes(2, "big")
+    else:
+        header = bytes([0x82, header[1] | 127]) + size.to_bytes(8, "big")
+    data = b"\xaa" * offset + header + (key or b"") + b"payload"
+    start = offset + len(header) + (4 if masked else 0)
+    assert parse_header(data, offset) == (0x82, data[offset + 1], start, size)
+    # Every cut before the header (and mask key length bytes) is complete says "not yet".
+    for cut in range(offset, offset + len(header)):
+        assert parse_header(data[:cut], offset) is None
 
 
 @pytest.mark.parametrize(

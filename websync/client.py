@@ -184,7 +184,8 @@ class ClientConnection:
         (it finishes the close handshake and reports the end through the inbox).
         """
         connection = self._connection
-        if connection.closing or not connection.read_lock.acquire(blocking=False):
+        protocol = connection.protocol
+        if protocol.closing or not connection.read_lock.acquire(False):
             return False
         try:
             if not self._inbox.frames.empty():
@@ -196,7 +197,7 @@ class ClientConnection:
         finally:
             connection.caller_read_at = time.monotonic()
             connection.read_lock.release()
-        if connection.closing or connection.eof:
+        if protocol.closing or connection.eof:
             self._worker.wake()
         return True
 

@@ -64,7 +64,7 @@ class Connection:
         """Held by whichever thread reads the socket: the worker, or a caller inside ``recv``."""
         self.caller_read_at = float("-inf")
         """``time.monotonic()`` when a caller last finished reading the socket itself (see ``Worker``)."""
-        self._unsent: deque[memoryview] = deque()
+        self._unsent: deque[bytes | memoryview] = deque()
         """Encoded bytes the socket has not taken yet, oldest first (guarded by the write lock)."""
         self._read_buffer = memoryview(bytearray(READ_SIZE))
         self._tls = isinstance(self.sock, ssl.SSLSocket)
@@ -157,7 +157,7 @@ class Connection:
         if self.tracer.enabled:
             self.tracer.frame("out", frame)
         self.stats.frames_out += 1
-        self._unsent.append(memoryview(data))
+        self._unsent.append(data)
 
     def _take_replies(self) -> None:
         """Under the write lock: queue the frames the protocol owes the peer."""
@@ -167,16 +167,20 @@ class Connection:
             if self.tracer.enabled:
                 self.tracer.frame("out", frame)
             self.stats.frames_out += 1
-            self._unsent.append(memoryview(data))
+            self._unsent.append(data)
 
     def _write_unsent(self, timeout: float | None) -> bool:
-        """Under the write lock: write the queued bytes in order, waiting up to ``timeout`` for
-        room (0: never, None: forever). True when everything was written."""
+        """Under the write lock: write the queued bytes in order, then the replies the protocol
+        owes the peer, waiting up to ``timeout`` for room (0: never, None: forever). True when
+        everything was written."""
         unsent, protocol, sock, stats, dontwait = self._unsent, self.protocol, self.sock, self.stats, self._dontwait
         deadline = None
-        if protocol.has_replies:
-            self._take_replies()
-        while unsent:
+        while True:
+            if not unsent:
+                if not protocol.has_replies:
+                    return True
+                self._take_replies()
+                continue
             chunk = unsent[0]
             try:
                 sent = sock.send(chunk, dontwait)
@@ -185,11 +189,9 @@ class Connection:
             stats.bytes_out += sent
             if sent == len(chunk):
                 unsent.popleft()
-                if not unsent and protocol.has_replies:
-                    self._take_replies()  # a reader added replies meanwhile
                 continue
             if sent:
-                unsent[0] = chunk[sent:]
+                unsent[0] = memoryview(chunk)[sent:]
                 continue
             if timeout == 0:
                 return False
@@ -199,7 +201,6 @@ class Connection:
             if remaining is not None and remaining <= 0:
                 return False
             wait_writable(sock, remaining)
-        return True
 
     def wait_readable(self, timeout: float | None) -> bool:
         """Wait for data; True also when the socket was closed meanwhile (``receive`` then sees EOF),

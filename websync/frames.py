@@ -7,9 +7,11 @@ import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeVar, Union
 
 from .errors import ProtocolError
+
+_F = TypeVar("_F", bound=Callable[..., object])
 
 __all__ = [
     "Opcode",
@@ -23,6 +25,10 @@ __all__ = [
     "CloseCode",
     "apply_mask",
     "apply_mask_python",
+    "encode_frame",
+    "encode_frame_python",
+    "parse_header",
+    "parse_header_python",
     "encode_header",
     "pack_header",
     "is_valid_close_code",
@@ -133,6 +139,8 @@ def apply_mask_python(data: bytes | bytearray | memoryview, key: bytes | bytearr
     The pure-Python path: one big-integer XOR, about 4 ms per MiB. :func:`apply_mask` is the C
     version (``websync._speedups``) when it was compiled at install, this function otherwise.
     """
+    if len(key) != 4:
+        raise ValueError("mask key must be 4 bytes")
     size = len(data)
     if not size:
         return b""
@@ -141,24 +149,27 @@ def apply_mask_python(data: bytes | bytearray | memoryview, key: bytes | bytearr
     return masked.to_bytes(size, "little")
 
 
-def _masking_function() -> Callable[[bytes | bytearray | memoryview, bytes | bytearray | memoryview], bytes]:
-    """The C accelerator when it was compiled at install, unless ``WEBSYNC_PURE_PYTHON`` is set
-    (the fallback on demand, for tests and comparisons); the pure-Python path otherwise."""
+def _accelerated(name: str, fallback: _F) -> _F:
+    """``websync._speedups``' function ``name`` when the C accelerator was compiled at install,
+    unless ``WEBSYNC_PURE_PYTHON`` is set (the fallback on demand, for tests and comparisons);
+    the pure-Python ``fallback`` otherwise. Both give the same results."""
     if os.environ.get("WEBSYNC_PURE_PYTHON"):
-        return apply_mask_python
+        return fallback
     try:
-        from ._speedups import apply_mask as accelerated
+        from . import _speedups
     except ImportError:  # no compiler at install
-        return apply_mask_python
-    return accelerated  # type: ignore[no-any-return]
+        return fallback
+    return getattr(_speedups, name)  # type: ignore[no-any-return]
 
 
-apply_mask = _masking_function()
+apply_mask = _accelerated("apply_mask", apply_mask_python)
 
 
 _HEADER_7 = struct.Struct("!BB").pack
 _HEADER_16 = struct.Struct("!BBH").pack
 _HEADER_64 = struct.Struct("!BBQ").pack
+_UNPACK_16 = struct.Struct("!H").unpack_from
+_UNPACK_64 = struct.Struct("!Q").unpack_from
 
 
 def encode_header(frame: WireFrame, mask: bool) -> bytes:
@@ -180,6 +191,44 @@ def pack_header(first: int, mask_bit: int, length: int) -> bytes:
     if length < 65536:
         return _HEADER_16(first, mask_bit | 126, length)
     return _HEADER_64(first, mask_bit | 127, length)
+
+
+def encode_frame_python(first: int, payload: bytes | bytearray | memoryview, key: bytes | None) -> bytes:
+    """One frame as bytes: the first header byte ``first`` (flags and opcode), the length, then
+    ``payload``, masked with the 4-byte ``key`` unless it is None (the server role).
+
+    The pure-Python path of :func:`encode_frame`.
+    """
+    if key is None:
+        return pack_header(first, 0, len(payload)) + payload
+    return b"".join((pack_header(first, 0x80, len(payload)), key, apply_mask(payload, key)))
+
+
+def parse_header_python(data: bytes | bytearray | memoryview, position: int) -> tuple[int, int, int, int] | None:
+    """The frame header at ``position`` in ``data``: ``(first, second, start, length)`` with the
+    two first header bytes, where the payload starts (after the mask key, if any) and its length;
+    None while the header is incomplete. The pure-Python path of :func:`parse_header`."""
+    available = len(data) - position
+    if available < 2:
+        return None
+    second = data[position + 1]
+    length = second & 0x7F
+    start = position + 2
+    if length == 126:
+        if available < 4:
+            return None
+        (length,) = _UNPACK_16(data, start)
+        start += 2
+    elif length == 127:
+        if available < 10:
+            return None
+        (length,) = _UNPACK_64(data, start)
+        start += 8
+    return data[position], second, start + 4 if second & 0x80 else start, length
+
+
+encode_frame = _accelerated("encode_frame", encode_frame_python)
+parse_header = _accelerated("parse_header", parse_header_python)
 
 
 def close_payload(code: int | None, reason: str) -> bytes:

@@ -28,7 +28,8 @@ from .frames import (
     WireFrame,
     apply_mask,
     close_payload,
-    pack_header,
+    encode_frame,
+    parse_header,
     parse_close_payload,
 )
 
@@ -37,8 +38,6 @@ __all__ = ["Role", "State", "Protocol", "DEFAULT_MAX_SIZE"]
 DEFAULT_MAX_SIZE = 2**20
 
 _OPCODES = {int(op): op for op in Opcode}
-_UNPACK_16 = struct.Struct("!H").unpack_from
-_UNPACK_64 = struct.Struct("!Q").unpack_from
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
@@ -157,27 +156,25 @@ class Protocol:
         """
         if self.close_received is not None or self.error is not None or self.state is _CLOSED:
             return []
-        buffer = self._buffer
-        if buffer:
-            buffer += data
-            data = buffer
         events: list[Frame] = []
-        position = 0
+        buffer = self._buffer
         # Frames are parsed in place: the received bytes are copied once into each payload, and
         # only an incomplete frame's bytes are kept in the buffer.
         try:
-            with memoryview(data) as view:
-                position = self._parse_frames(view, events)
+            if buffer:
+                buffer += data
+                with memoryview(buffer) as view:
+                    position = self._parse_frames(view, events)
+                del buffer[:position]
+            else:
+                position = self._parse_frames(data, events)
+                if position < len(data):
+                    buffer += data[position:]
         except ProtocolError as exc:
             self._fail(exc)  # clears the buffer: the view on it is released by now
-            return events
-        if data is buffer:
-            del buffer[:position]
-        elif position < len(data):
-            buffer += data[position:]
         return events
 
-    def _parse_frames(self, view: memoryview, events: list[Frame]) -> int:
+    def _parse_frames(self, view: bytes | bytearray | memoryview, events: list[Frame]) -> int:
         """Append the events of the whole frames at the start of ``view``; return the bytes used.
 
         A whole, final, unmasked text or binary frame on a connection without extensions (the
@@ -186,34 +183,22 @@ class Protocol:
         position = 0
         available = len(view)
         masked_out = self._masked_out
-        plain = not self.extensions
-        while available - position >= 2:
-            first = view[position]
-            second = view[position + 1]
-            length = second & 0x7F
-            start = position + 2
-            if length == 126:
-                if available - position < 4:
-                    break
-                (length,) = _UNPACK_16(view, start)
-                start += 2
-            elif length == 127:
-                if available - position < 10:
-                    break
-                (length,) = _UNPACK_64(view, start)
-                start += 8
-                if length >> 63:
-                    raise ProtocolError("frame length has the most significant bit set")
+        max_size = self.max_size
+        fast = not self.extensions and self._message is None
+        while True:
+            header = parse_header(view, position)
+            if header is None:
+                break
+            first, second, start, length = header
+            if length >> 63:
+                raise ProtocolError("frame length has the most significant bit set")
             masked = second > 0x7F
-            if masked:
-                start += 4
             end = start + length
             if (
-                plain
+                fast
                 and (first == 0x82 or first == 0x81)
                 and masked is not masked_out
-                and self._message is None
-                and (self.max_size is None or length <= self.max_size)
+                and (max_size is None or length <= max_size)
             ):
                 if end > available:
                     if first == 0x81:
@@ -238,13 +223,16 @@ class Protocol:
             position = end
             self._probe = None
             event = self._receive_frame(WireFrame(opcode, payload, first > 0x7F, bool(first & 0x40), False, False))
+            fast = not self.extensions and self._message is None
             if event is not None:
                 events.append(event)
                 if self.close_received is not None:
                     break
         return position
 
-    def _check_partial_text(self, view: memoryview, first: int, start: int, available: int, masked: bool) -> None:
+    def _check_partial_text(
+        self, view: bytes | bytearray | memoryview, first: int, start: int, available: int, masked: bool
+    ) -> None:
         """Fail fast on invalid UTF-8 in a text frame that has only partly arrived.
 
         The bytes that arrived are checked once each, by a probe decoder that continues the
@@ -446,10 +434,7 @@ class Protocol:
 
     def _frame_bytes(self, first: int, payload: bytes) -> bytes:
         """Header, mask key (client role) and payload of one frame, in one bytes object."""
-        if not self._masked_out:
-            return pack_header(first, 0, len(payload)) + payload
-        key = self._mask_key()
-        return b"".join((pack_header(first, 0x80, len(payload)), key, apply_mask(payload, key)))
+        return encode_frame(first, payload, self._mask_key() if self._masked_out else None)
 
     def data_to_send(self) -> bytes:
         """Bytes the protocol itself owes the peer: close replies, and after a violation the

@@ -337,7 +337,7 @@ class Worker(Process):
         frames = connection.receive(block=block)
         if frames:
             self._dispatch(connection, frames)
-        if connection.has_output or connection.protocol.error is not None:
+        if connection.protocol.error is not None or (frames and connection.has_output):
             self._flush(connection)
 
     def _flush(self, connection: Connection, wait: float | None = 0.0) -> bool:
@@ -391,20 +391,23 @@ class Worker(Process):
     def _dispatch(self, connection: Connection, frames: list[Frame]) -> None:
         handler = self.handler
         for frame in frames:
+            callback: Any
             if isinstance(frame, (Text, Binary)):
-                reply = self._callback(handler.handle_frame, frame)
+                callback = handler.handle_frame
             elif isinstance(frame, Ping):
-                reply = self._callback(handler.handle_ping, frame)
-                if isinstance(reply, Pong):
-                    self.tracer.event("ping answered (%d bytes)", len(frame.data))
+                callback = handler.handle_ping
             elif isinstance(frame, Pong):
                 self._keepalive.pong_received(frame.data)
-                reply = self._callback(handler.handle_pong, frame)
+                callback = handler.handle_pong
             else:
                 self.tracer.event("close received: %s %r", frame.code, frame.reason)
-                reply = self._callback(handler.handle_close, frame)
-            if reply is not None:
-                self._apply(connection, reply)
+                callback = handler.handle_close
+            reply = self._callback(callback, frame)
+            if reply is None:
+                continue
+            if isinstance(frame, Ping) and isinstance(reply, Pong):
+                self.tracer.event("ping answered (%d bytes)", len(frame.data))
+            self._apply(connection, reply)
 
     def _drain_mailbox(self, connection: Connection | None) -> None:
         try:
@@ -521,6 +524,8 @@ class Worker(Process):
 
 def as_frame(message: str | bytes | bytearray | memoryview | Frame) -> Frame:
     """``str`` -> Text, bytes-like -> Binary, a frame value -> itself; TypeError otherwise."""
+    if type(message) is bytes:
+        return Binary(message)
     if isinstance(message, str):
         return Text(message)
     if isinstance(message, (bytes, bytearray, memoryview)):
