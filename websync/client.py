@@ -137,8 +137,12 @@ class ClientConnection:
 
     def send(self, message: str | bytes | Frame, *, fragment_size: int | None = None) -> None:
         """Send ``str`` as text, bytes-like as binary, or a frame value; split into ``fragment_size`` pieces."""
+        kind = type(message)
         try:
-            self._connection.send(as_frame(message), fragment_size=fragment_size)
+            if (kind is bytes or kind is str) and fragment_size is None:
+                self._connection.send_message(message)  # type: ignore[arg-type]
+            else:
+                self._connection.send(as_frame(message), fragment_size=fragment_size)
         except (ConnectionClosed, OSError):
             raise self._connection.protocol.closed_exception() from None
 

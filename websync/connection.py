@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .errors import ConnectionClosed
-from .frames import Close, Frame, Ping, Pong
+from .frames import Binary, Close, Frame, Ping, Pong, Text
 from .handshake import Response
 from .protocol import Protocol, State
 from .tracing import Tracer
@@ -92,10 +92,31 @@ class Connection:
 
         Raises :class:`~websync.errors.ConnectionClosed` once the close handshake started.
         """
+        if fragment_size is None and isinstance(frame, (Text, Binary)):
+            self.send_message(frame.data)
+            return
         with self._write_lock:
             self._encode(frame, fragment_size)
-            if not self._write_unsent(self.write_timeout):
-                raise TimeoutError(f"the peer took no data for {self.write_timeout} seconds")
+            self._write_all()
+
+    def send_message(self, data: str | bytes) -> None:
+        """Send a whole message, ``str`` as text and ``bytes`` as binary, as :meth:`send` does.
+
+        The hot path of sending: no frame value, and no state lock (the protocol's
+        ``send_message`` changes no state a reader shares; the write lock orders the senders).
+        """
+        with self._write_lock:
+            encoded = self.protocol.send_message(data)
+            if self.tracer.enabled:
+                self.tracer.frame("out", Text(data) if type(data) is str else Binary(data))  # type: ignore[arg-type]
+            self.stats.frames_out += 1
+            self._unsent.append(encoded)
+            self._write_all()
+
+    def _write_all(self) -> None:
+        """Under the write lock: write everything queued, waiting for room up to ``write_timeout``."""
+        if not self._write_unsent(self.write_timeout):
+            raise TimeoutError(f"the peer took no data for {self.write_timeout} seconds")
 
     def try_send(self, frame: Frame) -> bool:
         """Encode ``frame`` and write what the socket takes now, never blocking: the reader's way.

@@ -82,6 +82,10 @@ def random_mask_keys() -> Callable[[], bytes]:
     return next_key
 
 
+def _no_mask_key() -> None:
+    """A server's frames are not masked."""
+
+
 def _is_surrogate_prefix(pending: bytes) -> bool:
     """True for ED A0..ED BF: the start of a UTF-16 surrogate, which no continuation can make valid
     (Python's incremental decoder only refuses it once the third byte arrives)."""
@@ -130,8 +134,11 @@ class Protocol:
         self.role = role
         self.max_size = max_size
         self.extensions = tuple(extensions)
-        self._mask_key = mask_key if mask_key is not None else random_mask_keys()
         self._masked_out = role is Role.CLIENT
+        self._next_key: Callable[[], bytes | None] = (
+            (mask_key or random_mask_keys()) if self._masked_out else _no_mask_key
+        )
+        """The mask key of the next frame sent: a fresh random one for a client, None for a server."""
         self._rsv1_allowed = any(ext.rsv1 for ext in self.extensions)
         self.state = State.OPEN
         self.close_sent: Close | None = None
@@ -378,15 +385,10 @@ class Protocol:
         Raises :class:`~websync.errors.ConnectionClosed` once a close frame was sent, and
         ``ValueError``/``TypeError`` for a frame that cannot be encoded.
         """
+        if fragment_size is None and isinstance(frame, (Text, Binary)):
+            return self.send_message(frame.data)
         if self.close_sent is not None or self.state is _CLOSED:
             raise self.closed_exception()
-        if fragment_size is None and not self.extensions:
-            # The common case: one whole frame, straight to bytes.
-            kind = type(frame)
-            if kind is Binary:
-                return self._frame_bytes(0x82, bytes(frame.data))  # type: ignore[union-attr, arg-type]
-            if kind is Text:
-                return self._frame_bytes(0x81, frame.data.encode())  # type: ignore[union-attr]
         if isinstance(frame, Text):
             return self._send_message(Opcode.TEXT, frame.data.encode(), fragment_size)
         if isinstance(frame, Binary):
@@ -404,6 +406,24 @@ class Protocol:
                 raise ValueError("control frame payload longer than 125 bytes")
             return self._encode(WireFrame(Opcode.PING if isinstance(frame, Ping) else Opcode.PONG, data))
         raise TypeError(f"not a frame: {frame!r}")
+
+    def send_message(self, data: str | bytes | bytearray | memoryview) -> bytes:
+        """Encode a whole message in one frame: ``str`` as text, bytes-like as binary.
+
+        The common case of :meth:`send`, without a frame value. It changes no state but the
+        extensions' (their compressors), so a connection's one sender may call it while another
+        thread feeds :meth:`receive_data`. Raises :class:`~websync.errors.ConnectionClosed` once a
+        close frame was sent.
+        """
+        if self.close_sent is not None or self.state is _CLOSED:
+            raise self.closed_exception()
+        if type(data) is str:
+            first, payload = 0x81, data.encode()
+        else:
+            first, payload = 0x82, bytes(data)  # type: ignore[arg-type]
+        if self.extensions:
+            return self._send_message(Opcode(first & 0x0F), payload, None)
+        return encode_frame(first, payload, self._next_key())
 
     def _send_message(self, opcode: Opcode, payload: bytes, fragment_size: int | None) -> bytes:
         if fragment_size is not None and fragment_size < 1:
@@ -430,11 +450,8 @@ class Protocol:
             | (0x10 if frame.rsv3 else 0)
             | frame.opcode
         )
-        return self._frame_bytes(first, frame.payload)
+        return encode_frame(first, frame.payload, self._next_key())
 
-    def _frame_bytes(self, first: int, payload: bytes) -> bytes:
-        """Header, mask key (client role) and payload of one frame, in one bytes object."""
-        return encode_frame(first, payload, self._mask_key() if self._masked_out else None)
 
     def data_to_send(self) -> bytes:
         """Bytes the protocol itself owes the peer: close replies, and after a violation the
