@@ -98,6 +98,9 @@ class Worker(Process):
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
+        self._wake_pending = False
+        """True from a wake-up byte's sending until the worker drained it and looks at its queues:
+        meanwhile more messages need no byte (and no system call) of their own."""
         self._stopping: object | None = None
         self._close_deadline: float | None = None
         self._close_started = False
@@ -171,6 +174,9 @@ class Worker(Process):
         self._wake()
 
     def _wake(self) -> None:
+        if self._wake_pending:
+            return  # the worker has yet to drain the last byte, and looks at its queues after that
+        self._wake_pending = True
         try:
             self._wake_writer.send(b"\0")
         except (BlockingIOError, OSError):
@@ -415,6 +421,7 @@ class Worker(Process):
                 pass
         except (BlockingIOError, OSError):
             pass
+        self._wake_pending = False  # after the drain, before the queues: see _wake
         if connection is not None:
             self._flush_outbox(connection)  # frames sent before an info or stop go first
         while self._mailbox:
