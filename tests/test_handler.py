@@ -266,12 +266,15 @@ def test_a_crashing_callback_ends_the_worker_with_its_exception(server, spawn, c
         if frame.data == "boom":
             raise error
 
-    rec = Recorder(unique_url(server), hooks={"handle_frame": explode})
+    url = unique_url(server)
+    rec = Recorder(url, hooks={"handle_frame": explode})
     worker = spawn(rec)
     caplog.set_level(logging.DEBUG)
     worker.send("boom")
     assert worker.join(5)
     assert worker.exit_reason is error
+    # The peer learns of the crash: close code 1011 (internal error), not a dropped connection.
+    assert server.wait_event(lambda e: e["event"] == "close" and e["path"] == path_of(url))["code"] == 1011
     assert not worker.is_alive()
     assert rec.of("error") == [("error", error)]
     assert rec.of("terminate") == [("terminate", error)]

@@ -208,8 +208,10 @@ def test_a_crashing_handler_ends_only_its_connection(events: queue.SimpleQueue[t
     with websync.serve(Crashing, close_timeout=1) as server:
         with ws_connect(url(server)) as ws:
             ws.send("crash")
-            with pytest.raises(WebsocketsClosed):
+            with pytest.raises(WebsocketsClosed) as caught:
                 ws.recv(timeout=5)
+        assert caught.value.rcvd is not None
+        assert (caught.value.rcvd.code, caught.value.rcvd.reason) == (1011, "internal error")
         reason = next_event(events, "terminate")
         assert isinstance(reason, RuntimeError)
         with ws_connect(url(server)) as ws:

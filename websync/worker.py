@@ -270,8 +270,24 @@ class Worker(Process):
             return self._loop(connection)
         except _Lost as lost:
             return lost.error
+        except BaseException:
+            self._report_crash(connection)
+            raise
         finally:
             self._discard_connection()
+
+    def _report_crash(self, connection: Connection) -> None:
+        """Tell the peer that this side failed (close code 1011) before the socket closes.
+
+        Best effort and never blocking: the close frame goes if the socket takes it now.
+        """
+        if not connection.can_send:
+            return
+        self.tracer.event("crashed: closing with %d", CloseCode.INTERNAL_ERROR)
+        try:
+            connection.try_send(Close(CloseCode.INTERNAL_ERROR, "internal error"))
+        except (ConnectionClosed, OSError):
+            pass  # the connection is gone already
 
     def _loop(self, connection: Connection) -> Exception:
         self._keepalive = Keepalive(self.keepalive, time.monotonic())
