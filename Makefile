@@ -32,11 +32,12 @@ conformance: $(STAMP) peers
 conformance-h2: $(STAMP) peers
 	$(PY) tools/conformance.py --http2 $(if $(FULL),--full,)
 
-# Side-by-side speed and memory against websocket-client and websockets (docs/bench.md).
+# Side-by-side speed and memory against websocket-client and websockets (docs/performance.md).
 bench: $(STAMP)
 	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e '.[test,bench]'
 	$(PY) tools/bench.py $(if $(REPS),--reps $(REPS),) --json docs/bench.json
 	$(PY) tools/bench_plot.py docs/bench.json docs/bench.png
+	$(PY) tools/bench_layers.py $(if $(REPS),--reps $(REPS),)
 
 demo: $(STAMP)
 	$(PY) -m examples.demo

@@ -1,0 +1,126 @@
+"""Where a small-message round trip goes: the same ping-pong, one layer added at a time.
+
+Layers, each a fresh process pinned to its own core against tools/bench_server.py (picows):
+
+* ``raw``: pre-built frames on a blocking socket, echoes counted, not parsed (the floor);
+* ``raw-poll``: the same, with a ``poll()`` before each ``recv`` (a non-blocking socket's wait);
+* ``core``: websync's sans-IO ``Protocol`` on a blocking socket: encodes and parses for real,
+  no threads, no locks;
+* ``websync``: ``websync.connect()``;
+* ``websocket-client``: websocket-client, pure Python, for comparison.
+
+It prints, per layer, the median round trip and the user and system CPU time per round trip::
+
+    python tools/bench_layers.py [--reps 7] [--size 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench import CLIENT_CLASSES, CLIENT_CORE, RawSocket, _payload, _pinned, echo_server
+
+ROUND_TRIPS = 30_000
+WARMUP = 2_000
+LAYERS = ("raw", "raw-poll", "core", "websync", "websocket-client")
+
+
+def _exchange(layer: str, url: str, size: int) -> tuple[Callable[[], Any], Callable[[], None]]:
+    """(one round trip, close) for ``layer``."""
+    message = _payload(size)
+    if layer in ("websync", "websocket-client"):
+        client = CLIENT_CLASSES[layer](url)
+        send, recv = client.send_binary, client.recv
+
+        def client_round() -> Any:
+            send(message)
+            return recv()
+
+        return client_round, client.close
+    raw = RawSocket(url)
+    sock, buffer = raw.sock, raw.buffer
+    if layer == "core":
+        from websync.protocol import Protocol, Role
+
+        protocol = Protocol(Role.CLIENT, max_size=None)
+        view = memoryview(buffer)
+
+        def core_round() -> Any:
+            sock.sendall(protocol.send_message(message))
+            frames = protocol.receive_data(view[: sock.recv_into(view)])
+            while not frames:
+                frames = protocol.receive_data(view[: sock.recv_into(view)])
+            return frames[0]
+
+        return core_round, raw.close
+    frame, echo = raw.frame(2, message, True), len(raw.frame(2, message, False))
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    wait = poller.poll if layer == "raw-poll" else None
+
+    def raw_round() -> None:
+        sock.sendall(frame)
+        left = echo
+        while left:
+            if wait is not None:
+                wait()
+            left -= sock.recv_into(buffer, left)
+
+    return raw_round, raw.close
+
+
+def measure(layer: str, url: str, size: int) -> dict[str, float]:
+    """ROUND_TRIPS round trips in this process: µs of wall clock, user and system CPU per round trip."""
+    round_trip, close = _exchange(layer, url, size)
+    try:
+        for _ in range(WARMUP):
+            round_trip()
+        before, start = os.times(), time.perf_counter()
+        for _ in range(ROUND_TRIPS):
+            round_trip()
+        elapsed, after = time.perf_counter() - start, os.times()
+    finally:
+        close()
+    per_round = 1e6 / ROUND_TRIPS
+    return {
+        "wall_us": elapsed * per_round,
+        "user_us": (after.user - before.user) * per_round,
+        "system_us": (after.system - before.system) * per_round,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=7, help="interleaved repetitions per layer (default 7)")
+    parser.add_argument("--size", type=int, default=256, help="message size in bytes (default 256)")
+    parser.add_argument("--child", nargs=3, metavar=("LAYER", "URL", "SIZE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        layer, url, size = args.child
+        print(json.dumps(measure(layer, url, int(size))))
+        return
+    results: dict[str, list[dict[str, float]]] = {layer: [] for layer in LAYERS}
+    with echo_server() as url:
+        for _ in range(args.reps):
+            for layer in LAYERS:
+                argv = [sys.executable, __file__, "--child", layer, url, str(args.size)]
+                output = subprocess.run(_pinned(CLIENT_CORE, argv), capture_output=True, text=True, check=True)
+                results[layer].append(json.loads(output.stdout))
+    print(f"| layer ({args.size} B ping-pong, medians of {args.reps}) | round trip | user CPU | system CPU |")
+    print("|---|---|---|---|")
+    for layer, runs in results.items():
+        wall, user, system = (statistics.median(run[key] for run in runs) for key in ("wall_us", "user_us", "system_us"))
+        print(f"| {layer} | {wall:.1f} µs | {user:.1f} µs | {system:.1f} µs |")
+
+
+if __name__ == "__main__":
+    main()
