@@ -16,7 +16,7 @@ from .frames import Binary, Close, Frame, Ping, Pong, Text
 from .handshake import Response
 from .protocol import Protocol, State
 from .tracing import Tracer
-from .transport import wait_writable
+from .transport import WOULD_BLOCK, wait_writable
 from .uri import WebSocketURI
 
 __all__ = ["Connection", "Statistics"]
@@ -205,7 +205,7 @@ class Connection:
             chunk = unsent[0]
             try:
                 sent = sock.send(chunk, dontwait)
-            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            except WOULD_BLOCK:
                 sent = 0
             stats.bytes_out += sent
             if sent == len(chunk):
@@ -251,7 +251,7 @@ class Connection:
         buffer = self._read_buffer
         try:
             size = self.sock.recv_into(buffer, 0, 0 if block else self._dontwait)
-        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        except WOULD_BLOCK:
             return []
         except OSError:
             size = 0

@@ -11,8 +11,6 @@ from typing import TypeVar, Union
 
 from .errors import ProtocolError
 
-_F = TypeVar("_F", bound=Callable[..., object])
-
 __all__ = [
     "Opcode",
     "Text",
@@ -147,6 +145,9 @@ def apply_mask_python(data: bytes | bytearray | memoryview, key: bytes | bytearr
     repeated = bytes(key) * (size // 4 + 1)
     masked = int.from_bytes(data, "little") ^ int.from_bytes(repeated[:size], "little")
     return masked.to_bytes(size, "little")
+
+
+_F = TypeVar("_F", bound=Callable[..., object])
 
 
 def _accelerated(name: str, fallback: _F) -> _F:

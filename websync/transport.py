@@ -25,7 +25,11 @@ __all__ = [
     "wait_writable",
     "readable",
     "readable_or_writable",
+    "WOULD_BLOCK",
 ]
+
+WOULD_BLOCK: tuple[type[OSError], ...] = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+"""What a call on a non-blocking socket (plain or TLS) raises when it would have to wait."""
 
 _alpn_lock = threading.Lock()
 """Held while ALPN protocols are set on a shared context and copied into a new TLS connection."""
@@ -176,7 +180,7 @@ def send_some(sock: socket.socket, data: bytes | memoryview) -> int:
     """Write what a non-blocking socket takes now; 0 when it has no room."""
     try:
         return sock.send(data)
-    except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+    except WOULD_BLOCK:
         return 0
 
 

@@ -23,6 +23,7 @@ from ..errors import InvalidHandshake, OpenTimeout, TransportError
 from ..handshake import MAX_BODY_BYTES
 from ..headers import Headers
 from ..tracing import Tracer
+from ..transport import WOULD_BLOCK
 from .protocol import (
     CANCEL,
     Answered,
@@ -259,7 +260,7 @@ class Link:
         while True:
             try:
                 data = self.sock.recv(READ_SIZE)
-            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            except WOULD_BLOCK:
                 return
             except OSError as exc:
                 raise TransportError(exc.errno, f"HTTP/2 connection lost: {exc}") from exc
@@ -451,7 +452,7 @@ class Link:
         while self._out:
             try:
                 sent = self.sock.send(self._out)
-            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            except WOULD_BLOCK:
                 return
             except OSError as exc:
                 raise TransportError(exc.errno, f"HTTP/2 connection lost: {exc}") from exc
