@@ -8,6 +8,7 @@ import time
 import pytest
 
 import websync
+from websync.protocol import Protocol, Role
 from test_worker_support import (  # noqa: F401 - fixtures
     Recorder,
     ScriptedServer,
@@ -134,6 +135,40 @@ def test_send_and_send_info_keep_their_order(server, spawn):
     worker.send_info("second")  # handle_info answers Text("second")
     release.set()
     assert rec.wait_frames(2) == ["first", "second"]
+
+
+def test_bursts_of_sends_from_several_threads_all_go_out_in_each_threads_order(silent_peers, spawn):
+    # worker.send() writes a wake-up byte only when none is pending. The peer never sends anything,
+    # so nothing but those wake-ups gets the worker going: a lost one leaves messages queued.
+    peer = silent_peers()
+    rec = Recorder(peer.url)
+    worker = spawn(rec, max_queue=None)
+    rec.wait_count("handle_connect")
+    threads, per_thread = 4, 300
+
+    def burst(thread: int) -> None:
+        for index in range(per_thread):
+            worker.send(f"{thread}:{index}")
+            if index % 50 == 49:
+                time.sleep(0.01)  # let the worker drain its queue and sleep between bursts
+
+    senders = [threading.Thread(target=burst, args=(thread,)) for thread in range(threads)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
+    reader = Protocol(Role.SERVER, max_size=None)
+    received: list[str] = []
+    parsed = 0
+    deadline = time.monotonic() + 5
+    while len(received) < threads * per_thread and time.monotonic() < deadline:
+        time.sleep(0.01)
+        data = bytes(peer.received[parsed:])  # the peer's thread appends meanwhile
+        parsed += len(data)
+        received += [frame.data for frame in reader.receive_data(data)]
+    assert len(received) == threads * per_thread
+    for thread in range(threads):
+        assert [int(text.split(":")[1]) for text in received if text.startswith(f"{thread}:")] == list(range(per_thread))
 
 
 def test_frames_sent_before_stop_are_delivered_when_the_worker_is_idle(server, spawn):
