@@ -343,12 +343,14 @@ def test_keepalive_detects_silent_peer(raw_server):
     start = time.monotonic()
     with websync.connect(server.url, ping_interval=0.05, ping_timeout=0.2) as ws:
         with pytest.raises(websync.ConnectionClosedError) as info:
-            ws.recv(timeout=5)
+            ws.recv()  # no timeout: only the keepalive can end this wait
     assert info.value.code == 1006
     assert time.monotonic() - start < 2
 
 
-def test_close_wakes_a_thread_blocked_in_recv(echo_server):
+@pytest.mark.parametrize("timeout", [None, 10.0], ids=["blocked-in-recv-syscall", "polling"])
+def test_close_wakes_a_thread_blocked_in_recv(echo_server, timeout):
+    # Without a timeout, the reader waits inside the socket's recv() itself (plain TCP).
     ws = websync.connect(echo_server.url)
     outcome: list[object] = []
     started = threading.Event()
@@ -356,7 +358,7 @@ def test_close_wakes_a_thread_blocked_in_recv(echo_server):
     def target() -> None:
         started.set()
         try:
-            outcome.append(ws.recv(timeout=10))
+            outcome.append(ws.recv(timeout=timeout))
         except Exception as exc:  # noqa: BLE001
             outcome.append(exc)
 
