@@ -192,12 +192,11 @@ class ClientConnection:
         if protocol.closing or not connection.read_lock.acquire(False):
             return False
         try:
-            if not self._inbox.frames.empty():
-                pass  # the worker put frames there before this thread took the socket
-            elif timeout is None:
-                self._worker.read_step(connection, block=True)
-            elif connection.wait_readable(timeout):
-                self._worker.read_step(connection)
+            if self._inbox.frames.empty():  # else the worker put frames there before this thread came
+                if timeout is None:
+                    self._worker.read_step(connection, block=True)
+                elif connection.wait_readable(timeout):
+                    self._worker.read_step(connection)
         finally:
             connection.caller_read_at = time.monotonic()
             connection.read_lock.release()
