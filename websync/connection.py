@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import select
 import socket
 import ssl
 import threading
@@ -16,7 +14,7 @@ from .frames import Binary, Close, Frame, Ping, Pong, Text
 from .handshake import Response
 from .protocol import Protocol, State
 from .tracing import Tracer
-from .transport import WOULD_BLOCK, wait_writable
+from .transport import WOULD_BLOCK, readable_waiter, wait_writable
 from .uri import WebSocketURI
 
 __all__ = ["Connection", "Statistics"]
@@ -72,8 +70,7 @@ class Connection:
         """The flag that makes one call non-blocking; when there is one, the socket itself blocks,
         so that a reader waiting for data is one ``recv`` system call (no ``poll`` before it)."""
         self.sock.setblocking(not self._tls and bool(_MSG_DONTWAIT))
-        self._reader_poll = select.poll()
-        self._reader_poll.register(self.sock, select.POLLIN | select.POLLPRI)
+        self._wait_readable = readable_waiter(self.sock)
         self.eof = False
         self.early_frames: list[Frame] = []
         """Frames that arrived with the handshake response, for the reader to take first."""
@@ -227,12 +224,12 @@ class Connection:
         """Wait for data; True also when the socket was closed meanwhile (``receive`` then sees EOF),
         and at once while frames that came with the handshake response wait to be taken.
 
-        Only the thread holding :attr:`read_lock` may call this (it polls with the reader's poll object).
+        Only the thread holding :attr:`read_lock` may call this (it keeps the reader's poll object).
         """
-        if self.early_frames or (self._tls and self.sock.pending()):  # type: ignore[attr-defined]
+        if self.early_frames:
             return True
         try:
-            return bool(self._reader_poll.poll(None if timeout is None else max(math.ceil(timeout * 1000), 0)))
+            return self._wait_readable(timeout)
         except (ValueError, OSError):
             return True
 

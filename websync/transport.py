@@ -8,7 +8,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import certifi
 
@@ -22,6 +22,7 @@ __all__ = [
     "send_all",
     "send_some",
     "wait_readable",
+    "readable_waiter",
     "wait_writable",
     "readable",
     "readable_or_writable",
@@ -133,9 +134,22 @@ def _start_tls(
 
 def wait_readable(sock: socket.socket, timeout: float | None) -> bool:
     """Wait until ``sock`` has data (TLS: including bytes already decrypted and buffered)."""
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return True
-    return bool(_poll([(sock, _READABLE)], timeout))
+    return readable_waiter(sock)(timeout)
+
+
+def readable_waiter(sock: socket.socket) -> Callable[[float | None], bool]:
+    """:func:`wait_readable` for ``sock``, keeping its poll object from call to call: for the one
+    thread that reads a socket (a poll object is not for concurrent use)."""
+    poller = select.poll()
+    poller.register(sock, _READABLE)
+    tls = isinstance(sock, ssl.SSLSocket)
+
+    def wait(timeout: float | None) -> bool:
+        if tls and sock.pending():  # type: ignore[attr-defined]
+            return True
+        return bool(poller.poll(_milliseconds(timeout)))
+
+    return wait
 
 
 def readable(socks: Sequence[socket.socket], timeout: float | None) -> list[socket.socket]:
@@ -171,9 +185,13 @@ def _poll(events: Sequence[tuple[socket.socket, int]], timeout: float | None) ->
     poller = select.poll()
     for sock, mask in events:
         poller.register(sock, mask)
-    milliseconds = None if timeout is None else max(math.ceil(timeout * 1000), 0)
-    ready = {fd for fd, _ in poller.poll(milliseconds)}
+    ready = {fd for fd, _ in poller.poll(_milliseconds(timeout))}
     return [sock for sock, _ in events if sock.fileno() in ready]
+
+
+def _milliseconds(timeout: float | None) -> int | None:
+    """A timeout in seconds as ``poll()`` takes it: whole milliseconds, rounded up; None: forever."""
+    return None if timeout is None else max(math.ceil(timeout * 1000), 0)
 
 
 def send_some(sock: socket.socket, data: bytes | memoryview) -> int:
