@@ -67,7 +67,8 @@ _MASK_KEY = struct.Struct("4s")
 def random_mask_keys() -> Callable[[], bytes]:
     """A source of fresh random 4-byte mask keys, drawn from a pool of ``os.urandom`` bytes.
 
-    Safe to call from several threads: taking a key is one step of a C iterator.
+    Safe to call from several threads: taking a key is one step of a C iterator, and two threads
+    refilling at once at worst draw one pool too many (no key is handed out twice).
     """
     keys: Iterator[tuple[bytes]] = iter(())
 
