@@ -293,8 +293,11 @@ def test_duplicate_ping_payloads_each_get_their_pong(raw_server):
     assert [(ping.opcode, ping.payload) for ping in server.result()] == [(0x9, b"same")] * 2
 
 
-def _recv_in_thread(ws, timeout: float, join: float) -> tuple[bool, object]:
-    """Call ws.recv(timeout) in a thread; (finished within ``join`` seconds, result or exception)."""
+def _recv_in_thread(ws, timeout: float | None, join: float) -> tuple[bool, object]:
+    """Call ws.recv(timeout) in a thread; (finished within ``join`` seconds, result or exception).
+
+    A call still running after ``join`` seconds is ended by ``ws.close()`` (its outcome is then
+    what that close made recv() raise)."""
     outcome: list[object] = []
 
     def target() -> None:
@@ -352,21 +355,7 @@ def test_keepalive_detects_silent_peer(raw_server):
 def test_close_wakes_a_thread_blocked_in_recv(echo_server, timeout):
     # Without a timeout, the reader waits inside the socket's recv() itself (plain TCP).
     ws = websync.connect(echo_server.url)
-    outcome: list[object] = []
-    started = threading.Event()
-
-    def target() -> None:
-        started.set()
-        try:
-            outcome.append(ws.recv(timeout=timeout))
-        except Exception as exc:  # noqa: BLE001
-            outcome.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    started.wait(5)
-    ws.close()
-    thread.join(5)
-    assert not thread.is_alive()
-    assert isinstance(outcome[0], websync.ConnectionClosedOK)
-    assert outcome[0].code == 1000
+    finished, outcome = _recv_in_thread(ws, timeout=timeout, join=0.3)  # then ws.close()
+    assert not finished, "recv() returned before anything was sent or closed"
+    assert isinstance(outcome, websync.ConnectionClosedOK)
+    assert outcome.code == 1000
