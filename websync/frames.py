@@ -130,6 +130,17 @@ class WireFrame:
     rsv2: bool = False
     rsv3: bool = False
 
+    @property
+    def first_byte(self) -> int:
+        """The header's first byte: FIN, RSV1-3 and the opcode."""
+        return (
+            (0x80 if self.fin else 0)
+            | (0x40 if self.rsv1 else 0)
+            | (0x20 if self.rsv2 else 0)
+            | (0x10 if self.rsv3 else 0)
+            | self.opcode
+        )
+
 
 def apply_mask_python(data: bytes | bytearray | memoryview, key: bytes | bytearray | memoryview) -> bytes:
     """XOR ``data`` with the 4-byte ``key`` repeated (masking and unmasking are the same).
@@ -175,14 +186,7 @@ _UNPACK_64 = struct.Struct("!Q").unpack_from
 
 def encode_header(frame: WireFrame, mask: bool) -> bytes:
     """The frame header (without the mask key) for ``frame``'s flags and payload length."""
-    first = (
-        (0x80 if frame.fin else 0)
-        | (0x40 if frame.rsv1 else 0)
-        | (0x20 if frame.rsv2 else 0)
-        | (0x10 if frame.rsv3 else 0)
-        | frame.opcode
-    )
-    return pack_header(first, 0x80 if mask else 0, len(frame.payload))
+    return pack_header(frame.first_byte, 0x80 if mask else 0, len(frame.payload))
 
 
 def pack_header(first: int, mask_bit: int, length: int) -> bytes:

@@ -444,14 +444,7 @@ class Protocol:
         return self._encode(frame)
 
     def _encode(self, frame: WireFrame) -> bytes:
-        first = (
-            (0x80 if frame.fin else 0)
-            | (0x40 if frame.rsv1 else 0)
-            | (0x20 if frame.rsv2 else 0)
-            | (0x10 if frame.rsv3 else 0)
-            | frame.opcode
-        )
-        return encode_frame(first, frame.payload, self._next_key())
+        return encode_frame(frame.first_byte, frame.payload, self._next_key())
 
 
     def data_to_send(self) -> bytes:
