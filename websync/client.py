@@ -159,21 +159,28 @@ class ClientConnection:
         """The next frame, control frames included; ``TimeoutError`` after ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
         frames = self._inbox.frames
+        connection = self._connection
         while True:
             if frames.empty():
-                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
                 if self._closed is not None:
                     raise self._closed
-                if not self._read_in_caller(remaining):
+                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+                # The caller reads the socket itself while the worker stands by, unless the worker
+                # holds the socket or the connection is closing (the worker finishes the close
+                # handshake and reports the end through the inbox).
+                if connection.protocol.closing or not connection.read_lock.acquire(False):
                     try:
                         item = frames.get(timeout=remaining)
                     except queue.Empty:
                         raise TimeoutError(f"no message within {timeout} seconds") from None
-                elif frames.empty():
-                    if remaining == 0:
-                        raise TimeoutError(f"no message within {timeout} seconds")
-                    continue
                 else:
+                    message = self._read_in_caller(remaining)
+                    if message is not None:
+                        return message
+                    if frames.empty():
+                        if remaining == 0:
+                            raise TimeoutError(f"no message within {timeout} seconds")
+                        continue
                     item = frames.get_nowait()
             else:
                 item = frames.get_nowait()
@@ -181,28 +188,23 @@ class ClientConnection:
                 return item  # type: ignore[return-value]
             self._take_mark(item)  # type: ignore[arg-type]
 
-    def _read_in_caller(self, timeout: float | None) -> bool:
-        """Read the socket in this thread while the worker stands by; False if the worker must.
-
-        The worker reads instead while it holds the socket or once the connection is closing
-        (it finishes the close handshake and reports the end through the inbox).
-        """
+    def _read_in_caller(self, timeout: float | None) -> Text | Binary | None:
+        """Read the socket in this thread, which holds ``read_lock`` (released here): the message
+        when the read completed just one, else None (the frames went through the inbox)."""
         connection = self._connection
-        protocol = connection.protocol
-        if protocol.closing or not connection.read_lock.acquire(False):
-            return False
+        message = None
         try:
             if self._inbox.frames.empty():  # else the worker put frames there before this thread came
                 if timeout is None:
-                    self._worker.read_step(connection, block=True)
+                    message = self._worker.read_step(connection, block=True, take_message=True)
                 elif connection.wait_readable(timeout):
-                    self._worker.read_step(connection)
+                    message = self._worker.read_step(connection, take_message=True)
         finally:
             connection.caller_read_at = time.monotonic()
             connection.read_lock.release()
-        if protocol.closing or connection.eof:
+        if connection.protocol.closing or connection.eof:
             self._worker.wake()
-        return True
+        return message
 
     def _take_mark(self, item: ConnectionClosed | _Violation) -> None:
         """Act on an inbox entry that is not a frame: raise once closed; at the violation mark,
