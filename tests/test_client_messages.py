@@ -149,6 +149,26 @@ def test_server_ping_is_answered_with_same_payload(raw_server):
     assert (pong.opcode, pong.payload, pong.masked) == (0xA, b"hello?", True)
 
 
+def test_frames_of_one_read_keep_their_order(raw_server):
+    # One write of messages with a ping among them, then a burst of messages: recv() takes them
+    # in order whether they come straight from its own read or through the worker's inbox.
+    def script(peer):
+        peer.handshake()
+        frames = [peer.encode_frame(0x1, b"one"), peer.encode_frame(0x2, b"two"), peer.encode_frame(0x9, b"?")]
+        peer.send(b"".join(frames + [peer.encode_frame(0x1, b"three")]))
+        pong = peer.read_frame()
+        peer.send(b"".join(peer.encode_frame(0x2, b"%d" % n) for n in range(100)))
+        peer.expect_close(echo=True)
+        return pong
+
+    server = raw_server(script)
+    with websync.connect(server.url) as ws:
+        assert [ws.recv(timeout=5) for _ in range(3)] == ["one", b"two", "three"]
+        assert [ws.recv(timeout=5) for _ in range(100)] == [b"%d" % n for n in range(100)]
+    pong = server.result()
+    assert (pong.opcode, pong.payload) == (0xA, b"?")
+
+
 def test_recv_timeout_then_connection_still_usable(echo_server):
     with websync.connect(echo_server.url) as ws:
         with pytest.raises(TimeoutError):

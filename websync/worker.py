@@ -349,25 +349,27 @@ class Worker(Process):
         """Wait for ``readers``, and for room in ``writer`` when bytes wait for it."""
         return readable(readers, timeout) if writer is None else readable_or_writable(readers, writer, timeout)
 
-    def read_step(self, connection: Connection, *, block: bool = False, take_message: bool = False) -> Text | Binary | None:
+    def read_step(self, connection: Connection, *, block: bool = False, take_messages: bool = False) -> list[Frame]:
         """Read what the socket holds (with ``block``, wait for data first), dispatch the frames
         and write the replies they need.
 
         The caller holds ``connection.read_lock``; a blocking client's ``recv`` calls this in its
-        own thread so that the common path has no thread hand-off. With ``take_message``, a read
-        that completed exactly one message and nothing else returns it undispatched: the caller
-        consumes it in place of the handler's ``handle_frame``.
+        own thread so that the common path has no thread hand-off. With ``take_messages``, a read
+        that completed only messages (no control frame, no violation) returns them undispatched:
+        the caller consumes them in place of the handler's ``handle_frame``. Else it returns [].
         """
         frames = connection.receive(block=block)
-        if take_message and len(frames) == 1 and connection.protocol.error is None:
-            frame = frames[0]
-            if type(frame) is Binary or type(frame) is Text:
-                return frame
+        if take_messages and connection.protocol.error is None:
+            for frame in frames:
+                if type(frame) is not Binary and type(frame) is not Text:
+                    break
+            else:
+                return frames
         if frames:
             self._dispatch(connection, frames)
         if connection.protocol.error is not None or (frames and connection.has_output):
             self._flush(connection)
-        return None
+        return []
 
     def _flush(self, connection: Connection, wait: float | None = 0.0) -> bool:
         """Write the replies and queued bytes, the failing close once it is due (``_failure_held``);
