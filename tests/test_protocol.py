@@ -883,7 +883,7 @@ def test_frames_after_close_are_ignored() -> None:
         (1011, ConnectionClosedError),
         (3000, ConnectionClosedError),
         (4999, ConnectionClosedError),
-        (None, ConnectionClosedError),  # empty close: 1005
+        (None, ConnectionClosedOK),  # empty close: 1005, a normal end without a code
     ],
 )
 @pytest.mark.parametrize("value", [Text("x"), Binary(b"x"), Ping(), Pong(), Close(1000)])

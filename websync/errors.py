@@ -126,7 +126,7 @@ class ConnectionClosed(WebSocketError):
 
 
 class ConnectionClosedOK(ConnectionClosed):
-    """The connection closed normally (1000 or 1001)."""
+    """The connection closed normally (1000, 1001, or a close frame without a code: 1005)."""
 
 
 class ConnectionClosedError(ConnectionClosed):
@@ -134,8 +134,9 @@ class ConnectionClosedError(ConnectionClosed):
 
 
 def is_normal_close(code: int | None) -> bool:
-    """True for the close codes of a normal end: 1000 (normal) and 1001 (going away)."""
-    return code in (1000, 1001)
+    """True for the close codes of a normal end: 1000 (normal), 1001 (going away) and 1005 (a
+    close frame that gave no code: the peer closed on purpose and named no error)."""
+    return code in (1000, 1001, 1005)
 
 
 def closed_error(code: int, reason: str = "", *, initiated_by_peer: bool | None = None) -> ConnectionClosed:
