@@ -174,12 +174,9 @@ class ClientConnection:
                     except queue.Empty:
                         raise TimeoutError(f"no message within {timeout} seconds") from None
                 else:
-                    messages = self._read_in_caller(remaining)
-                    if messages:
-                        if len(messages) > 1:
-                            for later in messages[1:]:
-                                frames.put(later)
-                        return messages[0]
+                    message = self._read_in_caller(remaining)
+                    if message is not None:
+                        return message
                     if frames.empty():
                         if remaining == 0:
                             raise TimeoutError(f"no message within {timeout} seconds")
@@ -191,23 +188,30 @@ class ClientConnection:
                 return item  # type: ignore[return-value]
             self._take_mark(item)  # type: ignore[arg-type]
 
-    def _read_in_caller(self, timeout: float | None) -> list[Frame]:
-        """Read the socket in this thread, which holds ``read_lock`` (released here): the messages
-        when the read completed only messages, else [] (the frames went through the inbox)."""
+    def _read_in_caller(self, timeout: float | None) -> Frame | None:
+        """Read the socket in this thread, which holds ``read_lock`` (released here).
+
+        Returns the first message when the read completed only messages (the others wait in the
+        inbox, queued before the lock is released so that no later read overtakes them); else None,
+        the frames having gone through the handler into the inbox.
+        """
         connection = self._connection
+        frames = self._inbox.frames
         messages: list[Frame] = []
         try:
-            if self._inbox.frames.empty():  # else the worker put frames there before this thread came
+            if frames.empty():  # else the worker put frames there before this thread came
                 if timeout is None:
                     messages = self._worker.read_step(connection, block=True, take_messages=True)
                 elif connection.wait_readable(timeout):
                     messages = self._worker.read_step(connection, take_messages=True)
+            for later in messages[1:]:
+                frames.put(later)
         finally:
             connection.caller_read_at = time.monotonic()
             connection.read_lock.release()
         if connection.protocol.closing or connection.eof:
             self._worker.wake()
-        return messages
+        return messages[0] if messages else None
 
     def _take_mark(self, item: ConnectionClosed | _Violation) -> None:
         """Act on an inbox entry that is not a frame: raise once closed; at the violation mark,
