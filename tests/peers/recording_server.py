@@ -16,6 +16,7 @@ import json
 import re
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +97,16 @@ class RecordingServer(Spawned):
             Closed(path, int(port), None if code == "none" else int(code))
             for path, port, code in re.findall(r"^CLOSE (\S+) (\d+) (\S+)$", self.output, re.MULTILINE)
         ]
+
+    def close_codes(self, ports: set[int], timeout: float) -> dict[int, int | None]:
+        """The close code of each connection from ``ports`` that has ended, waiting up to
+        ``timeout`` seconds for all of them to end."""
+        deadline = time.monotonic() + timeout
+        while True:
+            codes = {entry.port: entry.code for entry in self.closed() if entry.port in ports}
+            if len(codes) == len(ports) or time.monotonic() > deadline:
+                return codes
+            time.sleep(0.05)
 
 
 if __name__ == "__main__":
