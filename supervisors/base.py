@@ -14,7 +14,7 @@ from .mailbox import Mailbox
 from .process import Process
 from .reasons import FORKED, is_normal_exit
 from .spec import ChildSpec, ChildType
-from .strategies import RestartIntensity, restart_scope, shut_down, should_restart
+from .strategies import RestartIntensity, restart_scope, should_restart, shut_down
 
 __all__ = ["SupervisorBase"]
 

@@ -164,7 +164,7 @@ class Process:
         self._started.set()
         try:
             reason = self.run()
-        except BaseException as exc:  # noqa: BLE001 - an exception is an exit reason
+        except BaseException as exc:  # an exception is an exit reason
             log.error("%r crashed", self, exc_info=exc)
             reason = exc
         self._finish("normal" if reason is None else reason)

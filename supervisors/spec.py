@@ -45,7 +45,7 @@ class ChildSpec:
     @classmethod
     def from_function(
         cls,
-        id: Hashable,  # noqa: A002 - OTP's name
+        id: Hashable,  # OTP's name, though it shadows the builtin
         target: Callable[..., object],
         args: tuple[Any, ...] = (),
         kwargs: Mapping[str, Any] | None = None,

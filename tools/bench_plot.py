@@ -12,7 +12,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)
+import matplotlib.pyplot as plt  # after choosing the non-interactive backend
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = {

@@ -7,7 +7,6 @@ Run it as ``python tools/bench_server.py [--port N]``; it prints ``PORT <n>`` on
 from __future__ import annotations
 
 import argparse
-import asyncio
 
 import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server

@@ -8,7 +8,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from .connection import Connection
 from .errors import ConnectionClosed, ConnectionClosedOK
@@ -252,7 +252,7 @@ class ClientConnection:
             self._worker.join(1)
         self._closed = self._connection.protocol.closed_exception()
 
-    def __enter__(self) -> ClientConnection:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -7,7 +7,7 @@ import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar, Union
+from typing import TypeVar
 
 from .errors import ProtocolError
 
@@ -116,7 +116,7 @@ class Close:
     reason: str = ""
 
 
-Frame = Union[Text, Binary, Ping, Pong, Close]
+Frame = Text | Binary | Ping | Pong | Close
 
 
 @dataclass(slots=True)

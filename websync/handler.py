@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from .frames import Binary, Close, Frame, Ping, Pong, Text
 
@@ -30,10 +30,10 @@ class Stop:
     reason: object = "normal"
 
 
-Reply = Union[None, Frame, list[Frame], Stop]
+Reply = None | Frame | list[Frame] | Stop
 """What a ``handle_*`` callback may return: nothing, frames to send in order, or Stop."""
 
-ConnectDetails = Union[str, tuple[str, "HeadersLike"], tuple[str, "HeadersLike", Mapping[str, Any]]]
+ConnectDetails = str | tuple[str, "HeadersLike"] | tuple[str, "HeadersLike", Mapping[str, Any]]
 """What ``Handler.connect`` returns: a URL, ``(url, headers)`` or ``(url, headers, options)``."""
 
 
@@ -44,7 +44,7 @@ def backoff(attempt: int, min: float = 0.2, max: float = 30.0, factor: float = 2
     reconnect storms: the delay is drawn uniformly from ``[delay * (1 - jitter), delay]``.
     """
     delay = min * attempt**factor
-    if delay > max:
+    if delay > max:  # noqa: PLR1730 - min and max are the parameters here
         delay = max
     if jitter:
         delay *= 1 - random.uniform(0, jitter)

@@ -29,8 +29,8 @@ from .frames import (
     apply_mask,
     close_payload,
     encode_frame,
-    parse_header,
     parse_close_payload,
+    parse_header,
 )
 
 __all__ = ["Role", "State", "Protocol", "DEFAULT_MAX_SIZE"]

@@ -17,7 +17,7 @@ __all__ = ["child_spec"]
 def child_spec(
     handler: Handler | Callable[[], Handler],
     *,
-    id: Hashable,  # noqa: A002 - OTP's name
+    id: Hashable,  # OTP's name, though it shadows the builtin
     restart: Restart = "permanent",
     shutdown: Shutdown = 5.0,
     name: str | None = None,

@@ -548,7 +548,7 @@ class Worker(Process):
         self.tracer.event("terminating: %r", reason)
         try:
             self.handler.terminate(reason)
-        except Exception:  # noqa: BLE001 - the worker is exiting; the error must still be seen
+        except Exception:  # the worker is exiting; the error must still be seen
             logger.exception("terminate() of %s raised", self.tracer.name)
         if not is_normal_exit(reason):
             self.tracer.event("exit reason is abnormal: %r", reason)

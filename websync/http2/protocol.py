@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import h2.config
 import h2.connection
@@ -112,7 +112,7 @@ class Pinged:
     data: bytes
 
 
-Event = Union[Ready, Answered, Received, Ended, Reset, WindowOpened, GoingAway, Pinged]
+Event = Ready | Answered | Received | Ended | Reset | WindowOpened | GoingAway | Pinged
 
 
 class H2Protocol:

@@ -8,7 +8,7 @@ import ssl
 import threading
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from ..errors import ExtendedConnectDisabled, InvalidHandshake, OpenTimeout
 from ..handshake import ClientHandshake
@@ -222,7 +222,7 @@ class Session:
         if link is not None:
             link.close()
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
