@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from peers.raw_server import THREAD_PREFIX, RawServer, Script
 from peers.websockets_server import ServerOptions, ServerProcess, start_server
+from worker_peers import ScriptedServer, SilentPeer
+
+import websync
 
 THREAD_JOIN_TIMEOUT = 2.0
 
@@ -112,3 +114,53 @@ def no_thread_leaks() -> Iterator[None]:
         if thread.is_alive():
             leaked.append(thread)
     assert not leaked, f"threads left running: {leaked}"
+
+
+# -- the worker tests' peers (tests/worker_peers.py) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ScriptedServer]:
+    """A ``websockets`` server shared by a module's tests (they use distinct paths)."""
+    scripted = ScriptedServer().start()
+    yield scripted
+    scripted.kill()
+
+
+@pytest.fixture
+def own_server() -> Iterator[ScriptedServer]:
+    """A server for one test, which may kill and restart it."""
+    scripted = ScriptedServer()
+    yield scripted
+    scripted.kill()
+
+
+@pytest.fixture
+def silent_peers() -> Iterator[Callable[..., SilentPeer]]:
+    """``silent_peers(**options)``: a :class:`SilentPeer`, closed at teardown."""
+    peers: list[SilentPeer] = []
+
+    def make(**kwargs: Any) -> SilentPeer:
+        peers.append(SilentPeer(**kwargs))
+        return peers[-1]
+
+    yield make
+    for peer in peers:
+        peer.close()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., websync.Worker]]:
+    """``spawn(handler, **options)``: websync.start with a short close_timeout; stopped at teardown."""
+    started: list[websync.Worker] = []
+
+    def start(handler: websync.Handler, **options: Any) -> websync.Worker:
+        options.setdefault("close_timeout", 2)
+        worker = websync.start(handler, **options)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.is_alive():
+            worker.stop(timeout=3)

@@ -17,15 +17,7 @@ from typing import Any
 
 import pytest
 from peers.fault_relay import FaultRelay
-from test_worker_support import (  # noqa: F401 - fixtures
-    Recorder,
-    ScriptedServer,
-    own_server,
-    path_of,
-    server,
-    spawn,
-    unique_url,
-)
+from worker_peers import Recorder, ScriptedServer, path_of, unique_url
 
 import websync
 

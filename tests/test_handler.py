@@ -5,15 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+from worker_peers import Recorder, free_port, path_of, unique_url
 
 import websync
-from test_worker_support import (  # noqa: F401 - fixtures
-    Recorder,
-    path_of,
-    server,
-    spawn,
-    unique_url,
-)
 
 pytestmark = pytest.mark.timeout(15)
 
@@ -246,8 +240,6 @@ def test_stop_from_handle_close_ends_the_worker(server, spawn):
 
 
 def test_stop_from_handle_info_while_disconnected(spawn):
-    from test_worker_support import free_port
-
     rec = Recorder(f"ws://127.0.0.1:{free_port()}/", hooks={"handle_info": lambda m: websync.Stop(m)})
     worker = spawn(rec)
     rec.wait_count("disconnect")

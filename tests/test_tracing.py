@@ -9,18 +9,9 @@ import sys
 import textwrap
 
 import pytest
+from worker_peers import Recorder, env_without_trace, free_port, path_of, unique_url
 
 import websync
-from test_worker_support import (  # noqa: F401 - fixtures
-    Recorder,
-    env_without_trace,
-    free_port,
-    path_of,
-    server,
-    silent_peers,
-    spawn,
-    unique_url,
-)
 
 pytestmark = pytest.mark.timeout(15)
 

@@ -6,20 +6,10 @@ import threading
 import time
 
 import pytest
+from worker_peers import Recorder, ScriptedServer, free_port, path_of, unique_url
 
 import websync
 from websync.protocol import Protocol, Role
-from test_worker_support import (  # noqa: F401 - fixtures
-    Recorder,
-    ScriptedServer,
-    free_port,
-    own_server,
-    path_of,
-    server,
-    silent_peers,
-    spawn,
-    unique_url,
-)
 
 pytestmark = pytest.mark.timeout(15)
 

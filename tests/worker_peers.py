@@ -1,4 +1,4 @@
-"""Peers and a recording handler for the worker tests (no tests here).
+"""Peers and a recording handler for the worker tests (their fixtures are in ``conftest.py``).
 
 * :class:`ScriptedServer`: a real ``websockets`` server in a subprocess on 127.0.0.1. It echoes every
   message, obeys ``cmd:`` text commands (``cmd:ping:<data>:<wait>`` pings the client and reports
@@ -23,8 +23,6 @@ import sys
 import threading
 from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 import websync
 
@@ -310,49 +308,3 @@ def unique_url(server: ScriptedServer | SilentPeer) -> str:
 
 def path_of(url: str) -> str:
     return "/" + url.rsplit("/", 1)[1]
-
-
-@pytest.fixture(scope="module")
-def server() -> Any:
-    """A ``websockets`` server shared by a module's tests (they use distinct paths)."""
-    scripted = ScriptedServer().start()
-    yield scripted
-    scripted.kill()
-
-
-@pytest.fixture
-def own_server() -> Any:
-    """A server for one test, which may kill and restart it."""
-    scripted = ScriptedServer()
-    yield scripted
-    scripted.kill()
-
-
-@pytest.fixture
-def silent_peers() -> Any:
-    peers: list[SilentPeer] = []
-
-    def make(**kwargs: Any) -> SilentPeer:
-        peers.append(SilentPeer(**kwargs))
-        return peers[-1]
-
-    yield make
-    for peer in peers:
-        peer.close()
-
-
-@pytest.fixture
-def spawn() -> Any:
-    """``spawn(handler, **options)``: websync.start with a short close_timeout; stopped at teardown."""
-    started: list[websync.Worker] = []
-
-    def start(handler: websync.Handler, **options: Any) -> websync.Worker:
-        options.setdefault("close_timeout", 2)
-        worker = websync.start(handler, **options)
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        if worker.is_alive():
-            worker.stop(timeout=3)
