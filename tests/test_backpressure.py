@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from peers.spawn import Spawned
 
 import websync
-from peers.spawn import Spawned
 
 pytestmark = pytest.mark.timeout(120)
 

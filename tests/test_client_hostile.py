@@ -10,9 +10,9 @@ import time
 import zlib
 
 import pytest
+from peers.raw_server import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, PeerConnection
 
 import websync
-from peers.raw_server import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, PeerConnection
 
 pytestmark = [pytest.mark.timeout(20), pytest.mark.usefixtures("no_thread_leaks")]
 
@@ -144,7 +144,7 @@ def test_length_with_most_significant_bit(raw_server):
         frame(OP_TEXT, b"caf\xc3"),  # truncated at the end of the message
         frame(OP_TEXT, b"\xed\xa0\x80"),  # a UTF-16 surrogate
         frame(OP_TEXT, b"\xc0\xaf"),  # overlong encoding
-        frame(OP_TEXT, "ok".encode(), fin=False) + frame(OP_CONT, b"\xf4\x90\x80\x80"),  # > U+10FFFF
+        frame(OP_TEXT, b"ok", fin=False) + frame(OP_CONT, b"\xf4\x90\x80\x80"),  # > U+10FFFF
         frame(OP_TEXT, b"\xce", fin=False) + frame(OP_CONT, b"\xba\xe1\xbd\xb9\xce", fin=True),
     ],
     ids=["ff", "truncated", "surrogate", "overlong", "above-max", "fragmented-truncated"],

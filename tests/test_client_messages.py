@@ -4,9 +4,9 @@ fragmentation, ping/pong, timeouts, concurrent senders, max_size and compression
 from __future__ import annotations
 
 import json
-import time
 import os
 import threading
+import time
 from collections import Counter
 
 import pytest

@@ -96,7 +96,7 @@ def test_invalid_close_codes(code: int) -> None:
 
 
 def test_close_code_ranges_exhaustive() -> None:
-    valid = {code for code in range(0, 70000) if is_valid_close_code(code)}
+    valid = {code for code in range(70000) if is_valid_close_code(code)}
     assert valid == {1000, 1001, 1002, 1003, *range(1007, 1015), *range(3000, 5000)}
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from peers.h2 import Peer
 from peers.spawn import Spawned
 

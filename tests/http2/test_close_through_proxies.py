@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-
-import websync
 from peers.h2 import Peer
 from peers.raw_server import OP_CLOSE, OP_TEXT, PeerConnection, RawServer, close_payload
+
+import websync
 from websync import ConnectionClosed
 
 pytestmark = pytest.mark.timeout(60)

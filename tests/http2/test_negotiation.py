@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from peers.h2 import Peer
 
 import websync
 import websync.http2
-from peers.h2 import Peer
 from websync import ExtendedConnectDisabled, InvalidHandshake
 
 pytestmark = pytest.mark.timeout(30)

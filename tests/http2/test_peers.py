@@ -9,12 +9,11 @@ import threading
 import time
 
 import pytest
+from peers.h2 import Peer, echo_concurrently
 
 import websync
 import websync.http2
 from websync import ConnectionClosed, InvalidStatus
-
-from peers.h2 import Peer, echo_concurrently
 
 pytestmark = pytest.mark.timeout(30)
 

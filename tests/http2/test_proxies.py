@@ -6,10 +6,10 @@ import os
 from collections.abc import Callable
 
 import pytest
+from peers.h2 import Peer, echo_concurrently
 
 import websync
 import websync.http2
-from peers.h2 import Peer, echo_concurrently
 from websync import ConnectionClosed
 
 pytestmark = pytest.mark.timeout(30)

@@ -4,6 +4,6 @@ No tests live here; ``tests/conftest.py`` turns these helpers into fixtures.
 """
 
 from .raw_server import Frame, PeerConnection, RawServer
-from .websockets_server import ServerProcess, ServerOptions, start_server
+from .websockets_server import ServerOptions, ServerProcess, start_server
 
 __all__ = ["Frame", "PeerConnection", "RawServer", "ServerOptions", "ServerProcess", "start_server"]
