@@ -43,7 +43,7 @@ def test_django_autoreloader_connects_only_from_the_serving_process(web_server, 
     )
     assert server.get("/echo?text=before")[1]["text"] == "before"
     assert sorted(path for path, _ in upstream.opened()) == ["/api", "/feed"], "the watcher does not connect"
-    first_ports = {port for _, port in upstream.opened()}
+    first_ports = {client_port for _, client_port in upstream.opened()}
 
     _touch_until_reloaded(server, ROOT / "examples" / "django_app" / "relay_site" / "views.py")
     closed = upstream.close_codes(first_ports, WAIT)
