@@ -6,6 +6,7 @@ import dataclasses
 import os
 import struct
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 
@@ -27,6 +28,7 @@ from websync.frames import (
     is_valid_close_code,
     parse_close_payload,
     parse_header_python,
+    parse_messages_python,
 )
 
 VALID_CODES = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]
@@ -146,13 +148,16 @@ def apply_mask(request: pytest.FixtureRequest) -> MaskFunction:
     [("apply_mask", apply_mask_python), ("encode_frame", encode_frame_python), ("parse_header", parse_header_python)],
 )
 def test_the_accelerator_is_used_when_built(name: str, python_function: object) -> None:
+    assert getattr(frames, name) is _expected_path(name, python_function)
+
+
+def _expected_path(name: str, python_function: object) -> object:
+    """What websync.frames should use for ``name``: the C function unless it was not built or is turned off."""
     try:
         from websync import _speedups
     except ImportError:
-        expected = python_function
-    else:
-        expected = python_function if os.environ.get("WEBSYNC_PURE_PYTHON") else getattr(_speedups, name)
-    assert getattr(frames, name) is expected
+        return python_function
+    return python_function if os.environ.get("WEBSYNC_PURE_PYTHON") else getattr(_speedups, name)
 
 
 def test_apply_mask_rfc_example(apply_mask: MaskFunction) -> None:
@@ -291,6 +296,98 @@ def test_encode_header_flags(fin: bool, rsv1: bool, rsv2: bool, rsv3: bool, firs
 @pytest.mark.parametrize("opcode", list(Opcode))
 def test_encode_header_opcode(opcode: Opcode) -> None:
     assert encode_header(WireFrame(opcode, b""), True) == bytes([0x80 | opcode, 0x80])
+
+
+# -- whole messages -----------------------------------------------------------------------------
+
+
+MessagesFunction = Callable[["bytes | memoryview", int, "int | None", bool, "list[object]"], int]
+
+
+@pytest.fixture(params=_both_paths("parse_messages", parse_messages_python))
+def parse_messages(request: pytest.FixtureRequest) -> MessagesFunction:
+    if request.param is parse_messages_python:
+        return parse_messages_python
+    return partial(request.param, Text, Binary)
+
+
+def test_parse_messages_uses_the_accelerator_when_built() -> None:
+    expected = _expected_path("parse_messages", parse_messages_python)
+    used = frames.parse_messages
+    assert used is expected or (isinstance(used, partial) and used.func is expected and used.args == (Text, Binary))
+
+
+KEY = b"\x81\x02\xfe\x04"
+MESSAGES: list[Text | Binary] = [Text(""), Binary(b"\x00\xff"), Text("é" * 100), Binary(bytes(range(256)) * 300)]
+
+
+def wire_frame(first: int, payload: bytes, key: bytes | None) -> bytes:
+    """A whole frame with its payload, per RFC 6455 5.2 (see reference_frame)."""
+    return reference_frame(first, payload, key) + (payload if key is None else b"")
+
+
+def message_frame(value: Text | Binary, key: bytes | None) -> bytes:
+    if isinstance(value, Text):
+        return wire_frame(0x81, value.data.encode(), key)
+    return wire_frame(0x82, value.data, key)
+
+
+@pytest.mark.parametrize("key", [None, KEY])
+def test_parse_messages_takes_whole_messages_of_every_length(parse_messages: MessagesFunction, key: bytes | None) -> None:
+    wire = b"".join(message_frame(value, key) for value in MESSAGES)
+    events: list[object] = [Binary(b"before")]
+    assert parse_messages(memoryview(b"xy" + wire), 2, None, key is not None, events) == 2 + len(wire)
+    assert events == [Binary(b"before"), *MESSAGES]
+    assert [type(event.data) for event in events] == [bytes, str, bytes, str, bytes]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("key", [None, KEY])
+def test_parse_messages_stops_where_a_frame_is_incomplete(parse_messages: MessagesFunction, key: bytes | None) -> None:
+    first = message_frame(Binary(b"one"), key)
+    second = message_frame(Text("two" * 50), key)  # a 16-bit length: every header cut is tried
+    for cut in range(len(second)):
+        events: list[object] = []
+        assert parse_messages(first + second[:cut], 0, None, key is not None, events) == len(first)
+        assert events == [Binary(b"one")]
+
+
+@pytest.mark.parametrize(
+    ("name", "frame"),
+    [
+        ("ping", wire_frame(0x89, b"?", None)),
+        ("close", wire_frame(0x88, b"\x03\xe8", None)),
+        ("not final", wire_frame(0x02, b"part", None)),
+        ("continuation", wire_frame(0x80, b"end", None)),
+        ("rsv1", wire_frame(0xC2, b"deflated", None)),
+        ("rsv3", wire_frame(0x91, b"x", None)),
+        ("masked", wire_frame(0x82, b"x", KEY)),
+        ("invalid UTF-8", wire_frame(0x81, b"\xff", None)),
+        ("a surrogate", wire_frame(0x81, b"\xed\xa0\x80", None)),
+        ("over max_size", wire_frame(0x82, b"x" * 11, None)),
+    ],
+)
+def test_parse_messages_leaves_every_other_frame_to_the_general_path(
+    parse_messages: MessagesFunction, name: str, frame: bytes
+) -> None:
+    before = wire_frame(0x82, b"x" * 10, None)
+    events: list[object] = []
+    assert parse_messages(before + frame + before, 0, 10, False, events) == len(before), name
+    assert events == [Binary(b"x" * 10)]
+
+
+def test_parse_messages_wants_masked_frames_when_told(parse_messages: MessagesFunction) -> None:
+    events: list[object] = []
+    assert parse_messages(wire_frame(0x82, b"x", None), 0, None, True, events) == 0
+    assert events == []
+
+
+def test_parse_messages_values_are_like_any_other(parse_messages: MessagesFunction) -> None:
+    events: list[object] = []
+    parse_messages(wire_frame(0x81, b"hi", None) + wire_frame(0x82, b"yo", None), 0, None, False, events)
+    text, binary = events
+    assert hash(text) == hash(Text("hi")) and repr(binary) == "Binary(data=b'yo')"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        text.data = "changed"  # type: ignore[attr-defined]
 
 
 # -- close payloads -----------------------------------------------------------------------------

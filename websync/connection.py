@@ -107,8 +107,24 @@ class Connection:
             if self.tracer.enabled:
                 self.tracer.frame("out", Text(data) if type(data) is str else Binary(data))  # type: ignore[arg-type]
             self.stats.frames_out += 1
-            self._unsent.append(encoded)
-            self._write_all()
+            unsent = self._unsent
+            if unsent:
+                unsent.append(encoded)
+            else:  # the common case: straight to the socket, no queue
+                sent = self._send_some(encoded)
+                if sent < len(encoded):
+                    unsent.append(memoryview(encoded)[sent:])
+            if unsent or self.protocol.has_replies:
+                self._write_all()
+
+    def _send_some(self, data: bytes | memoryview) -> int:
+        """Under the write lock: write what the socket takes of ``data`` now; return how much."""
+        try:
+            sent: int = self.sock.send(data, self._dontwait)
+        except WOULD_BLOCK:
+            return 0
+        self.stats.bytes_out += sent
+        return sent
 
     def _write_all(self) -> None:
         """Under the write lock: write everything queued, waiting for room up to ``write_timeout``."""
@@ -191,7 +207,7 @@ class Connection:
         """Under the write lock: write the queued bytes in order, then the replies the protocol
         owes the peer, waiting up to ``timeout`` for room (0: never, None: forever). True when
         everything was written."""
-        unsent, protocol, sock, stats, dontwait = self._unsent, self.protocol, self.sock, self.stats, self._dontwait
+        unsent, protocol = self._unsent, self.protocol
         deadline = None
         while True:
             if not unsent:
@@ -200,11 +216,7 @@ class Connection:
                 self._take_replies()
                 continue
             chunk = unsent[0]
-            try:
-                sent = sock.send(chunk, dontwait)
-            except WOULD_BLOCK:
-                sent = 0
-            stats.bytes_out += sent
+            sent = self._send_some(chunk)
             if sent == len(chunk):
                 unsent.popleft()
                 continue
@@ -218,7 +230,7 @@ class Connection:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
-            wait_writable(sock, remaining)
+            wait_writable(self.sock, remaining)
 
     def wait_readable(self, timeout: float | None) -> bool:
         """Wait for data; True also when the socket was closed meanwhile (``receive`` then sees EOF),

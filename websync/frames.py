@@ -7,6 +7,7 @@ import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from .errors import ProtocolError
@@ -27,6 +28,8 @@ __all__ = [
     "encode_frame_python",
     "parse_header",
     "parse_header_python",
+    "parse_messages",
+    "parse_messages_python",
     "encode_header",
     "pack_header",
     "is_valid_close_code",
@@ -161,17 +164,19 @@ def apply_mask_python(data: bytes | bytearray | memoryview, key: bytes | bytearr
 _F = TypeVar("_F", bound=Callable[..., object])
 
 
-def _accelerated(name: str, fallback: _F) -> _F:
+def _accelerated(name: str, fallback: _F, *leading: object) -> _F:
     """``websync._speedups``' function ``name`` when the C accelerator was compiled at install,
     unless ``WEBSYNC_PURE_PYTHON`` is set (the fallback on demand, for tests and comparisons);
-    the pure-Python ``fallback`` otherwise. Both give the same results."""
+    the pure-Python ``fallback`` otherwise. Both give the same results. ``leading`` are the
+    arguments the C function takes first where the Python one reads this module's names."""
     if os.environ.get("WEBSYNC_PURE_PYTHON"):
         return fallback
     try:
         from . import _speedups
     except ImportError:  # no compiler at install
         return fallback
-    return getattr(_speedups, name)  # type: ignore[no-any-return]
+    function = getattr(_speedups, name)
+    return partial(function, *leading) if leading else function  # type: ignore[return-value]
 
 
 apply_mask = _accelerated("apply_mask", apply_mask_python)
@@ -232,8 +237,42 @@ def parse_header_python(data: bytes | bytearray | memoryview, position: int) -> 
     return data[position], second, start + 4 if second & 0x80 else start, length
 
 
+def parse_messages_python(
+    data: bytes | bytearray | memoryview, position: int, max_size: int | None, masked: bool, events: list[Frame]
+) -> int:
+    """Append a :class:`Text` or :class:`Binary` to ``events`` for each whole message frame from
+    ``position`` in ``data``: final, no RSV bit, text or binary, masked as ``masked`` says, at
+    most ``max_size`` bytes (None: any), text in valid UTF-8. Stops at the first frame that is not
+    one (or not whole) and returns its position, for the caller's general path to take it.
+
+    The pure-Python path of :func:`parse_messages`: the receiving hot path of a connection
+    without extensions, where every frame is a whole message.
+    """
+    available = len(data)
+    while True:
+        header = parse_header(data, position)
+        if header is None:
+            return position
+        first, second, start, length = header
+        end = start + length
+        if (first != 0x82 and first != 0x81) or (second > 0x7F) is not masked or end > available:
+            return position
+        if max_size is not None and length > max_size:
+            return position
+        payload = apply_mask(data[start:end], data[start - 4 : start]) if masked else bytes(data[start:end])
+        if first == 0x82:
+            events.append(Binary(payload))
+        else:
+            try:
+                events.append(Text(payload.decode()))
+            except UnicodeDecodeError:
+                return position
+        position = end
+
+
 encode_frame = _accelerated("encode_frame", encode_frame_python)
 parse_header = _accelerated("parse_header", parse_header_python)
+parse_messages = _accelerated("parse_messages", parse_messages_python, Text, Binary)
 
 
 def close_payload(code: int | None, reason: str) -> bytes:

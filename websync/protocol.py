@@ -31,6 +31,7 @@ from .frames import (
     encode_frame,
     parse_close_payload,
     parse_header,
+    parse_messages,
 )
 
 __all__ = ["Role", "State", "Protocol", "DEFAULT_MAX_SIZE"]
@@ -185,15 +186,19 @@ class Protocol:
     def _parse_frames(self, view: bytes | bytearray | memoryview, events: list[Frame]) -> int:
         """Append the events of the whole frames at the start of ``view``; return the bytes used.
 
-        A whole, final, unmasked text or binary frame on a connection without extensions (the
-        common case) becomes its message directly; every other frame takes the general path.
+        Without extensions and between messages, :func:`parse_messages` takes the whole,
+        final text and binary frames (the common case); the general path takes every other frame.
         """
         position = 0
         available = len(view)
-        masked_out = self._masked_out
-        max_size = self.max_size
-        fast = not self.extensions and self._message is None
         while True:
+            if not self.extensions and self._message is None:
+                parsed = parse_messages(view, position, self.max_size, not self._masked_out, events)
+                if parsed != position:
+                    position = parsed
+                    self._probe = None
+                    if position == available:
+                        break
             header = parse_header(view, position)
             if header is None:
                 break
@@ -202,27 +207,6 @@ class Protocol:
                 raise ProtocolError("frame length has the most significant bit set")
             masked = second > 0x7F
             end = start + length
-            if (
-                fast
-                and (first == 0x82 or first == 0x81)
-                and masked is not masked_out
-                and (max_size is None or length <= max_size)
-            ):
-                if end > available:
-                    if first == 0x81:
-                        self._check_partial_text(view, first, start, available, masked)
-                    break
-                payload = apply_mask(view[start:end], view[start - 4 : start]) if masked else bytes(view[start:end])
-                position = end
-                self._probe = None
-                if first == 0x82:
-                    events.append(Binary(payload))
-                    continue
-                try:
-                    events.append(Text(payload.decode()))
-                except UnicodeDecodeError:
-                    raise ProtocolError("invalid UTF-8 in a text message", CloseCode.INVALID_DATA) from None
-                continue
             opcode = self._check_header(first, masked, length)
             if end > available:
                 self._check_partial_text(view, first, start, available, masked)
@@ -231,7 +215,6 @@ class Protocol:
             position = end
             self._probe = None
             event = self._receive_frame(WireFrame(opcode, payload, first > 0x7F, bool(first & 0x40), False, False))
-            fast = not self.extensions and self._message is None
             if event is not None:
                 events.append(event)
                 if self.close_received is not None:
