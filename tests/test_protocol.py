@@ -434,6 +434,59 @@ def test_receive_in_odd_chunks(role: Role) -> None:
     assert received == events
 
 
+def _receive_in_two_steps(proto: Protocol, data: bytes) -> list[object]:
+    """What a reader that takes whole messages without the state lock gets (``Connection.feed``)."""
+    events, used = proto.receive_messages(data)
+    return [*events, *proto.receive_data(data[used:])]
+
+
+@role_param
+@pytest.mark.parametrize("sizes", [[1 << 30], [1], [1, 2, 3, 7, 11, 4096], [5, 300, 9000]])
+def test_receive_messages_then_the_rest_matches_receive_data(role: Role, sizes: list[int]) -> None:
+    data, events = _stream(role)
+    proto = make(role)
+    received: list[object] = []
+    chunk_sizes = itertools.cycle(sizes)
+    position = 0
+    while position < len(data):
+        size = next(chunk_sizes)
+        received += _receive_in_two_steps(proto, data[position : position + size])
+        position += size
+    assert received == events
+    assert proto.state is State.CLOSED and proto.error is None
+
+
+@role_param
+def test_receive_messages_takes_the_whole_messages_before_any_other_frame(role: Role) -> None:
+    messages = peer_frame(role, TEXT, b"one") + peer_frame(role, BINARY, b"two" * 100)
+    rest = peer_frame(role, PING, b"?") + peer_frame(role, TEXT, b"three")
+    proto = make(role)
+    assert proto.receive_messages(messages + rest) == ([Text("one"), Binary(b"two" * 100)], len(messages))
+    assert proto.receive_data(rest) == [Ping(b"?"), Text("three")]
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        pytest.param(frame(TEXT, b"abcdef")[:3], id="a partial frame buffered"),
+        pytest.param(frame(TEXT, b"ab", fin=False), id="a fragmented message going on"),
+        pytest.param(frame(CLOSE, b"\x03\xe8"), id="a close received"),
+        pytest.param(frame(TEXT, b"\xff"), id="a violation"),
+    ],
+)
+def test_receive_messages_leaves_everything_to_receive_data_unless_idle(before: bytes) -> None:
+    proto = client()
+    proto.receive_data(before)
+    assert proto.receive_messages(frame(BINARY, b"x")) == ([], 0)
+
+
+def test_receive_messages_leaves_everything_to_receive_data_with_extensions_or_after_eof() -> None:
+    assert client(extensions=[_NoopExt()]).receive_messages(frame(BINARY, b"x")) == ([], 0)
+    proto = client()
+    proto.receive_eof()
+    assert proto.receive_messages(frame(BINARY, b"x")) == ([], 0)
+
+
 def test_partial_frame_yields_nothing_until_complete() -> None:
     proto = client()
     data = frame(TEXT, b"abcdef")

@@ -274,10 +274,17 @@ class Connection:
         return self.feed(buffer[:size])
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
-        """Parse received bytes into frames, counting and tracing them."""
-        self.stats.bytes_in += len(data)
-        with self._state_lock:
-            frames = self.protocol.receive_data(data)
+        """Parse received bytes into frames, counting and tracing them.
+
+        Whole messages need no state lock (``Protocol.receive_messages``); the state lock is
+        taken for the rest (control frames, fragments, a partial frame, a violation).
+        """
+        size = len(data)
+        self.stats.bytes_in += size
+        frames, used = self.protocol.receive_messages(data)
+        if used < size:
+            with self._state_lock:
+                frames += self.protocol.receive_data(data[used:] if used else data)
         self.stats.frames_in += len(frames)
         if self.tracer.enabled:
             for frame in frames:

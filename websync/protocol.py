@@ -156,6 +156,26 @@ class Protocol:
 
     # -- receiving ---------------------------------------------------------------------------
 
+    def receive_messages(self, data: bytes | bytearray | memoryview) -> tuple[list[Frame], int]:
+        """The common case of :meth:`receive_data`: the whole text and binary messages at the start
+        of ``data`` and the bytes they took, when nothing is buffered, no message is in progress
+        and no extension is negotiated; else ``([], 0)``. :meth:`receive_data` takes the rest.
+
+        It only reads the protocol's state, so a reader may call it without the lock that orders
+        :meth:`receive_data` against sending and :meth:`receive_eof` (``data`` is not kept).
+        """
+        events: list[Frame] = []
+        if (
+            self._buffer
+            or self._message is not None
+            or self.extensions
+            or self.close_received is not None
+            or self.error is not None
+            or self.state is _CLOSED
+        ):
+            return events, 0
+        return events, parse_messages(data, 0, self.max_size, not self._masked_out, events)
+
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Feed received bytes; return the whole messages and control frames they complete.
 
