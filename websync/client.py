@@ -72,6 +72,14 @@ _VIOLATION = _Violation()
 _FRAME_TYPES = frozenset({Text, Binary, Ping, Pong, Close})
 
 
+def _only_messages(frames: list[Frame]) -> bool:
+    """Whether every frame is a text or binary message (nothing for the handler to act on)."""
+    for frame in frames:
+        if type(frame) is not Binary and type(frame) is not Text:
+            return False
+    return True
+
+
 class _ClientWorker(Worker):
     """A blocking connection's worker. After a protocol violation, the failing close waits until
     ``recv`` reaches the violation in the inbox: the messages before it can still be answered."""
@@ -199,13 +207,15 @@ class ClientConnection:
         frames = self._inbox.frames
         messages: list[Frame] = []
         try:
-            if frames.empty():  # else the worker put frames there before this thread came
-                if timeout is None:
-                    messages = self._worker.read_step(connection, block=True, take_messages=True)
-                elif connection.wait_readable(timeout):
-                    messages = self._worker.read_step(connection, take_messages=True)
-            for later in messages[1:]:
-                frames.put(later)
+            # Unless the worker put frames in the inbox before this thread came.
+            if frames.empty() and (timeout is None or connection.wait_readable(timeout)):
+                received = connection.receive(block=timeout is None)
+                if _only_messages(received) and connection.protocol.error is None:
+                    messages = received
+                    for later in messages[1:]:
+                        frames.put(later)
+                else:
+                    self._worker.handle_read(connection, received)
         finally:
             connection.caller_read_at = time.monotonic()
             connection.read_lock.release()

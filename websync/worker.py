@@ -349,27 +349,21 @@ class Worker(Process):
         """Wait for ``readers``, and for room in ``writer`` when bytes wait for it."""
         return readable(readers, timeout) if writer is None else readable_or_writable(readers, writer, timeout)
 
-    def read_step(self, connection: Connection, *, block: bool = False, take_messages: bool = False) -> list[Frame]:
-        """Read what the socket holds (with ``block``, wait for data first), dispatch the frames
-        and write the replies they need.
+    def read_step(self, connection: Connection) -> None:
+        """Read what the socket holds, dispatch the frames and write the replies they need.
 
-        The caller holds ``connection.read_lock``; a blocking client's ``recv`` calls this in its
-        own thread so that the common path has no thread hand-off. With ``take_messages``, a read
-        that completed only messages (no control frame, no violation) returns them undispatched:
-        the caller consumes them in place of the handler's ``handle_frame``. Else it returns [].
+        The caller holds ``connection.read_lock``.
         """
-        frames = connection.receive(block=block)
-        if take_messages and connection.protocol.error is None:
-            for frame in frames:
-                if type(frame) is not Binary and type(frame) is not Text:
-                    break
-            else:
-                return frames
+        self.handle_read(connection, connection.receive())
+
+    def handle_read(self, connection: Connection, frames: list[Frame]) -> None:
+        """Dispatch the frames one read produced and write the replies they need; the caller holds
+        ``connection.read_lock`` (a blocking client's ``recv`` reads in its own thread and hands
+        over what it does not consume itself)."""
         if frames:
             self._dispatch(connection, frames)
         if connection.protocol.error is not None or (frames and connection.has_output):
             self._flush(connection)
-        return []
 
     def _flush(self, connection: Connection, wait: float | None = 0.0) -> bool:
         """Write the replies and queued bytes, the failing close once it is due (``_failure_held``);
