@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import errno
 import json
+import queue
 import socket
 import ssl
 import time
@@ -13,6 +14,7 @@ import time
 import pytest
 
 import websync
+import websync.connection
 
 pytestmark = [pytest.mark.timeout(20), pytest.mark.usefixtures("no_thread_leaks")]
 
@@ -130,6 +132,33 @@ def test_wss_big_message(tls_server, client_ssl_context):
     with websync.connect(tls_server.url, ssl=client_ssl_context, max_size=None, compression=None) as ws:
         ws.send(payload)
         assert ws.recv(timeout=10) == payload
+
+
+def test_wss_reads_what_tls_decrypted_where_a_poll_cannot_see_it(tls_server, client_ssl_context, monkeypatch):
+    # A read buffer smaller than a TLS record leaves the rest of the record decrypted inside the
+    # SSL object, where polling the socket sees nothing: both readers (a blocked recv() and the
+    # worker serving a handler) must take it without waiting for more bytes from the network.
+    monkeypatch.setattr(websync.connection, "READ_SIZE", 512)
+    message = "x" * 12_000
+    with websync.connect(tls_server.url, ssl=client_ssl_context, compression=None) as ws:
+        ws.send(message)
+        assert ws.recv(timeout=5) == message
+    echoes: queue.SimpleQueue[str | bytes] = queue.SimpleQueue()
+
+    class Echoed(websync.Handler):
+        url = tls_server.url
+
+        def handle_connect(self, response: websync.Response) -> websync.Text:
+            return websync.Text(message)
+
+        def handle_frame(self, frame: websync.Text | websync.Binary) -> None:
+            echoes.put(frame.data)
+
+    worker = websync.start(Echoed(), ssl=client_ssl_context, compression=None)
+    try:
+        assert echoes.get(timeout=5) == message
+    finally:
+        worker.stop()
 
 
 def test_wss_server_hostname_override(tls_server, client_ssl_context):

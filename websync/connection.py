@@ -232,6 +232,12 @@ class Connection:
                 return False
             wait_writable(self.sock, remaining)
 
+    @property
+    def has_buffered_input(self) -> bool:
+        """Whether input waits where a poll of the socket cannot see it: frames that came with the
+        handshake response, or TLS records already decrypted."""
+        return bool(self.early_frames) or (self._tls and self.sock.pending())  # type: ignore[attr-defined]
+
     def wait_readable(self, timeout: float | None) -> bool:
         """Wait for data; True also when the socket was closed meanwhile (``receive`` then sees EOF),
         and at once while frames that came with the handshake response wait to be taken.

@@ -291,8 +291,9 @@ class Worker(Process):
 
     def _loop(self, connection: Connection) -> Exception:
         self._keepalive = Keepalive(self.keepalive, time.monotonic())
+        woken = True
         while True:
-            self._drain_mailbox(connection)
+            self._drain_mailbox(connection, woken=woken)
             ended = self._ended(connection)
             if ended is not None:
                 return ended
@@ -306,10 +307,11 @@ class Worker(Process):
             payload = None if connection.closing else self._keepalive.ping_due(now)
             if payload is not None:
                 self._send_control(connection, Ping(payload))
-            self._wait_and_read(connection, now)
+            woken = self._wait_and_read(connection, now)
 
-    def _wait_and_read(self, connection: Connection, now: float) -> None:
-        """Sleep until the socket, the mailbox or a deadline needs the worker, then read.
+    def _wait_and_read(self, connection: Connection, now: float) -> bool:
+        """Sleep until the socket, the mailbox or a deadline needs the worker, then read; True
+        when the wait saw a wake-up byte (see :meth:`_drain_mailbox`).
 
         While another thread reads the socket (a caller blocked in ``recv``, or one that read it
         less than STANDBY_INTERVAL ago and is likely to call again), the worker stands by on its
@@ -325,24 +327,22 @@ class Worker(Process):
         writer = connection.sock if connection.backlogged and not connection.writing else None
         if connection.read_lock.locked() or now - connection.caller_read_at < STANDBY_INTERVAL:
             timeout = STANDBY_INTERVAL if timeout is None else min(timeout, STANDBY_INTERVAL)
-            self._wait([self._wake_reader], writer, timeout)
-            return
-        if self._read_if_readable(connection):
-            return
-        if connection.sock in self._wait([connection.sock, self._wake_reader], writer, timeout):
-            self._read_if_readable(connection)
-
-    def _read_if_readable(self, connection: Connection) -> bool:
-        """Read and dispatch what the socket holds unless another thread reads it; True if it did."""
-        if not connection.read_lock.acquire(blocking=False):
+            return self._wake_reader in self._wait([self._wake_reader], writer, timeout)
+        if connection.has_buffered_input:  # no poll would see it
+            self._read_now(connection)
             return False
-        try:
-            if not connection.wait_readable(0):
-                return False
-            self.read_step(connection)
-            return True
-        finally:
-            connection.read_lock.release()
+        ready = self._wait([connection.sock, self._wake_reader], writer, timeout)
+        if connection.sock in ready:  # readable, or room for the backlog: a read never blocks
+            self._read_now(connection)
+        return self._wake_reader in ready
+
+    def _read_now(self, connection: Connection) -> None:
+        """Read and dispatch what the socket holds, without blocking, unless another thread reads it."""
+        if connection.read_lock.acquire(blocking=False):
+            try:
+                self.read_step(connection)
+            finally:
+                connection.read_lock.release()
 
     @staticmethod
     def _wait(readers: list[socket.socket], writer: socket.socket | None, timeout: float | None) -> list[socket.socket]:
@@ -434,13 +434,19 @@ class Worker(Process):
                 self.tracer.event("ping answered (%d bytes)", len(frame.data))
             self._apply(connection, reply)
 
-    def _drain_mailbox(self, connection: Connection | None) -> None:
-        try:
-            while self._wake_reader.recv(4096):
+    def _drain_mailbox(self, connection: Connection | None, *, woken: bool = True) -> None:
+        """Empty the wake-up socket, then act on the outbox and the mailbox.
+
+        ``woken=False`` says the last wait saw no wake-up byte: the socket is then read only if a
+        wake-up was sent since (a byte sent after that read shows in the next wait).
+        """
+        if woken or self._wake_pending:
+            try:
+                while self._wake_reader.recv(4096):
+                    pass
+            except (BlockingIOError, OSError):
                 pass
-        except (BlockingIOError, OSError):
-            pass
-        self._wake_pending = False  # after the drain, before the queues: see _wake
+            self._wake_pending = False  # after the drain, before the queues: see _wake
         if connection is not None:
             self._flush_outbox(connection)  # frames sent before an info or stop go first
         while self._mailbox:
