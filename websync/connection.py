@@ -186,8 +186,11 @@ class Connection:
 
     def _encode(self, frame: Frame, fragment_size: int | None) -> None:
         """Under the write lock: encode ``frame`` behind the bytes already queued."""
-        with self._state_lock:
-            data = self.protocol.send(frame, fragment_size=fragment_size)
+        if fragment_size is None and isinstance(frame, (Text, Binary)):
+            data = self.protocol.send_message(frame.data)  # no state lock: see send_message
+        else:
+            with self._state_lock:
+                data = self.protocol.send(frame, fragment_size=fragment_size)
         if self.tracer.enabled:
             self.tracer.frame("out", frame)
         self.stats.frames_out += 1

@@ -26,6 +26,7 @@ __all__ = [
     "wait_writable",
     "readable",
     "readable_or_writable",
+    "Poller",
     "WOULD_BLOCK",
 ]
 
@@ -165,6 +166,31 @@ def readable_or_writable(
     if writer not in readers:
         events.append((writer, _WRITABLE))
     return _poll(events, timeout)
+
+
+class Poller:
+    """Waits on a fixed set of sockets with one poll object kept from call to call: for a thread
+    that waits on the same sockets again and again (:func:`readable` builds one per call, which
+    costs more than the wait itself when data is there). Not for concurrent use."""
+
+    def __init__(self, socks: Sequence[socket.socket]) -> None:
+        self._poller = select.poll()
+        self._by_fd = {sock.fileno(): sock for sock in socks}
+        for fd in self._by_fd:
+            self._poller.register(fd, _READABLE)
+        self._writer: int | None = None
+
+    def wait(self, timeout: float | None, writer: socket.socket | None = None) -> list[socket.socket]:
+        """The sockets that have data, EOF or an error, and ``writer`` (one of the sockets) once
+        it has room to write; none on timeout."""
+        fd = None if writer is None else writer.fileno()
+        if fd != self._writer:
+            if self._writer is not None:
+                self._poller.modify(self._writer, _READABLE)
+            if fd is not None:
+                self._poller.modify(fd, _READABLE | _WRITABLE)
+            self._writer = fd
+        return [self._by_fd[fd] for fd, _ in self._poller.poll(_milliseconds(timeout))]
 
 
 def wait_writable(sock: socket.socket, timeout: float | None) -> bool:

@@ -23,7 +23,7 @@ from .keepalive import Keepalive
 from .opening import open_connection
 from .options import ConnectOptions, split_options
 from .tracing import Tracer
-from .transport import readable, readable_or_writable
+from .transport import Poller, readable, readable_or_writable
 
 __all__ = ["Worker", "QueueFull", "start"]
 
@@ -291,6 +291,7 @@ class Worker(Process):
 
     def _loop(self, connection: Connection) -> Exception:
         self._keepalive = Keepalive(self.keepalive, time.monotonic())
+        poller = Poller([connection.sock, self._wake_reader])
         woken = True
         while True:
             self._drain_mailbox(connection, woken=woken)
@@ -307,9 +308,9 @@ class Worker(Process):
             payload = None if connection.closing else self._keepalive.ping_due(now)
             if payload is not None:
                 self._send_control(connection, Ping(payload))
-            woken = self._wait_and_read(connection, now)
+            woken = self._wait_and_read(connection, poller, now)
 
-    def _wait_and_read(self, connection: Connection, now: float) -> bool:
+    def _wait_and_read(self, connection: Connection, poller: Poller, now: float) -> bool:
         """Sleep until the socket, the mailbox or a deadline needs the worker, then read; True
         when the wait saw a wake-up byte (see :meth:`_drain_mailbox`).
 
@@ -321,7 +322,7 @@ class Worker(Process):
         pending = (self._keepalive.next_deadline(), self._close_deadline, self._failure_deadline)
         deadlines = [d for d in pending if d is not None]
         timeout = max(min(deadlines) - now, 0) if deadlines else None
-        flushed = self._flush(connection)
+        flushed = not (connection.has_output or connection.protocol.error) or self._flush(connection)
         if not flushed and connection.writing:  # another thread writes: look again soon
             timeout = WRITE_RETRY_INTERVAL if timeout is None else min(timeout, WRITE_RETRY_INTERVAL)
         writer = connection.sock if connection.backlogged and not connection.writing else None
@@ -331,7 +332,7 @@ class Worker(Process):
         if connection.has_buffered_input:  # no poll would see it
             self._read_now(connection)
             return False
-        ready = self._wait([connection.sock, self._wake_reader], writer, timeout)
+        ready = poller.wait(timeout, writer)  # the connection's socket and the wake-up socket
         if connection.sock in ready:  # readable, or room for the backlog: a read never blocks
             self._read_now(connection)
         return self._wake_reader in ready
@@ -461,8 +462,8 @@ class Worker(Process):
     def _flush_outbox(self, connection: Connection) -> None:
         """Send queued frames in order without ever blocking: stop while another thread writes,
         while the socket has no room, or once a close went out."""
-        if not self._flush_lock.acquire(blocking=False):
-            return  # another thread (a blocking client's reader) is flushing
+        if not self._outbox or not self._flush_lock.acquire(blocking=False):
+            return  # nothing queued, or another thread (a blocking client's reader) is flushing
         try:
             while connection.can_send and not connection.backlogged:
                 with self._outbox_lock:
@@ -495,11 +496,12 @@ class Worker(Process):
         if isinstance(reply, Stop):
             self._begin_stop(reply.reason, connection, _close_code_for(reply.reason), "")
             return
-        frames = reply if isinstance(reply, list) else [reply]
-        if connection is not None:
-            for control in [frame for frame in frames if isinstance(frame, (Ping, Pong))]:
-                self._send_control(connection, control)
-        frames = [frame for frame in frames if not isinstance(frame, (Ping, Pong))]
+        frames: list[Frame] = []
+        for frame in reply if isinstance(reply, list) else [reply]:
+            if not isinstance(frame, (Ping, Pong)):
+                frames.append(frame)
+            elif connection is not None:
+                self._send_control(connection, frame)
         with self._outbox_lock:
             if first:
                 self._outbox.extendleft(reversed(frames))
