@@ -93,8 +93,8 @@ class Connection:
             self.send_message(frame.data)
             return
         with self._write_lock:
-            self._encode(frame, fragment_size)
-            self._write_all()
+            if not self._write_now(self._encode(frame, fragment_size)):
+                self._write_all()
 
     def send_message(self, data: str | bytes) -> None:
         """Send a whole message, ``str`` as text and ``bytes`` as binary, as :meth:`send` does.
@@ -107,15 +107,22 @@ class Connection:
             if self.tracer.enabled:
                 self.tracer.frame("out", Text(data) if type(data) is str else Binary(data))  # type: ignore[arg-type]
             self.stats.frames_out += 1
-            unsent = self._unsent
-            if unsent:
-                unsent.append(encoded)
-            else:  # the common case: straight to the socket, no queue
-                sent = self._send_some(encoded)
-                if sent < len(encoded):
-                    unsent.append(memoryview(encoded)[sent:])
-            if unsent or self.protocol.has_replies:
+            if not self._write_now(encoded):
                 self._write_all()
+
+    def _write_now(self, data: bytes) -> bool:
+        """Under the write lock: write ``data`` at once when nothing is queued before it (the
+        common case) and queue what the socket does not take. True when nothing is left to
+        write: no bytes, no replies the protocol owes the peer."""
+        unsent = self._unsent
+        if unsent:
+            unsent.append(data)
+            return False
+        sent = self._send_some(data)
+        if sent < len(data):
+            unsent.append(memoryview(data)[sent:])
+            return False
+        return not self.protocol.has_replies
 
     def _send_some(self, data: bytes | memoryview) -> int:
         """Under the write lock: write what the socket takes of ``data`` now; return how much."""
@@ -140,8 +147,8 @@ class Connection:
         if not self._write_lock.acquire(blocking=False):
             return False
         try:
-            self._encode(frame, None)
-            self._write_unsent(0)
+            if not self._write_now(self._encode(frame, None)):
+                self._write_unsent(0)
         finally:
             self._write_lock.release()
         return True
@@ -184,8 +191,8 @@ class Connection:
         with self._state_lock:
             self.protocol.send_failure()
 
-    def _encode(self, frame: Frame, fragment_size: int | None) -> None:
-        """Under the write lock: encode ``frame`` behind the bytes already queued."""
+    def _encode(self, frame: Frame, fragment_size: int | None) -> bytes:
+        """Under the write lock: ``frame`` encoded, counted and traced."""
         if fragment_size is None and isinstance(frame, (Text, Binary)):
             data = self.protocol.send_message(frame.data)  # no state lock: see send_message
         else:
@@ -194,7 +201,7 @@ class Connection:
         if self.tracer.enabled:
             self.tracer.frame("out", frame)
         self.stats.frames_out += 1
-        self._unsent.append(data)
+        return data
 
     def _take_replies(self) -> None:
         """Under the write lock: queue the frames the protocol owes the peer."""

@@ -38,5 +38,7 @@ class Keepalive:
         return self.pong_deadline is not None and now >= self.pong_deadline
 
     def next_deadline(self) -> float | None:
-        deadlines = [d for d in (self.next_ping, self.pong_deadline) if d is not None]
-        return min(deadlines) if deadlines else None
+        """When the keepalive next needs the caller (a ping due, a pong overdue); None: never."""
+        if self.pong_deadline is None or self.next_ping is None:
+            return self.next_ping if self.pong_deadline is None else self.pong_deadline
+        return min(self.next_ping, self.pong_deadline)

@@ -319,9 +319,11 @@ class Worker(Process):
         mailbox only and looks again every STANDBY_INTERVAL seconds: racing that caller for the
         socket would turn its next message into a thread hand-off.
         """
-        pending = (self._keepalive.next_deadline(), self._close_deadline, self._failure_deadline)
-        deadlines = [d for d in pending if d is not None]
-        timeout = max(min(deadlines) - now, 0) if deadlines else None
+        deadline = self._keepalive.next_deadline()
+        for other in (self._close_deadline, self._failure_deadline):
+            if other is not None and (deadline is None or other < deadline):
+                deadline = other
+        timeout = None if deadline is None else max(deadline - now, 0)
         flushed = not (connection.has_output or connection.protocol.error) or self._flush(connection)
         if not flushed and connection.writing:  # another thread writes: look again soon
             timeout = WRITE_RETRY_INTERVAL if timeout is None else min(timeout, WRITE_RETRY_INTERVAL)
