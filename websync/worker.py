@@ -302,12 +302,14 @@ class Worker(Process):
             if self._close_deadline is not None and now >= self._close_deadline:
                 self.tracer.event("forced close: no close frame from the peer within close_timeout")
                 return ConnectionClosedError(CloseCode.ABNORMAL, "close handshake timed out")
-            if self._keepalive.expired(now):
-                self.tracer.event("keepalive: no pong within %ss, connection lost", self.keepalive.ping_timeout)
-                return ConnectionClosedError(CloseCode.ABNORMAL, "keepalive ping timed out")
-            payload = None if connection.closing else self._keepalive.ping_due(now)
-            if payload is not None:
-                self._send_control(connection, Ping(payload))
+            keepalive_due = self._keepalive.next_deadline()
+            if keepalive_due is not None and now >= keepalive_due:
+                if self._keepalive.expired(now):
+                    self.tracer.event("keepalive: no pong within %ss, connection lost", self.keepalive.ping_timeout)
+                    return ConnectionClosedError(CloseCode.ABNORMAL, "keepalive ping timed out")
+                payload = None if connection.closing else self._keepalive.ping_due(now)
+                if payload is not None:
+                    self._send_control(connection, Ping(payload))
             woken = self._wait_and_read(connection, poller, now)
 
     def _wait_and_read(self, connection: Connection, poller: Poller, now: float) -> bool:
@@ -504,6 +506,15 @@ class Worker(Process):
                 frames.append(frame)
             elif connection is not None:
                 self._send_control(connection, frame)
+        if (
+            connection is not None
+            and len(frames) == 1
+            and not self._outbox
+            and connection.can_send
+            and not connection.backlogged
+            and self._send(connection, frames[0])
+        ):
+            return  # one frame with nothing queued before it (the common reply): no outbox round trip
         with self._outbox_lock:
             if first:
                 self._outbox.extendleft(reversed(frames))
