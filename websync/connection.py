@@ -89,9 +89,6 @@ class Connection:
 
         Raises :class:`~websync.errors.ConnectionClosed` once the close handshake started.
         """
-        if fragment_size is None and isinstance(frame, (Text, Binary)):
-            self.send_message(frame.data)
-            return
         with self._write_lock:
             if not self._write_now(self._encode(frame, fragment_size)):
                 self._write_all()

@@ -190,7 +190,7 @@ class Poller:
             if fd is not None:
                 self._poller.modify(fd, _READABLE | _WRITABLE)
             self._writer = fd
-        return [self._by_fd[fd] for fd, _ in self._poller.poll(_milliseconds(timeout))]
+        return [self._by_fd[ready] for ready, _ in self._poller.poll(_milliseconds(timeout))]
 
 
 def wait_writable(sock: socket.socket, timeout: float | None) -> bool:
