@@ -156,6 +156,12 @@ class Protocol:
 
     # -- receiving ---------------------------------------------------------------------------
 
+    @property
+    def _done_receiving(self) -> bool:
+        """Whether parsing is over: the peer's close frame came, a violation failed the connection
+        or the transport ended."""
+        return self.close_received is not None or self.error is not None or self.state is _CLOSED
+
     def receive_messages(self, data: bytes | bytearray | memoryview) -> tuple[list[Frame], int]:
         """The common case of :meth:`receive_data`: the whole text and binary messages at the start
         of ``data`` and the bytes they took, when nothing is buffered, no message is in progress
@@ -165,14 +171,7 @@ class Protocol:
         :meth:`receive_data` against sending and :meth:`receive_eof` (``data`` is not kept).
         """
         events: list[Frame] = []
-        if (
-            self._buffer
-            or self._message is not None
-            or self.extensions
-            or self.close_received is not None
-            or self.error is not None
-            or self.state is _CLOSED
-        ):
+        if self._buffer or self._message is not None or self.extensions or self._done_receiving:
             return events, 0
         return events, parse_messages(data, 0, self.max_size, not self._masked_out, events)
 
@@ -183,7 +182,7 @@ class Protocol:
         stops parsing; frames before the violation are still returned. ``data`` is not kept:
         the caller may reuse its buffer.
         """
-        if self.close_received is not None or self.error is not None or self.state is _CLOSED:
+        if self._done_receiving:
             return []
         events: list[Frame] = []
         buffer = self._buffer
