@@ -196,17 +196,24 @@ read_header(const unsigned char *bytes, Py_ssize_t available, Py_ssize_t *payloa
     return 1;
 }
 
-/* The position argument: a non-negative index into the ``size`` bytes of the data, or -1 with an exception set. */
+/* Borrow the bytes-like ``data`` argument into ``view`` and read the ``position`` argument, a
+ * non-negative index into it; -1 with an exception set (and nothing borrowed) when either is bad. */
 static Py_ssize_t
-data_position(PyObject *argument, Py_ssize_t size)
+borrow_data(PyObject *data, PyObject *position_argument, Py_buffer *view)
 {
-    Py_ssize_t position = PyLong_AsSsize_t(argument);
+    Py_ssize_t position;
 
-    if (position == -1 && PyErr_Occurred()) {
+    if (PyObject_GetBuffer(data, view, PyBUF_SIMPLE) < 0) {
         return -1;
     }
-    if (position < 0 || position > size) {
+    position = PyLong_AsSsize_t(position_argument);
+    if (position == -1 && PyErr_Occurred()) {
+        PyBuffer_Release(view);
+        return -1;
+    }
+    if (position < 0 || position > view->len) {
         PyErr_SetString(PyExc_ValueError, "position outside the data");
+        PyBuffer_Release(view);
         return -1;
     }
     return position;
@@ -231,12 +238,9 @@ parse_header(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "parse_header() takes exactly 2 arguments");
         return NULL;
     }
-    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    position = data_position(args[1], data.len);
+    position = borrow_data(args[0], args[1], &data);
     if (position < 0) {
-        goto done;
+        return NULL;
     }
     bytes = (const unsigned char *)data.buf + position;
     if (!read_header(bytes, data.len - position, &payload_offset, &length)) {
@@ -335,12 +339,9 @@ parse_messages(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (masked < 0) {
         return NULL;
     }
-    if (PyObject_GetBuffer(args[2], &data, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    position = data_position(args[3], data.len);
+    position = borrow_data(args[2], args[3], &data);
     if (position < 0) {
-        goto done;
+        return NULL;
     }
     for (;;) {
         const unsigned char *bytes = (const unsigned char *)data.buf + position;
