@@ -469,7 +469,7 @@ class Worker(Process):
         if not self._outbox or not self._flush_lock.acquire(blocking=False):
             return  # nothing queued, or another thread (a blocking client's reader) is flushing
         try:
-            while connection.can_send and not connection.backlogged:
+            while self._can_send_now(connection):
                 with self._outbox_lock:
                     if not self._outbox:
                         return
@@ -510,8 +510,7 @@ class Worker(Process):
             connection is not None
             and len(frames) == 1
             and not self._outbox
-            and connection.can_send
-            and not connection.backlogged
+            and self._can_send_now(connection)
             and self._send(connection, frames[0])
         ):
             return  # one frame with nothing queued before it (the common reply): no outbox round trip
@@ -522,6 +521,11 @@ class Worker(Process):
                 self._outbox.extend(frames)
         if connection is not None:
             self._flush_outbox(connection)
+
+    @staticmethod
+    def _can_send_now(connection: Connection) -> bool:
+        """Whether a frame may go out now: no close sent yet, nothing waiting for room in the socket."""
+        return connection.can_send and not connection.backlogged
 
     def _send_control(self, connection: Connection, frame: Ping | Pong) -> None:
         """A ping or pong jumps the outbox: it goes right after the frame being written now."""
