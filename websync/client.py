@@ -158,14 +158,17 @@ class ClientConnection:
         """The next message; ``TimeoutError`` after ``timeout`` seconds (the connection stays usable)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            frame = self.recv_frame(None if deadline is None else max(deadline - time.monotonic(), 0))
-            kind = type(frame)
-            if kind is Binary or kind is Text:
+            frame = self._next_frame(timeout, deadline)
+            if type(frame) is Binary or type(frame) is Text:
                 return frame.data  # type: ignore[union-attr]
 
     def recv_frame(self, timeout: float | None = None) -> Frame:
         """The next frame, control frames included; ``TimeoutError`` after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        return self._next_frame(timeout, None if timeout is None else time.monotonic() + timeout)
+
+    def _next_frame(self, timeout: float | None, deadline: float | None) -> Frame:
+        """The next frame, waiting until ``deadline`` (a ``time.monotonic()`` value, None: forever);
+        ``timeout`` is the caller's, for the ``TimeoutError`` message."""
         frames = self._inbox.frames
         connection = self._connection
         while True:
@@ -205,23 +208,22 @@ class ClientConnection:
         """
         connection = self._connection
         frames = self._inbox.frames
-        messages: list[Frame] = []
         try:
             # Unless the worker put frames in the inbox before this thread came.
-            if frames.empty() and (timeout is None or connection.wait_readable(timeout)):
-                received = connection.receive(block=timeout is None)
-                if _only_messages(received) and connection.protocol.error is None:
-                    messages = received
-                    for later in messages[1:]:
-                        frames.put(later)
-                else:
-                    self._worker.handle_read(connection, received)
+            if not frames.empty() or (timeout is not None and not connection.wait_readable(timeout)):
+                return None
+            received = connection.receive(block=timeout is None)
+            if received and _only_messages(received) and connection.protocol.error is None:
+                for later in received[1:]:
+                    frames.put(later)
+                return received[0]  # nothing the worker must act on
+            self._worker.handle_read(connection, received)
         finally:
             connection.caller_read_at = time.monotonic()
             connection.read_lock.release()
         if connection.protocol.closing or connection.eof:
             self._worker.wake()
-        return messages[0] if messages else None
+        return None
 
     def _take_mark(self, item: ConnectionClosed | _Violation) -> None:
         """Act on an inbox entry that is not a frame: raise once closed; at the violation mark,
