@@ -160,7 +160,7 @@ class ClientConnection:
         while True:
             frame = self._next_frame(timeout, deadline)
             if type(frame) is Binary or type(frame) is Text:
-                return frame.data  # type: ignore[union-attr]
+                return frame.data
 
     def recv_frame(self, timeout: float | None = None) -> Frame:
         """The next frame, control frames included; ``TimeoutError`` after ``timeout`` seconds."""

@@ -310,18 +310,20 @@ class Worker(Process):
                 payload = None if connection.closing else self._keepalive.ping_due(now)
                 if payload is not None:
                     self._send_control(connection, Ping(payload))
-            woken = self._wait_and_read(connection, poller, now)
+                keepalive_due = self._keepalive.next_deadline()
+            woken = self._wait_and_read(connection, poller, now, keepalive_due)
 
-    def _wait_and_read(self, connection: Connection, poller: Poller, now: float) -> bool:
-        """Sleep until the socket, the mailbox or a deadline needs the worker, then read; True
-        when the wait saw a wake-up byte (see :meth:`_drain_mailbox`).
+    def _wait_and_read(self, connection: Connection, poller: Poller, now: float, keepalive_due: float | None) -> bool:
+        """Sleep until the socket, the mailbox or a deadline (the keepalive's, the close's, the
+        failure's) needs the worker, then read; True when the wait saw a wake-up byte (see
+        :meth:`_drain_mailbox`).
 
         While another thread reads the socket (a caller blocked in ``recv``, or one that read it
         less than STANDBY_INTERVAL ago and is likely to call again), the worker stands by on its
         mailbox only and looks again every STANDBY_INTERVAL seconds: racing that caller for the
         socket would turn its next message into a thread hand-off.
         """
-        deadline = self._keepalive.next_deadline()
+        deadline = keepalive_due
         for other in (self._close_deadline, self._failure_deadline):
             if other is not None and (deadline is None or other < deadline):
                 deadline = other
