@@ -1,6 +1,6 @@
 """A blocking script: connect, send a few messages, print the echoes, close.
 
-    python examples/blocking_script.py ws://127.0.0.1:8765/
+python examples/blocking_script.py ws://127.0.0.1:8765/
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A callback client: a Handler driven by a worker thread, with reconnects and tracing.
 
-    python examples/callback_client.py ws://127.0.0.1:8765/
+python examples/callback_client.py ws://127.0.0.1:8765/
 """
 
 from __future__ import annotations

@@ -35,7 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--trace", action="store_true", help="log every frame on the websync.trace logger")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.trace else logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.trace else logging.WARNING, format="%(asctime)s %(name)s %(message)s"
+    )
     with start(args.host, args.port, trace=args.trace) as server:
         print(f"echo server on ws://{args.host}:{server.port}/ (Ctrl-C to stop)", flush=True)
         try:

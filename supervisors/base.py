@@ -249,7 +249,9 @@ class SupervisorBase(Process):
         return None
 
     def _escalate(self, key: Hashable, reason: object) -> RestartIntensityError:
-        error = RestartIntensityError(self.name, self._children[key].spec.id, reason, self.max_restarts, self.max_seconds)
+        error = RestartIntensityError(
+            self.name, self._children[key].spec.id, reason, self.max_restarts, self.max_seconds
+        )
         log.error("%s: %s; shutting down", self._label(), error)
         self._terminate_all()
         return error

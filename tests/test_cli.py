@@ -119,5 +119,7 @@ def test_console_script(echo_server) -> None:
     script = shutil.which("websync", path=str(Path(sys.executable).parent))
     if script is None:
         pytest.skip("the package is installed without its console script (reinstall: pip install -e .)")
-    result = subprocess.run([script, f"{echo_server.url}/", "--send", "via script"], capture_output=True, text=True, timeout=20, check=False)
+    result = subprocess.run(
+        [script, f"{echo_server.url}/", "--send", "via script"], capture_output=True, text=True, timeout=20, check=False
+    )
     assert (result.returncode, result.stdout) == (0, "via script\n")

@@ -159,9 +159,8 @@ def test_client_echoes_server_close_on_the_wire(raw_server):
         return peer.expect_close()
 
     server = raw_server(script)
-    with websync.connect(server.url) as ws:
-        with pytest.raises(websync.ConnectionClosedError) as info:
-            ws.recv(timeout=5)
+    with websync.connect(server.url) as ws, pytest.raises(websync.ConnectionClosedError) as info:
+        ws.recv(timeout=5)
     assert (info.value.code, info.value.reason) == (4001, "server says bye")
     echoed = server.result()
     assert echoed.close_code == 4001 and echoed.masked
@@ -233,8 +232,6 @@ def test_worker_gone_after_server_close_without_client_close(websockets_server):
         ws.recv(timeout=5)
     assert ws.worker.join(5)
     assert not ws.worker.is_alive()
-
-
 
 
 @pytest.mark.parametrize("code, reason", [(1005, ""), (1006, ""), (999, ""), (5000, ""), (1000, "é" * 62)])

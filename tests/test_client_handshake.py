@@ -177,8 +177,6 @@ def test_wss_wrong_hostname_refused(tls_server, client_ssl_context):
     assert "hostname mismatch" in cause.verify_message.lower()
 
 
-
-
 def test_wss_wrong_hostname_error_names_the_cause(tls_server, client_ssl_context):
     with pytest.raises(websync.TransportError) as info:
         websync.connect(tls_server.url, ssl=client_ssl_context, server_hostname="example.com")
@@ -357,7 +355,9 @@ def test_status_500_with_body(raw_server):
 
     def script(peer):
         peer.read_request()
-        peer.respond("500 Internal Server Error", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))], body)
+        peer.respond(
+            "500 Internal Server Error", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))], body
+        )
         peer.wait_stop()
 
     server = raw_server(script)
@@ -477,7 +477,9 @@ def test_frames_in_the_same_segment_as_101(raw_server):
 
 def test_redirect_chain(raw_server, echo_server):
     final = echo_server.url + "/request"
-    second = raw_server(lambda peer: (peer.read_request(), peer.respond("307 Temporary Redirect", [("Location", final)])))
+    second = raw_server(
+        lambda peer: (peer.read_request(), peer.respond("307 Temporary Redirect", [("Location", final)]))
+    )
 
     def first_script(peer):
         request = peer.read_request()
@@ -498,7 +500,10 @@ def test_redirect_chain(raw_server, echo_server):
     assert _header(info, "host") == [f"127.0.0.1:{echo_server.port}"]
 
 
-@pytest.mark.parametrize("status", ["301 Moved Permanently", "302 Found", "303 See Other", "307 Temporary Redirect", "308 Permanent Redirect"])
+@pytest.mark.parametrize(
+    "status",
+    ["301 Moved Permanently", "302 Found", "303 See Other", "307 Temporary Redirect", "308 Permanent Redirect"],
+)
 def test_each_redirect_status_is_followed(raw_server, echo_server, status):
     server = raw_server(lambda peer: (peer.read_request(), peer.respond(status, [("Location", echo_server.url)])))
     with websync.connect(server.url) as ws:
@@ -572,8 +577,6 @@ def test_redirects_share_one_open_timeout(raw_server):
     with pytest.raises(websync.OpenTimeout):
         websync.connect(server.url, open_timeout=0.4, max_redirects=50)
     assert time.monotonic() - start < 1.5
-
-
 
 
 def test_status_500_chunked_body_on_kept_alive_connection(raw_server):

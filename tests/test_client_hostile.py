@@ -101,9 +101,8 @@ def test_control_frame_of_125_bytes_is_fine(raw_server):
         return pong, peer.expect_close()
 
     server = raw_server(script)
-    with websync.connect(server.url) as ws:
-        with pytest.raises(websync.ConnectionClosedOK) as info:
-            ws.recv(timeout=5)
+    with websync.connect(server.url) as ws, pytest.raises(websync.ConnectionClosedOK) as info:
+        ws.recv(timeout=5)
     assert info.value.reason == "r" * 123
     pong, close = server.result()
     assert (pong.opcode, pong.payload) == (OP_PONG, b"p" * 125)
@@ -163,9 +162,8 @@ def test_invalid_utf8_fails_before_the_message_ends(raw_server):
         return peer.expect_close()
 
     server = raw_server(script)
-    with websync.connect(server.url) as ws:
-        with pytest.raises(websync.ConnectionClosedError) as info:
-            ws.recv(timeout=5)
+    with websync.connect(server.url) as ws, pytest.raises(websync.ConnectionClosedError) as info:
+        ws.recv(timeout=5)
     assert info.value.code == 1007
     assert server.result().close_code == 1007
 
@@ -200,9 +198,8 @@ def test_valid_close_code_is_echoed(raw_server, code):
         return peer.expect_close()
 
     server = raw_server(script)
-    with websync.connect(server.url) as ws:
-        with pytest.raises(websync.ConnectionClosed) as info:
-            ws.recv(timeout=5)
+    with websync.connect(server.url) as ws, pytest.raises(websync.ConnectionClosed) as info:
+        ws.recv(timeout=5)
     assert (info.value.code, info.value.reason) == (code, "why")
     assert server.result().close_code == code
 
@@ -290,9 +287,8 @@ def test_peer_keeps_sending_after_violation(raw_server):
 
     server = raw_server(script)
     start = time.monotonic()
-    with websync.connect(server.url, close_timeout=0.3) as ws:
-        with pytest.raises(websync.ConnectionClosedError) as info:
-            ws.recv(timeout=5)
+    with websync.connect(server.url, close_timeout=0.3) as ws, pytest.raises(websync.ConnectionClosedError) as info:
+        ws.recv(timeout=5)
     assert time.monotonic() - start < 2
     assert info.value.code == 1002
     assert not ws.worker.is_alive()

@@ -240,9 +240,8 @@ def test_max_size_refusal_sends_1009_on_the_wire(raw_server):
         return peer.expect_close(echo=True)
 
     server = raw_server(script)
-    with websync.connect(server.url) as ws:
-        with pytest.raises(websync.ConnectionClosedError) as info:
-            ws.recv(timeout=5)
+    with websync.connect(server.url) as ws, pytest.raises(websync.ConnectionClosedError) as info:
+        ws.recv(timeout=5)
     assert info.value.code == 1009
     assert server.result().close_code == 1009
 

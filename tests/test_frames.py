@@ -240,7 +240,9 @@ def test_encode_frame_refuses_a_bad_key(encode_frame: EncodeFunction) -> None:
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 2**63 - 1, 2**64 - 1])
 @pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("offset", [0, 3])
-def test_parse_header_reads_every_length_form(parse_header: ParseFunction, size: int, masked: bool, offset: int) -> None:
+def test_parse_header_reads_every_length_form(
+    parse_header: ParseFunction, size: int, masked: bool, offset: int
+) -> None:
     key = b"\x01\x02\x03\x04" if masked else None
     header = reference_frame(0x82, b"", key)[:2]  # first byte and mask bit, length patched below
     if size < 126:
@@ -333,7 +335,9 @@ def message_frame(value: Text | Binary, key: bytes | None) -> bytes:
 
 
 @pytest.mark.parametrize("key", [None, KEY])
-def test_parse_messages_takes_whole_messages_of_every_length(parse_messages: MessagesFunction, key: bytes | None) -> None:
+def test_parse_messages_takes_whole_messages_of_every_length(
+    parse_messages: MessagesFunction, key: bytes | None
+) -> None:
     wire = b"".join(message_frame(value, key) for value in MESSAGES)
     events: list[object] = [Binary(b"before")]
     assert parse_messages(memoryview(b"xy" + wire), 2, None, key is not None, events) == 2 + len(wire)

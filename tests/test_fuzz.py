@@ -27,12 +27,8 @@ from websync.frames import Binary, Close, Ping, Pong, Text
 from websync.handshake import MAX_HEADER_BYTES, ResponseParser
 from websync.protocol import Protocol, Role
 
-settings.register_profile(
-    "default", max_examples=200, deadline=2000, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.register_profile(
-    "campaign", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck)
-)
+settings.register_profile("default", max_examples=200, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("campaign", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 CAMPAIGN = os.environ.get("HYPOTHESIS_PROFILE") == "campaign"
@@ -135,7 +131,7 @@ def parse(chunks: list[bytes], deflate: bool) -> tuple[list[object], object, byt
     for chunk in chunks:
         try:
             frames += [describe(frame) for frame in protocol.receive_data(chunk)]
-        except Exception as exc:  # noqa: BLE001 - the property: only ProtocolError, and inside .error
+        except Exception as exc:
             raise AssertionError(f"receive_data raised {exc!r} instead of setting Protocol.error") from exc
         # bounded memory: what is kept is at most one incomplete frame (header + max_size payload)
         assert len(protocol._buffer) <= MAX_SIZE + MAX_SIZE // 256 + 64 + 14
@@ -202,7 +198,9 @@ def http_response(draw: st.DrawFn) -> bytes:
     return head + body + draw(st.binary(max_size=50))
 
 
-responses = st.one_of(http_response(), st.binary(max_size=600), st.tuples(http_response(), st.binary(max_size=100)).map(b"".join))
+responses = st.one_of(
+    http_response(), st.binary(max_size=600), st.tuples(http_response(), st.binary(max_size=100)).map(b"".join)
+)
 
 
 def parse_response(chunks: list[bytes]) -> object:
@@ -213,7 +211,7 @@ def parse_response(chunks: list[bytes]) -> object:
             response = parser.receive_data(chunk)
         except InvalidHandshake as exc:
             return ("error", type(exc).__name__, str(exc))
-        except Exception as exc:  # noqa: BLE001 - the property: only InvalidHandshake
+        except Exception as exc:
             raise AssertionError(f"ResponseParser raised {exc!r}") from exc
         assert len(parser._buffer) <= MAX_HEADER_BYTES + len(chunk)
         if response is not None:

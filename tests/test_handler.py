@@ -299,7 +299,7 @@ def test_handle_error_may_swallow_the_error_and_the_worker_goes_on(server, spawn
     worker.send("after")
     assert rec.wait_frames(2) == ["boom", "after"]
     assert worker.is_alive()
-    (_, error), = rec.of("error")
+    ((_, error),) = rec.of("error")
     assert isinstance(error, KeyError)
 
 

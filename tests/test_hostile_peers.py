@@ -125,9 +125,8 @@ def test_endless_headers_are_refused_at_the_limit_with_bounded_memory(raw_server
 
     server = raw_server(script)
     start = time.monotonic()
-    with Peak() as peak:
-        with pytest.raises(websync.InvalidHandshake, match="longer than|more than") as info:
-            websync.connect(server.url, open_timeout=10)
+    with Peak() as peak, pytest.raises(websync.InvalidHandshake, match="longer than|more than") as info:
+        websync.connect(server.url, open_timeout=10)
     assert not isinstance(info.value, websync.OpenTimeout), "refused at the limit, not at the deadline"
     assert time.monotonic() - start < 5
     # the head is bounded to 64 KiB; the parser's buffer and one recv may at most double that

@@ -1114,7 +1114,9 @@ def test_receive_eof_after_local_close_is_abnormal() -> None:
     assert type(proto.closed_exception()) is ConnectionClosedError
 
 
-@pytest.mark.parametrize(("code", "cls"), [(1000, ConnectionClosedOK), (1001, ConnectionClosedOK), (1003, ConnectionClosedError)])
+@pytest.mark.parametrize(
+    ("code", "cls"), [(1000, ConnectionClosedOK), (1001, ConnectionClosedOK), (1003, ConnectionClosedError)]
+)
 def test_receive_eof_after_close_handshake_keeps_the_code(code: int, cls: type) -> None:
     proto = client()
     proto.receive_data(frame(CLOSE, struct.pack("!H", code) + b"r"))
@@ -1272,7 +1274,9 @@ def test_valid_utf8_arriving_in_pieces_of_one_frame(role: Role) -> None:
     first = peer_frame(role, TEXT, text[:200].encode(), fin=False)
     proto = Protocol(role)
     events = []
-    for piece in [first[i : i + 3] for i in range(0, len(first), 3)] + [wire[i : i + 5] for i in range(0, len(wire), 5)]:
+    for piece in [first[i : i + 3] for i in range(0, len(first), 3)] + [
+        wire[i : i + 5] for i in range(0, len(wire), 5)
+    ]:
         events += proto.receive_data(piece)
     assert proto.error is None and events == [Text(text)]
 

@@ -153,7 +153,9 @@ def test_connect_request_ipv6_and_basic_auth():
     assert f"Proxy-Authorization: Basic {credentials}\r\n\r\n".encode() in request
 
 
-@pytest.mark.parametrize("answer", [b"HTTP/1.0 200 Connection established\r\n\r\n", b"HTTP/1.1 200 OK\r\nVia: x\r\n\r\n"])
+@pytest.mark.parametrize(
+    "answer", [b"HTTP/1.0 200 Connection established\r\n\r\n", b"HTTP/1.1 200 OK\r\nVia: x\r\n\r\n"]
+)
 def test_connect_accepted_in_pieces(answer):
     handshake = ConnectHandshake(parse_proxy("http://p"), "h", 80)
     for byte in answer[:-1]:
@@ -193,7 +195,9 @@ def test_connect_garbage_answer(answer):
 
 def test_connect_answer_head_limits():
     with pytest.raises(InvalidHandshake, match=f"longer than {MAX_HEADER_BYTES}"):
-        ConnectHandshake(parse_proxy("http://p"), "h", 80).receive_data(b"HTTP/1.1 200 OK\r\nX: " + b"a" * MAX_HEADER_BYTES)
+        ConnectHandshake(parse_proxy("http://p"), "h", 80).receive_data(
+            b"HTTP/1.1 200 OK\r\nX: " + b"a" * MAX_HEADER_BYTES
+        )
     many = b"".join(b"X-%d: 1\r\n" % index for index in range(MAX_HEADERS + 1))
     with pytest.raises(InvalidHandshake, match=f"more than {MAX_HEADERS} headers"):
         ConnectHandshake(parse_proxy("http://p"), "h", 80).receive_data(b"HTTP/1.1 200 OK\r\n" + many + b"\r\n")
@@ -217,7 +221,11 @@ def test_socks5_no_auth_with_remote_dns():
 
 @pytest.mark.parametrize(
     ("host", "destination"),
-    [("127.0.0.1", b"\x01\x7f\x00\x00\x01"), ("::1", b"\x04" + b"\x00" * 15 + b"\x01"), ("bücher.example", b"\x03\x15xn--bcher-kva.example")],
+    [
+        ("127.0.0.1", b"\x01\x7f\x00\x00\x01"),
+        ("::1", b"\x04" + b"\x00" * 15 + b"\x01"),
+        ("bücher.example", b"\x03\x15xn--bcher-kva.example"),
+    ],
 )
 def test_socks5_destination_address_types(host, destination):
     handshake = socks(host=host, port=80)

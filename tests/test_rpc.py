@@ -75,7 +75,9 @@ def test_timeout_and_the_late_answer_goes_to_handle_unmatched(api: websync.Worke
 
 
 def test_a_key_already_waiting_is_refused(api: websync.Worker) -> None:
-    waiting = threading.Thread(target=lambda: pytest.raises(TimeoutError, websync.request, api, "{}", key="k", timeout=1))
+    waiting = threading.Thread(
+        target=lambda: pytest.raises(TimeoutError, websync.request, api, "{}", key="k", timeout=1)
+    )
     waiting.start()
     time.sleep(0.1)
     with pytest.raises(ValueError, match="already waiting"):

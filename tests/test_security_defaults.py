@@ -69,7 +69,9 @@ def test_tls_1_1_server_is_refused(tls_1_1_server, tls_ca):
         warnings.simplefilter("ignore", DeprecationWarning)
         permissive.minimum_version = ssl.TLSVersion.TLSv1
     permissive.set_ciphers("DEFAULT:@SECLEVEL=0")
-    with permissive.wrap_socket(socket.create_connection(("127.0.0.1", tls_1_1_server)), server_hostname="localhost") as tls:
+    with permissive.wrap_socket(
+        socket.create_connection(("127.0.0.1", tls_1_1_server)), server_hostname="localhost"
+    ) as tls:
         assert tls.version() == "TLSv1.1"
     with pytest.raises(websync.TransportError, match="(?i)protocol.version|unsupported.protocol"):
         websync.connect(f"wss://localhost:{tls_1_1_server}/", open_timeout=5, proxy=None)
@@ -92,7 +94,8 @@ def test_response_parser_allows_the_header_limit_exactly():
 
 
 @pytest.mark.parametrize(
-    "url", [f"http://user:{SECRET}@h/", f"ws://user:{SECRET}@h/#x", f"ws://user:{SECRET}@h:99999/", f"ws://user:{SECRET}@/"]
+    "url",
+    [f"http://user:{SECRET}@h/", f"ws://user:{SECRET}@h/#x", f"ws://user:{SECRET}@h:99999/", f"ws://user:{SECRET}@/"],
 )
 def test_invalid_url_errors_leave_out_credentials(url):
     with pytest.raises(websync.InvalidURI) as info:
@@ -114,7 +117,9 @@ def test_credentials_stay_out_of_traces_and_errors(raw_server, caplog):
 
     def script(peer):
         requests.append(peer.read_request())
-        peer.send(b"HTTP/1.1 403 Forbidden\r\nSet-Cookie: session=" + SECRET.encode() + b"\r\nContent-Length: 0\r\n\r\n")
+        peer.send(
+            b"HTTP/1.1 403 Forbidden\r\nSet-Cookie: session=" + SECRET.encode() + b"\r\nContent-Length: 0\r\n\r\n"
+        )
 
     server = raw_server(script)
     caplog.set_level(logging.DEBUG, logger="websync")

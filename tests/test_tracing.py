@@ -105,8 +105,10 @@ def test_debug_trace_covers_the_whole_life_of_a_worker(server, spawn, trace_log)
     assert "out CLOSE 1000 ''" in lines  # close codes both ways
     assert "in CLOSE 1000 ''" in lines
     assert has(lines, "terminating: 'normal'")
-    order = [next(i for i, line in enumerate(lines) if fragment in line) for fragment in
-             ("connecting to", "HTTP 101", "out BINARY", "in BINARY", "out CLOSE", "in CLOSE", "terminating")]
+    order = [
+        next(i for i, line in enumerate(lines) if fragment in line)
+        for fragment in ("connecting to", "HTTP 101", "out BINARY", "in BINARY", "out CLOSE", "in CLOSE", "terminating")
+    ]
     assert order == sorted(order)
 
 

@@ -21,7 +21,9 @@ def pairs() -> Iterator[list[tuple[socket.socket, socket.socket]]]:
         theirs.close()
 
 
-def test_it_reports_the_readable_sockets_and_nothing_on_timeout(pairs: list[tuple[socket.socket, socket.socket]]) -> None:
+def test_it_reports_the_readable_sockets_and_nothing_on_timeout(
+    pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
     (first, first_peer), (second, second_peer) = pairs
     poller = Poller([first, second])
     assert poller.wait(0) == []
@@ -33,7 +35,9 @@ def test_it_reports_the_readable_sockets_and_nothing_on_timeout(pairs: list[tupl
     assert poller.wait(0) == [first]  # the same poll object, the next wait: what is ready now
 
 
-def test_a_writer_counts_once_it_has_room_and_stops_counting_when_dropped(pairs: list[tuple[socket.socket, socket.socket]]) -> None:
+def test_a_writer_counts_once_it_has_room_and_stops_counting_when_dropped(
+    pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
     (first, _), (second, _) = pairs
     poller = Poller([first, second])
     assert poller.wait(0, writer=first) == [first]  # an empty socket buffer has room

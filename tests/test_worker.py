@@ -158,7 +158,9 @@ def test_bursts_of_sends_from_several_threads_all_go_out_in_each_threads_order(s
         received += [frame.data for frame in reader.receive_data(data)]
     assert len(received) == threads * per_thread
     for thread in range(threads):
-        assert [int(text.split(":")[1]) for text in received if text.startswith(f"{thread}:")] == list(range(per_thread))
+        assert [int(text.split(":")[1]) for text in received if text.startswith(f"{thread}:")] == list(
+            range(per_thread)
+        )
 
 
 def test_frames_sent_before_stop_are_delivered_when_the_worker_is_idle(server, spawn):
@@ -308,7 +310,7 @@ def test_handle_disconnect_reports_the_close_code_and_its_stop_ends_the_worker(s
     worker.send("cmd:close:4001:bye")
     assert worker.join(5)
     assert rec.of("close") == [("close", 4001, "bye")]
-    (_, reason, attempt), = rec.of("disconnect")
+    ((_, reason, attempt),) = rec.of("disconnect")
     assert isinstance(reason, websync.ConnectionClosed)
     assert (reason.code, reason.reason, attempt) == (4001, "bye", 1)
     assert worker.exit_reason == "gone"
@@ -369,7 +371,9 @@ def test_queue_full_is_a_websocket_error():
 
 def test_send_info_runs_handle_info_in_the_worker_thread_and_sends_its_reply(server, spawn):
     message = object()
-    rec = Recorder(unique_url(server), hooks={"handle_info": lambda m: websync.Text("info-reply") if m is message else None})
+    rec = Recorder(
+        unique_url(server), hooks={"handle_info": lambda m: websync.Text("info-reply") if m is message else None}
+    )
     worker = spawn(rec)
     rec.wait_count("handle_connect")
     worker.send_info(message)
@@ -398,7 +402,7 @@ def test_keepalive_detects_a_peer_that_stops_answering(silent_peers, spawn):
     worker = spawn(rec, ping_interval=0.1, ping_timeout=0.3)
     rec.wait_count("handle_connect")
     assert worker.join(5)
-    (_, reason, attempt), = rec.of("disconnect")
+    ((_, reason, attempt),) = rec.of("disconnect")
     assert isinstance(reason, websync.ConnectionClosed) and reason.code == 1006
     assert attempt == 1
     assert worker.exit_reason == "lost"

@@ -93,7 +93,9 @@ class _gunicorn:
             "--access-logfile", "-", "--error-logfile", "-", "--graceful-timeout", "5", "wsgi_app:app",
         ]  # fmt: skip
         with self.logfile.open("w") as log:
-            self.process = subprocess.Popen(command, pass_fds=[self.listener.fileno()], stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, pass_fds=[self.listener.fileno()], stdout=log, stderr=subprocess.STDOUT
+            )
         self.running = Running(f"gunicorn {worker_class}", self.listener.getsockname()[1], self.logfile.read_text)
 
     def __enter__(self) -> Running:
@@ -362,7 +364,10 @@ def test_a_server_that_lends_no_socket_is_refused() -> None:
 
 def test_a_tls_socket_is_refused() -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    with context.wrap_socket(socket.socket(), server_side=True) as tls, pytest.raises(websync.wsgi.UnsupportedServer, match="TLS"):
+    with (
+        context.wrap_socket(socket.socket(), server_side=True) as tls,
+        pytest.raises(websync.wsgi.UnsupportedServer, match="TLS"),
+    ):
         websync.wsgi.accept(_environ(**{"gunicorn.socket": tls}), Echo)
 
 

@@ -69,8 +69,16 @@ def ensure_installed(cache_dir: Path) -> AutobahnInstall:
     cache_dir.mkdir(parents=True, exist_ok=True)
     print(f"Installing autobahntestsuite=={AUTOBAHN_VERSION} into {site_dir} (about a minute)...", flush=True)
     command = [
-        str(python2), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--no-warn-script-location", "--target", str(staging), f"autobahntestsuite=={AUTOBAHN_VERSION}",
+        str(python2),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--target",
+        str(staging),
+        f"autobahntestsuite=={AUTOBAHN_VERSION}",
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:

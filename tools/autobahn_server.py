@@ -59,7 +59,7 @@ def _announced_cases(log: Path) -> list[str] | None:
     """Return the case ids the server printed at start-up, or None before it has."""
     for line in log.read_text(errors="replace").splitlines():
         if line.startswith(CASES_PREFIX):
-            return [str(case) for case in ast.literal_eval(line[len(CASES_PREFIX):])]
+            return [str(case) for case in ast.literal_eval(line[len(CASES_PREFIX) :])]
     return None
 
 
@@ -88,13 +88,25 @@ def _start(
     spec_file.write_text(json.dumps({**spec, "url": url}, indent=2))
     log = workdir / "fuzzingserver.log"
     command = [
-        str(install.python2), "-u", str(LAUNCHER), str(install.site_dir),
-        "--mode", "fuzzingserver", "--spec", str(spec_file), "--webport", "0",
+        str(install.python2),
+        "-u",
+        str(LAUNCHER),
+        str(install.site_dir),
+        "--mode",
+        "fuzzingserver",
+        "--spec",
+        str(spec_file),
+        "--webport",
+        "0",
     ]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=output,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            command,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     deadline = time.monotonic() + START_TIMEOUT
     try:

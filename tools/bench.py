@@ -40,7 +40,11 @@ IDLE_CONNECTIONS = 100
 SWEEP_SIZES = (64, 256, KIB, 4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB)
 DEFLATE_SIZES = (64, 256, KIB, 4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB)
 CLIENTS = ("websync", "websocket-client", "websockets", "raw")
-BASELINES = {"websocket-client": "websocket-client 1.9 (pure Python)", "websockets": "websockets.sync", "raw": "raw socket"}
+BASELINES = {
+    "websocket-client": "websocket-client 1.9 (pure Python)",
+    "websockets": "websockets.sync",
+    "raw": "raw socket",
+}
 
 # (key, workload, size, clients, title)
 WORKLOADS: list[tuple[str, str, int, tuple[str, ...], str]] = [
@@ -500,14 +504,14 @@ def measure(client_name: str, workload: str, size: int, url: str) -> dict[str, A
 
 def run(reps: int, selected: set[str] | None, sweep: bool) -> dict[str, Any]:
     """All measurements, interleaved: each repetition runs every job, rotating the client order."""
-    jobs = [(key, workload, size, clients) for key, workload, size, clients, _ in WORKLOADS if not selected or key in selected]
+    jobs = [
+        (key, workload, size, clients)
+        for key, workload, size, clients, _ in WORKLOADS
+        if not selected or key in selected
+    ]
     if sweep:
         done = {(workload, size) for _, workload, size, _ in jobs}
-        jobs += [
-            (f"sweep_{size}", "stream", size, CLIENTS)
-            for size in SWEEP_SIZES
-            if ("stream", size) not in done
-        ]
+        jobs += [(f"sweep_{size}", "stream", size, CLIENTS) for size in SWEEP_SIZES if ("stream", size) not in done]
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {key: {} for key, *_ in jobs}
     with echo_server() as url:
         for rep in range(reps):
@@ -531,7 +535,9 @@ def _median(results: list[dict[str, Any]]) -> dict[str, float]:
     return {name: statistics.median(r[name] for r in results) for name in figures}
 
 
-def ratios(medians: dict[str, dict[str, dict[str, float]]], samples: dict[str, dict[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+def ratios(
+    medians: dict[str, dict[str, dict[str, float]]], samples: dict[str, dict[str, list[dict[str, Any]]]]
+) -> list[dict[str, Any]]:
     """The issue's goals with the measured ratio (of the medians) and whether it is met, and the
     ratios of the interleaved repetitions one by one (their median, lowest and highest): how far
     the machine's drift moves the ratio."""
@@ -542,13 +548,21 @@ def ratios(medians: dict[str, dict[str, dict[str, float]]], samples: dict[str, d
             denominators = {b["repetition"]: b["rate"] for b in samples[key_b][client_b]}
         except KeyError:
             continue
-        paired = [a["rate"] / denominators[a["repetition"]] for a in samples[key_a][client_a] if a["repetition"] in denominators]
+        paired = [
+            a["rate"] / denominators[a["repetition"]]
+            for a in samples[key_a][client_a]
+            if a["repetition"] in denominators
+        ]
         per_repetition = [statistics.median(paired), min(paired), max(paired)] if paired else None
-        rows.append({"goal": what, "ratio": ratio, "per_repetition": per_repetition, "minimum": goal, "met": ratio >= goal})
+        rows.append(
+            {"goal": what, "ratio": ratio, "per_repetition": per_repetition, "minimum": goal, "met": ratio >= goal}
+        )
     return rows
 
 
-def sweep_series(medians: dict[str, dict[str, dict[str, float]]], sizes: dict[str, int]) -> dict[str, list[list[float]]]:
+def sweep_series(
+    medians: dict[str, dict[str, dict[str, float]]], sizes: dict[str, int]
+) -> dict[str, list[list[float]]]:
     """Per client, [size, messages per second] of every stream run, for the plot."""
     series: dict[str, list[list[float]]] = {}
     for key, by_client in medians.items():
@@ -581,24 +595,42 @@ def table(report: dict[str, Any]) -> str:
                     cell += f" ({median['rtt_median_us']:.0f} µs)"
                 cells.append(cell)
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    for key, title in (("pingpong", "CPU s per 100k msgs, ping-pong 256 B"), ("stream", "CPU s per 100k msgs, stream 256 B")):
+    for key, title in (
+        ("pingpong", "CPU s per 100k msgs, ping-pong 256 B"),
+        ("stream", "CPU s per 100k msgs, stream 256 B"),
+    ):
         if key in medians:
             cells = [f"{medians[key][c]['cpu_per_100k']:.2f}" if c in medians[key] else "" for c in CLIENTS]
             lines.append(f"| {title} | " + " | ".join(cells) + " |")
     lines += ["", "| goal | ratio | per repetition: median (range) | minimum | met |", "|---|---|---|---|---|"]
     for row in report["ratios"]:
         spread = "" if row["per_repetition"] is None else "{:.2f} ({:.2f}–{:.2f})".format(*row["per_repetition"])
-        lines.append(f"| {row['goal']} | {row['ratio']:.2f} | {spread} | {row['minimum']:.2f} | {'yes' if row['met'] else 'NO'} |")
+        lines.append(
+            f"| {row['goal']} | {row['ratio']:.2f} | {spread} | {row['minimum']:.2f} | {'yes' if row['met'] else 'NO'} |"
+        )
     if "stream" in medians and {"websync", "websocket-client"} <= set(medians["stream"]):
-        ours, theirs = medians["stream"]["websync"]["cpu_per_100k"], medians["stream"]["websocket-client"]["cpu_per_100k"]
-        lines.append(f"| CPU per 100k msgs (stream 256 B) at or below websocket-client | {ours / theirs:.2f} | | ≤ 1.00 | {'yes' if ours <= theirs else 'NO'} |")
+        ours, theirs = (
+            medians["stream"]["websync"]["cpu_per_100k"],
+            medians["stream"]["websocket-client"]["cpu_per_100k"],
+        )
+        lines.append(
+            f"| CPU per 100k msgs (stream 256 B) at or below websocket-client | {ours / theirs:.2f} | | ≤ 1.00 | {'yes' if ours <= theirs else 'NO'} |"
+        )
     if "tracing_off" in report:
         cost = report["tracing_off"]
-        lines.append(f"| tracing switched off (% of a stream message) | {cost['percent']:.2f}% | | < 3% | {'yes' if cost['percent'] < 3 else 'NO'} |")
+        lines.append(
+            f"| tracing switched off (% of a stream message) | {cost['percent']:.2f}% | | < 3% | {'yes' if cost['percent'] < 3 else 'NO'} |"
+        )
     if "deflate" in report:
-        lines += ["", "| permessage-deflate, message size | without (µs/msg) | with (µs/msg) | ratio |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "| permessage-deflate, message size | without (µs/msg) | with (µs/msg) | ratio |",
+            "|---|---|---|---|",
+        ]
         for row in report["deflate"]:
-            lines.append(f"| {_size(row['size'])} | {row['plain_us']:.1f} | {row['deflate_us']:.1f} | {row['ratio']:.1f}x |")
+            lines.append(
+                f"| {_size(row['size'])} | {row['plain_us']:.1f} | {row['deflate_us']:.1f} | {row['ratio']:.1f}x |"
+            )
     return "\n".join(lines)
 
 

@@ -118,7 +118,9 @@ def main() -> None:
     print(f"| layer ({args.size} B ping-pong, medians of {args.reps}) | round trip | user CPU | system CPU |")
     print("|---|---|---|---|")
     for layer, runs in results.items():
-        wall, user, system = (statistics.median(run[key] for run in runs) for key in ("wall_us", "user_us", "system_us"))
+        wall, user, system = (
+            statistics.median(run[key] for run in runs) for key in ("wall_us", "user_us", "system_us")
+        )
         print(f"| {layer} | {wall:.1f} µs | {user:.1f} µs | {system:.1f} µs |")
 
 

@@ -1,6 +1,6 @@
 """Plot messages per second against message size (stream workload) from tools/bench.py's JSON.
 
-    python tools/bench_plot.py [docs/bench.json] [docs/bench.png]
+python tools/bench_plot.py [docs/bench.json] [docs/bench.png]
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ def plot(report: dict, output: Path) -> None:
     figure, axes = plt.subplots(figsize=(8, 5))
     for client, points in report["series"].items():
         sizes, rates = zip(*points)
-        axes.plot(sizes, rates, marker="o", label=LABELS.get(client, client), linestyle="--" if client == "raw" else "-")
+        axes.plot(
+            sizes, rates, marker="o", label=LABELS.get(client, client), linestyle="--" if client == "raw" else "-"
+        )
     axes.set_xscale("log", base=2)
     axes.set_yscale("log")
     axes.set_xlabel("message size (bytes)")

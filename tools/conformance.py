@@ -52,7 +52,11 @@ TESTEE_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT
 # seven permessage-deflate parameter sets the server answers with (13.1-13.7).
 DEFAULT_CASES = [
     *(f"{category}.*" for category in (1, 2, 3, 4, 5, 6, 7, 9, 10)),
-    "12.1.1", "12.1.2", "12.1.3", "12.1.11", "12.2.1",
+    "12.1.1",
+    "12.1.2",
+    "12.1.3",
+    "12.1.11",
+    "12.2.1",
     *(f"13.{family}.1" for family in range(1, 8)),
     "13.7.11",
 ]
@@ -92,13 +96,27 @@ class Testee:
     def request(self, agent: Agent, action: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         """Run one testee action; raises subprocess.TimeoutExpired after ``timeout`` seconds."""
         command = [
-            sys.executable, str(TESTEE), "--client", self.client, "--url", self.url,
-            "--agent", agent.name, "--compression", "deflate" if agent.compression else "none",
-            *(["--http2"] if self.http2 else []), *action,
+            sys.executable,
+            str(TESTEE),
+            "--client",
+            self.client,
+            "--url",
+            self.url,
+            "--agent",
+            agent.name,
+            "--compression",
+            "deflate" if agent.compression else "none",
+            *(["--http2"] if self.http2 else []),
+            *action,
         ]
         return subprocess.run(
-            command, env=TESTEE_ENV, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            timeout=timeout, check=False,
+            command,
+            env=TESTEE_ENV,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def service(self, agent: Agent, action: str) -> str:
@@ -229,33 +247,46 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--full", action="store_true",
+        "--full",
+        action="store_true",
         help="run all cases, with and without compression offered, and write a Markdown summary",
     )
     parser.add_argument(
-        "--cases", metavar="PATTERNS", type=case_patterns,
+        "--cases",
+        metavar="PATTERNS",
+        type=case_patterns,
         help="comma-separated case ids or patterns to run instead, e.g. '6.*,7.1.1'",
     )
     parser.add_argument(
-        "--client", choices=CLIENTS, default="websync",
+        "--client",
+        choices=CLIENTS,
+        default="websync",
         help="client under test; 'websockets' runs the websockets library as a reference",
     )
     parser.add_argument(
-        "--http2", action="store_true",
+        "--http2",
+        action="store_true",
         help="run websync over HTTP/2 (RFC 8441) through nghttpx in front of the fuzzingserver; "
         f"agents are named CLIENT{HTTP2_SUFFIX}, reports go to {HTTP2_REPORTS_DIR.relative_to(ROOT)}",
     )
     parser.add_argument(
-        "--case-timeout", type=float, metavar="SECONDS",
+        "--case-timeout",
+        type=float,
+        metavar="SECONDS",
         help=f"kill the testee when one case takes longer (default: {CASE_TIMEOUT:g}, with --full "
         f"{FULL_CASE_TIMEOUT:g}: the largest compression cases allow themselves up to 480)",
     )
     parser.add_argument(
-        "--max-hangs", type=int, default=3, metavar="N",
+        "--max-hangs",
+        type=int,
+        default=3,
+        metavar="N",
         help="stop running cases after N of them hung (default: %(default)s)",
     )
     parser.add_argument(
-        "--markdown", type=Path, metavar="PATH",
+        "--markdown",
+        type=Path,
+        metavar="PATH",
         help="write a Markdown summary there (default with --full: docs/conformance.md, "
         "or docs/conformance-CLIENT.md for another client, docs/conformance-http2-results.md with --http2)",
     )

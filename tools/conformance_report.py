@@ -91,9 +91,7 @@ def _shorten(value: object) -> str:
     return text if len(text) <= DETAIL_CHARS else text[:DETAIL_CHARS] + "..."
 
 
-def load_results(
-    outdir: Path, planned: dict[str, list[str]], problems: dict[tuple[str, str], str]
-) -> list[CaseResult]:
+def load_results(outdir: Path, planned: dict[str, list[str]], problems: dict[tuple[str, str], str]) -> list[CaseResult]:
     """Results of every planned case of every agent, from ``outdir/index.json``.
 
     ``planned`` maps each agent to the case ids it was meant to run; a case
@@ -111,10 +109,17 @@ def load_results(
             if entry is None:
                 results.append(CaseResult(agent, case_id, MISSING, MISSING, 0, None, problem))
             else:
-                results.append(CaseResult(
-                    agent, case_id, entry["behavior"], entry["behaviorClose"], int(entry["duration"]),
-                    outdir / entry["reportfile"], problem,
-                ))
+                results.append(
+                    CaseResult(
+                        agent,
+                        case_id,
+                        entry["behavior"],
+                        entry["behaviorClose"],
+                        int(entry["duration"]),
+                        outdir / entry["reportfile"],
+                        problem,
+                    )
+                )
     return results
 
 

@@ -57,10 +57,27 @@ def run_fuzzing_client(spec: dict[str, object], timeout: float) -> tuple[list[st
     spec_file = CACHE_DIR / "fuzzingclient.json"
     spec_file.write_text(json.dumps(spec, indent=2))
     log = CACHE_DIR / "fuzzingclient.log"
-    command = [str(install.python2), "-u", str(LAUNCHER), str(install.site_dir), "--mode", "fuzzingclient", "--spec", str(spec_file)]
+    command = [
+        str(install.python2),
+        "-u",
+        str(LAUNCHER),
+        str(install.site_dir),
+        "--mode",
+        "fuzzingclient",
+        "--spec",
+        str(spec_file),
+    ]
     with log.open("wb") as output:
         try:
-            subprocess.run(command, cwd=CACHE_DIR, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+            subprocess.run(
+                command,
+                cwd=CACHE_DIR,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             print(f"fuzzingclient did not finish within {timeout:.0f}s (log: {log})", flush=True)
     return _announced_cases(log) or [], log
@@ -71,7 +88,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="run every case 1.* to 13.* (default: a quick subset)")
     parser.add_argument(
-        "--cases", metavar="PATTERNS", type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+        "--cases",
+        metavar="PATTERNS",
+        type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
         help="comma-separated case ids or patterns to run instead, e.g. '6.*,7.1.1'",
     )
     parser.add_argument("--timeout", type=float, default=3600.0, metavar="SECONDS", help="bound on the whole run")
@@ -95,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
             "servers": [{"agent": agent, "url": f"ws://127.0.0.1:{server.port}"} for agent, server in servers.items()],
             "cases": patterns,
             "exclude-cases": [],
-            "exclude-agent-cases": {NO_COMPRESSION_AGENT: [f"{category}.*" for category in sorted(COMPRESSION_CATEGORIES)]},
+            "exclude-agent-cases": {
+                NO_COMPRESSION_AGENT: [f"{category}.*" for category in sorted(COMPRESSION_CATEGORIES)]
+            },
         }
         cases, log = run_fuzzing_client(spec, args.timeout)
     if not cases:
@@ -112,7 +133,9 @@ def run(args: argparse.Namespace) -> int:
     if failures:
         print(f"Cases that did not pass:\n\n{failures}\n")
     ok = passed(results)
-    print(f"{len(results)} cases in {seconds:.0f}s: {'all passed' if ok else 'FAILED'} (reports: {REPORTS_DIR / 'index.html'})")
+    print(
+        f"{len(results)} cases in {seconds:.0f}s: {'all passed' if ok else 'FAILED'} (reports: {REPORTS_DIR / 'index.html'})"
+    )
     return 0 if ok else 1
 
 

@@ -55,7 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--agent", required=True, help="agent name the reports are filed under")
     parser.add_argument("--compression", choices=("deflate", "none"), default="deflate")
     parser.add_argument(
-        "--http2", action="store_true",
+        "--http2",
+        action="store_true",
         help="connect over HTTP/2 (RFC 8441, h2c by prior knowledge), e.g. to nghttpx in front of the server",
     )
     actions = parser.add_subparsers(dest="action", required=True)

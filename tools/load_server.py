@@ -88,8 +88,16 @@ def run(args: argparse.Namespace) -> int:
         time.sleep(0.5)
         before = rss_bytes()
         command = [
-            sys.executable, str(CLIENTS), "--url", f"ws://127.0.0.1:{server.port}/",
-            "--connections", str(args.connections), "--duration", str(args.duration), "--size", str(args.size),
+            sys.executable,
+            str(CLIENTS),
+            "--url",
+            f"ws://127.0.0.1:{server.port}/",
+            "--connections",
+            str(args.connections),
+            "--duration",
+            str(args.duration),
+            "--size",
+            str(args.size),
         ]
         if compression:
             command += ["--compression", compression]
@@ -115,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"connections: {opened['connected']} opened ({opened['failed']} failed), {held} held by the server")
     print(f"server RSS: {before / 2**20:.1f} MiB before, {after / 2**20:.1f} MiB with {held} connections")
     print(f"memory per connection: {per_connection / 1024:.1f} KiB (thread stack size {STACK_SIZE // 1024} KiB)")
-    print(f"echo: {echoed['messages']} messages of {args.size} bytes in {echoed['seconds']:.1f}s = {rate:,.0f} messages/s")
+    print(
+        f"echo: {echoed['messages']} messages of {args.size} bytes in {echoed['seconds']:.1f}s = {rate:,.0f} messages/s"
+    )
     print(f"connections lost: {lost}")
     return 0 if lost == 0 and held == args.connections else 1
 

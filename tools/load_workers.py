@@ -159,7 +159,10 @@ def raise_fd_limit(connections: int) -> None:
 
 def start_server(kind: str) -> tuple[subprocess.Popen[str], int]:
     server = subprocess.Popen(
-        [sys.executable, "-c", SERVER_SCRIPTS[kind], str(ROOT)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", SERVER_SCRIPTS[kind], str(ROOT)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert server.stdout is not None
     line = server.stdout.readline()
@@ -189,8 +192,15 @@ def run(args: argparse.Namespace) -> int:
         workers = [
             supervisor.start_child(
                 websync.child_spec(
-                    handler, id=i, restart="temporary", shutdown=args.stop_limit,
-                    compression=None, open_timeout=30, close_timeout=5, max_size=2**16, proxy=None,
+                    handler,
+                    id=i,
+                    restart="temporary",
+                    shutdown=args.stop_limit,
+                    compression=None,
+                    open_timeout=30,
+                    close_timeout=5,
+                    max_size=2**16,
+                    proxy=None,
                 )
             )
             for i, handler in enumerate(handlers)
@@ -228,14 +238,26 @@ def run(args: argparse.Namespace) -> int:
 
     per_connection = (rss_idle - rss_before) / max(state.connections, 1)
     print(f"server: {args.server} (another process); {args.connections} workers under one DynamicSupervisor")
-    print(f"thread stack size: {stack // 1024 if stack else 'platform default'} KiB"
-          f" (virtual size {vm_before / MiB:.0f} -> {vm_idle / MiB:.0f} MiB)")
-    print(f"connect: {state.connections}/{args.connections} connected in {connect_time:.2f} s"
-          f" (start_child calls took {all_started:.2f} s)")
-    print(f"RSS: {rss_before / MiB:.1f} MiB before, {rss_idle / MiB:.1f} MiB with {state.connections} idle"
-          f" connections, {rss_busy / MiB:.1f} MiB after echoing")
-    print(f"memory per connection: {per_connection / 1024:.1f} KiB RSS"
-          + (f", {python_bytes / args.connections / 1024:.1f} KiB of Python objects (tracemalloc)" if python_bytes else ""))
+    print(
+        f"thread stack size: {stack // 1024 if stack else 'platform default'} KiB"
+        f" (virtual size {vm_before / MiB:.0f} -> {vm_idle / MiB:.0f} MiB)"
+    )
+    print(
+        f"connect: {state.connections}/{args.connections} connected in {connect_time:.2f} s"
+        f" (start_child calls took {all_started:.2f} s)"
+    )
+    print(
+        f"RSS: {rss_before / MiB:.1f} MiB before, {rss_idle / MiB:.1f} MiB with {state.connections} idle"
+        f" connections, {rss_busy / MiB:.1f} MiB after echoing"
+    )
+    print(
+        f"memory per connection: {per_connection / 1024:.1f} KiB RSS"
+        + (
+            f", {python_bytes / args.connections / 1024:.1f} KiB of Python objects (tracemalloc)"
+            if python_bytes
+            else ""
+        )
+    )
     print(f"echo: {echoes} messages of {args.size} bytes in {args.duration:.1f} s = {rate:,.0f} messages/s")
     print(f"connections lost: {len(state.failures)}; workers alive before stop: {alive}")
     print(f"stop of the supervision tree: {stop_time:.2f} s; workers still alive after it: {still_alive}")
@@ -255,9 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of echoing")
     parser.add_argument("--size", type=int, default=32, help="message size in characters")
     parser.add_argument("--server", choices=sorted(SERVER_SCRIPTS), default="websync")
-    parser.add_argument("--stack-size", type=int, default=STACK_SIZE, help="thread stack size in bytes; 0: the platform's")
+    parser.add_argument(
+        "--stack-size", type=int, default=STACK_SIZE, help="thread stack size in bytes; 0: the platform's"
+    )
     parser.add_argument("--tracemalloc", action="store_true", help="also report Python object memory (slower)")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the goals (--connect-limit, --rss-limit) are missed")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the goals (--connect-limit, --rss-limit) are missed"
+    )
     parser.add_argument("--connect-limit", type=float, default=10.0, help="seconds")
     parser.add_argument("--rss-limit", type=float, default=150.0, help="MiB")
     parser.add_argument("--stop-limit", type=float, default=10.0, help="seconds the stop of the tree may take")

@@ -67,13 +67,24 @@ def nghttpx_front(backend_url: str, workdir: Path) -> Iterator[str]:
     config = workdir / "nghttpx.conf"
     errorlog = workdir / "nghttpx.log"
     errorlog.write_text("")
-    config.write_text(CONFIG.format(
-        host=HOST, port=port, backend_host=backend.hostname, backend_port=backend.port, timeout=IDLE_TIMEOUT,
-        accesslog=workdir / "nghttpx-access.log", errorlog=errorlog,
-    ))
+    config.write_text(
+        CONFIG.format(
+            host=HOST,
+            port=port,
+            backend_host=backend.hostname,
+            backend_port=backend.port,
+            timeout=IDLE_TIMEOUT,
+            accesslog=workdir / "nghttpx-access.log",
+            errorlog=errorlog,
+        )
+    )
     process = subprocess.Popen(
-        ["nghttpx", f"--conf={config}"], cwd=workdir, stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        ["nghttpx", f"--conf={config}"],
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + START_TIMEOUT

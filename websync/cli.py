@@ -65,19 +65,55 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The parsed command line (argparse exits with status 2 on an error)."""
     parser = argparse.ArgumentParser(prog="websync", description="A WebSocket client for the terminal and for scripts.")
     parser.add_argument("url", help="ws:// or wss:// URL")
-    parser.add_argument("-H", "--header", dest="headers", type=_header, action="append", default=[],
-                        metavar="'NAME: VALUE'", help="an extra request header (repeatable)")
-    parser.add_argument("-s", "--subprotocol", dest="subprotocols", action="append", default=[],
-                        metavar="PROTOCOL", help="a subprotocol to offer (repeatable)")
-    parser.add_argument("--no-compression", dest="compression", action="store_const", const=None,
-                        default="deflate", help="do not offer permessage-deflate")
+    parser.add_argument(
+        "-H",
+        "--header",
+        dest="headers",
+        type=_header,
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="an extra request header (repeatable)",
+    )
+    parser.add_argument(
+        "-s",
+        "--subprotocol",
+        dest="subprotocols",
+        action="append",
+        default=[],
+        metavar="PROTOCOL",
+        help="a subprotocol to offer (repeatable)",
+    )
+    parser.add_argument(
+        "--no-compression",
+        dest="compression",
+        action="store_const",
+        const=None,
+        default="deflate",
+        help="do not offer permessage-deflate",
+    )
     parser.add_argument("--trace", action="store_true", help="log every frame and event on stderr")
-    parser.add_argument("--send", action="append", default=[], metavar="MESSAGE",
-                        help="send this text message (repeatable), then print --count answers and exit")
-    parser.add_argument("-n", "--count", type=int, default=None,
-                        help="answers to print before exiting (default with --send: one per message)")
-    parser.add_argument("-t", "--timeout", type=float, default=10.0,
-                        help="seconds to wait for the handshake and for each answer (default 10)")
+    parser.add_argument(
+        "--send",
+        action="append",
+        default=[],
+        metavar="MESSAGE",
+        help="send this text message (repeatable), then print --count answers and exit",
+    )
+    parser.add_argument(
+        "-n",
+        "--count",
+        type=int,
+        default=None,
+        help="answers to print before exiting (default with --send: one per message)",
+    )
+    parser.add_argument(
+        "-t",
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the handshake and for each answer (default 10)",
+    )
     args = parser.parse_args(argv)
     if args.count is not None and args.count < 0:
         parser.error("--count must be 0 or more")
@@ -123,7 +159,9 @@ def _run_script(ws: ClientConnection, args: argparse.Namespace, out: TextIO) -> 
         try:
             _show(ws.recv(timeout=args.timeout), out)
         except TimeoutError:
-            raise _Failure(ExitStatus.TIMEOUT, f"answer {received + 1} of {count} did not come within {args.timeout:g} s") from None
+            raise _Failure(
+                ExitStatus.TIMEOUT, f"answer {received + 1} of {count} did not come within {args.timeout:g} s"
+            ) from None
         except ConnectionClosed as exc:
             raise _Failure(ExitStatus.CLOSED, f"{exc} after {received} of {count} answers") from None
     ws.close()
@@ -162,7 +200,9 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdo
             if args.send or args.count is not None:
                 _run_script(ws, args, out)
                 return ExitStatus.OK
-            print(f"connected to {args.url} (subprotocol: {ws.subprotocol}); Ctrl-D to close", file=sys.stderr, flush=True)
+            print(
+                f"connected to {args.url} (subprotocol: {ws.subprotocol}); Ctrl-D to close", file=sys.stderr, flush=True
+            )
             return _run_interactive(ws, stdin or sys.stdin, out)
         finally:
             ws.close()

@@ -146,9 +146,7 @@ def _upgrade(
     protocol = Protocol(Role.CLIENT, max_size=options.max_size, extensions=accepted.extensions)
     connection = connection_class(sock, protocol, uri, response, accepted.subprotocol, tracer, stats)
     stats.connected_since = time.time()
-    tracer.event(
-        "connected to %s (subprotocol %s, extensions %s)", uri, accepted.subprotocol, connection.extensions
-    )
+    tracer.event("connected to %s (subprotocol %s, extensions %s)", uri, accepted.subprotocol, connection.extensions)
     if leftover:
         connection.early_frames = connection.feed(leftover)
     return connection

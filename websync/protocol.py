@@ -252,7 +252,12 @@ class Protocol:
         message = self._message
         if first & 0x40 or not (
             (opcode == Opcode.TEXT and message is None)
-            or (opcode == Opcode.CONTINUATION and message is not None and message.utf8 is not None and not message.compressed)
+            or (
+                opcode == Opcode.CONTINUATION
+                and message is not None
+                and message.utf8 is not None
+                and not message.compressed
+            )
         ):
             return
         if self._probe is None:
@@ -447,7 +452,6 @@ class Protocol:
 
     def _encode(self, frame: WireFrame) -> bytes:
         return encode_frame(frame.first_byte, frame.payload, self._next_key())
-
 
     def data_to_send(self) -> bytes:
         """Bytes the protocol itself owes the peer: close replies, and after a violation the

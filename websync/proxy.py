@@ -211,7 +211,9 @@ class Socks5Handshake:
     def receive_data(self, data: bytes) -> bool:
         if not data:
             during = {"method": "the method negotiation", "auth": "authentication (wrong credentials?)"}
-            raise ProxyError(f"SOCKS5 proxy {self.proxy} closed the connection during {during.get(self._state, 'CONNECT')}")
+            raise ProxyError(
+                f"SOCKS5 proxy {self.proxy} closed the connection during {during.get(self._state, 'CONNECT')}"
+            )
         self._buffer += data
         while self._step():
             pass
@@ -232,7 +234,9 @@ class Socks5Handshake:
                 needs = "credentials" if self.proxy.username is None else "another authentication method"
                 raise ProxyError(f"SOCKS5 proxy {self.proxy} accepts none of the offered methods (it needs {needs})")
             else:
-                raise ProxyError(f"SOCKS5 proxy {self.proxy} chose authentication method {method}, which was not offered")
+                raise ProxyError(
+                    f"SOCKS5 proxy {self.proxy} chose authentication method {method}, which was not offered"
+                )
             return True
         if self._state == "auth" and len(buffer) >= 2:
             status = buffer[1]
@@ -323,7 +327,9 @@ def relay(outer: ssl.SSLSocket) -> socket.socket:
     proxy closing ``outer``) ends the thread and closes ``outer``.
     """
     inner, ours = socket.socketpair()
-    threading.Thread(target=_relay, args=(outer, ours), name=f"websync-proxy-relay-{outer.fileno()}", daemon=True).start()
+    threading.Thread(
+        target=_relay, args=(outer, ours), name=f"websync-proxy-relay-{outer.fileno()}", daemon=True
+    ).start()
     return inner
 
 
@@ -334,8 +340,12 @@ def _relay(outer: ssl.SSLSocket, ours: socket.socket) -> None:
     try:
         while True:
             poller = select.poll()
-            poller.register(outer, (select.POLLIN if len(to_ours) < RELAY_BUFFER else 0) | (select.POLLOUT if to_outer else 0))
-            poller.register(ours, (select.POLLIN if len(to_outer) < RELAY_BUFFER else 0) | (select.POLLOUT if to_ours else 0))
+            poller.register(
+                outer, (select.POLLIN if len(to_ours) < RELAY_BUFFER else 0) | (select.POLLOUT if to_outer else 0)
+            )
+            poller.register(
+                ours, (select.POLLIN if len(to_outer) < RELAY_BUFFER else 0) | (select.POLLOUT if to_ours else 0)
+            )
             ready = dict(poller.poll(0 if outer.pending() and len(to_ours) < RELAY_BUFFER else None))
             room = len(to_ours) < RELAY_BUFFER
             if room and (outer.fileno() in ready or outer.pending()) and not _move(outer, to_ours):

@@ -138,9 +138,7 @@ def _as_closed(reason: Exception) -> ConnectionClosed:
     return closed_error(CloseCode.ABNORMAL, f"connection lost: {reason}")
 
 
-def request(
-    worker: Worker | str, message: str | bytes | Frame, *, key: Hashable, timeout: float | None
-) -> str | bytes:
+def request(worker: Worker | str, message: str | bytes | Frame, *, key: Hashable, timeout: float | None) -> str | bytes:
     """Send ``message`` through ``worker`` (or the worker registered under that name) and return the
     data of the answer whose :meth:`Correlated.correlate` key is ``key``.
 

@@ -158,7 +158,9 @@ class ServerOptions:
 
     def handshake(self) -> ServerHandshake:
         """The sans-IO handshake that checks and answers upgrade requests with these options."""
-        return ServerHandshake(subprotocols=self.subprotocols, extensions=self.extension_factories(), origins=self.origins)
+        return ServerHandshake(
+            subprotocols=self.subprotocols, extensions=self.extension_factories(), origins=self.origins
+        )
 
     def worker_options(self) -> dict[str, Any]:
         """The options every connection's worker gets."""
@@ -184,7 +186,9 @@ class Server:
         self.listener = socket.create_server((host, port), backlog=socket.SOMAXCONN)
         self.listener.setblocking(False)
         self.host, self.port = self.listener.getsockname()[:2]
-        self._settings = ConnectionSettings(handshake, options.handshake_timeout, options.max_size, (self.host, self.port))
+        self._settings = ConnectionSettings(
+            handshake, options.handshake_timeout, options.max_size, (self.host, self.port)
+        )
         self._ids = itertools.count(1)
         self._stop_lock = threading.Lock()
         self._connections: DynamicSupervisor | None = None

@@ -50,7 +50,9 @@ class InvalidRequest(InvalidHandshake):
     The response's body is ``body``, or the ``message`` when there is none.
     """
 
-    def __init__(self, status: int, message: str, headers: HeadersLike | None = None, body: bytes | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, headers: HeadersLike | None = None, body: bytes | None = None
+    ) -> None:
         super().__init__(message)
         self.response = error_response(status, message.encode() if body is None else body, headers)
 
@@ -154,7 +156,9 @@ class ServerHandshake:
             raise InvalidRequest(400, str(exc)) from None
         if not upgrade:
             raise InvalidRequest(
-                426, "this is a WebSocket endpoint: ask for an upgrade", {"Upgrade": "websocket", "Connection": "Upgrade"}
+                426,
+                "this is a WebSocket endpoint: ask for an upgrade",
+                {"Upgrade": "websocket", "Connection": "Upgrade"},
             )
         if headers.get_all("Sec-WebSocket-Version") != ["13"]:
             raise InvalidRequest(426, "unsupported Sec-WebSocket-Version: use 13", {"Sec-WebSocket-Version": "13"})
@@ -185,7 +189,9 @@ class ServerHandshake:
     def _choose_subprotocol(self, headers: Headers) -> str | None:
         """The server's most preferred subprotocol among those offered, if any."""
         try:
-            offered = [token for value in headers.get_all("Sec-WebSocket-Protocol") for token in parse_token_list(value)]
+            offered = [
+                token for value in headers.get_all("Sec-WebSocket-Protocol") for token in parse_token_list(value)
+            ]
         except InvalidHandshake as exc:
             raise InvalidRequest(400, str(exc)) from None
         return next((protocol for protocol in self.subprotocols if protocol in offered), None)
@@ -195,7 +201,9 @@ class ServerHandshake:
         answers: list[tuple[str, ExtensionParams]] = []
         accepted: list[Extension] = []
         try:
-            offers = [offer for value in headers.get_all("Sec-WebSocket-Extensions") for offer in parse_extension_list(value)]
+            offers = [
+                offer for value in headers.get_all("Sec-WebSocket-Extensions") for offer in parse_extension_list(value)
+            ]
         except InvalidHandshake as exc:
             raise InvalidRequest(400, str(exc)) from None
         for name, params in offers:

@@ -249,7 +249,11 @@ class Acceptor(Process):
     """
 
     def __init__(
-        self, listener: socket.socket, start_connection: Callable[[socket.socket, Any], bool], *, name: str | None = None
+        self,
+        listener: socket.socket,
+        start_connection: Callable[[socket.socket, Any], bool],
+        *,
+        name: str | None = None,
     ) -> None:
         super().__init__(name=name)
         self.listener = listener

@@ -126,7 +126,9 @@ def _start_tls(
     except TimeoutError:
         raise OpenTimeout(f"timed out in the TLS handshake with {where}") from None
     except ssl.SSLCertVerificationError as exc:
-        raise TransportError(exc.errno, f"TLS certificate verification of {where} failed: {exc.verify_message}") from exc
+        raise TransportError(
+            exc.errno, f"TLS certificate verification of {where} failed: {exc.verify_message}"
+        ) from exc
     except ssl.SSLError as exc:
         raise TransportError(exc.errno, f"TLS handshake with {where} failed: {exc.reason or exc}") from exc
     except OSError as exc:

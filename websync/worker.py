@@ -242,7 +242,9 @@ class Worker(Process):
         overrides: Mapping[str, Any] = rest[0] if rest else {}
         merged = {**self.default_options.__dict__, **overrides}
         if headers:
-            merged["headers"] = Headers([*Headers(self.default_options.headers or ()).items(), *Headers(headers).items()])
+            merged["headers"] = Headers(
+                [*Headers(self.default_options.headers or ()).items(), *Headers(headers).items()]
+            )
         connect_options, _, _ = split_options(merged)
         return url, connect_options
 
@@ -561,9 +563,7 @@ class Worker(Process):
         if connection is not None:
             connection.close_transport()
             self.stats.connected_since = None
-            self.tracer.event(
-                "disconnected: %d %r", connection.protocol.close_code, connection.protocol.close_reason
-            )
+            self.tracer.event("disconnected: %d %r", connection.protocol.close_code, connection.protocol.close_reason)
 
     def _call_terminate(self, reason: object) -> None:
         self.tracer.event("terminating: %r", reason)

@@ -29,9 +29,7 @@ MiB = 1 << 20
 
 def frames(opcode: Opcode, chunks: Sequence[bytes]) -> list[WireFrame]:
     """A message as frames: ``opcode`` then continuations, FIN on the last."""
-    return [
-        WireFrame(opcode if i == 0 else CONT, chunk, fin=i == len(chunks) - 1) for i, chunk in enumerate(chunks)
-    ]
+    return [WireFrame(opcode if i == 0 else CONT, chunk, fin=i == len(chunks) - 1) for i, chunk in enumerate(chunks)]
 
 
 def wire(opcode: Opcode, *payloads: bytes) -> list[WireFrame]:
@@ -352,9 +350,7 @@ class TestClientNegotiation:
             ({"server_no_context_takeover": True}, [("server_no_context_takeover", None)], (True, False, 15, 15)),
         ],
     )
-    def test_accept(
-        self, kwargs: dict, response: ExtensionParams, expected: tuple[bool, bool, int, int]
-    ) -> None:
+    def test_accept(self, kwargs: dict, response: ExtensionParams, expected: tuple[bool, bool, int, int]) -> None:
         ext = ClientPerMessageDeflate(**kwargs).accept(response, [])
         assert parameters(ext) == expected
 

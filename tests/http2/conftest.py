@@ -123,7 +123,10 @@ def h2_proxy(
     front of a ``websockets`` HTTP/1.1 server (``"echo"``, or ``"close"``: closes with 4001 "bye"
     after one echo), or of the server on port ``backend`` (then ``name`` is the front's own).
     Skips when the Debian package is not installed."""
-    backends = {"echo": websockets_server(), "close": websockets_server(close_code=4001, close_reason="bye", close_after=1)}
+    backends = {
+        "echo": websockets_server(),
+        "close": websockets_server(close_code=4001, close_reason="bye", close_after=1),
+    }
     started: dict[tuple[str, str], Peer] = {}
 
     def factory(kind: str, name: str, backend: int | None = None) -> Peer:

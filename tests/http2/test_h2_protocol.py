@@ -107,7 +107,9 @@ def test_the_server_receives_the_extended_connect() -> None:
 def test_answer_without_pseudo_headers() -> None:
     client, server = opened()
     stream_id = client.open_stream(CONNECT)
-    (answer,) = [event for event in server.accept(stream_id, ("sec-websocket-protocol", "chat")) if isinstance(event, Answered)]
+    (answer,) = [
+        event for event in server.accept(stream_id, ("sec-websocket-protocol", "chat")) if isinstance(event, Answered)
+    ]
     assert answer == Answered(stream_id, 200, Headers([("sec-websocket-protocol", "chat")]))
 
 

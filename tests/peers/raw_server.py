@@ -129,7 +129,10 @@ class PeerConnection:
         self.send(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
 
     def handshake(
-        self, extra_headers: list[tuple[str, str]] = (), *, accept: str | None = None  # type: ignore[assignment]
+        self,
+        extra_headers: list[tuple[str, str]] = (),
+        *,
+        accept: str | None = None,  # type: ignore[assignment]
     ) -> Request:
         """Read the upgrade request and answer 101 (``accept`` overrides the right key)."""
         request = self.read_request()
@@ -146,7 +149,9 @@ class PeerConnection:
     # -- frames -------------------------------------------------------------------------------
 
     @staticmethod
-    def encode_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, length: int | None = None) -> bytes:
+    def encode_frame(
+        opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, length: int | None = None
+    ) -> bytes:
         """An unmasked server frame; ``rsv`` is the 3 RSV bits (4: RSV1); ``length`` may lie."""
         size = len(payload) if length is None else length
         first = (0x80 if fin else 0) | (rsv & 0x7) << 4 | opcode

@@ -19,7 +19,9 @@ class Worker(Process):
     worker ignores stop requests.
     """
 
-    def __init__(self, events: list[tuple[str, Hashable]], tag: Hashable, *, name: str | None = None, deaf: bool = False) -> None:
+    def __init__(
+        self, events: list[tuple[str, Hashable]], tag: Hashable, *, name: str | None = None, deaf: bool = False
+    ) -> None:
         super().__init__(name=name)
         self.events = events
         self.tag = tag

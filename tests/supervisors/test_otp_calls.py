@@ -24,7 +24,11 @@ def test_which_children_lists_id_process_and_type_in_start_order(kit) -> None:
     inner = ChildSpec("inner", lambda: Supervisor([]).start(), type="supervisor", shutdown=None)
     sup = kit.start(Supervisor([kit.spec("a"), inner, kit.spec("b")]))
     rows = sup.which_children()
-    assert [(child_id, kind) for child_id, _, kind in rows] == [("a", "worker"), ("inner", "supervisor"), ("b", "worker")]
+    assert [(child_id, kind) for child_id, _, kind in rows] == [
+        ("a", "worker"),
+        ("inner", "supervisor"),
+        ("b", "worker"),
+    ]
     assert all(isinstance(process, Process) and process.is_alive() for _, process, _ in rows)
 
 

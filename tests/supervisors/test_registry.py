@@ -28,7 +28,10 @@ def test_a_restarted_child_is_found_under_the_same_name(kit) -> None:
 
 def test_a_restarted_supervisor_is_found_under_the_same_name(kit) -> None:
     inner = ChildSpec(
-        "inner", lambda: Supervisor([kit.spec("w")], max_restarts=0, name="reg-inner").start(), type="supervisor", shutdown=None
+        "inner",
+        lambda: Supervisor([kit.spec("w")], max_restarts=0, name="reg-inner").start(),
+        type="supervisor",
+        shutdown=None,
     )
     top = kit.start(Supervisor([inner]))
     old = whereis("reg-inner")

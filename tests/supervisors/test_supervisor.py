@@ -177,7 +177,9 @@ def test_nested_supervisors_escalate_to_the_top(kit) -> None:
 
 
 def test_stop_waits_for_a_nested_tree(kit) -> None:
-    inner = ChildSpec("inner", lambda: Supervisor([kit.spec("x"), kit.spec("y")]).start(), type="supervisor", shutdown=None)
+    inner = ChildSpec(
+        "inner", lambda: Supervisor([kit.spec("x"), kit.spec("y")]).start(), type="supervisor", shutdown=None
+    )
     top = kit.start(Supervisor([kit.spec("a"), inner, kit.spec("b")]))
     assert kit.starts() == ["a", "x", "y", "b"]
     top.stop()
@@ -194,7 +196,9 @@ def test_shutdown_timeout_kills_a_child_that_ignores_stop(kit) -> None:
 
 
 def test_brutal_kill_does_not_wait(kit) -> None:
-    sup = kit.start(Supervisor([kit.spec("deaf", deaf=True, shutdown="brutal_kill"), kit.spec("willing", shutdown="brutal_kill")]))
+    sup = kit.start(
+        Supervisor([kit.spec("deaf", deaf=True, shutdown="brutal_kill"), kit.spec("willing", shutdown="brutal_kill")])
+    )
     deaf, willing = children(sup).values()
     sup.stop()
     assert deaf.exit_reason == KILLED and willing.exit_reason == KILLED
@@ -256,7 +260,9 @@ def test_restarts_that_keep_failing_escalate(kit) -> None:
             raise OSError("gone for good")
         return kit.worker("f").start()
 
-    sup = kit.start(Supervisor([kit.spec("a"), ChildSpec("f", once), kit.spec("z")], "rest_for_one", max_restarts=3, max_seconds=60))
+    sup = kit.start(
+        Supervisor([kit.spec("a"), ChildSpec("f", once), kit.spec("z")], "rest_for_one", max_restarts=3, max_seconds=60)
+    )
     kit.exit_child(sup, "f")
     assert sup.join(5)
     assert isinstance(sup.exit_reason, RestartIntensityError)

@@ -331,7 +331,9 @@ class Link:
     def _ended(self, event: Ended | Reset) -> None:
         stream = self._streams.get(event.stream_id)
         if isinstance(event, Reset):
-            self.tracer.event("h2 stream %d: RST_STREAM from the server (error code %d)", event.stream_id, event.error_code)
+            self.tracer.event(
+                "h2 stream %d: RST_STREAM from the server (error code %d)", event.stream_id, event.error_code
+            )
         else:
             self.tracer.event("h2 stream %d: END_STREAM from the server", event.stream_id)
         if stream is None:
@@ -343,7 +345,9 @@ class Link:
                 answer = Answer(stream.refusal.status, stream.refusal.headers, bytes(stream.body))
                 self._finish(stream, answer=answer)
             else:
-                self._finish(stream, error=InvalidHandshake(f"the server ended stream {stream.stream_id} without an answer"))
+                self._finish(
+                    stream, error=InvalidHandshake(f"the server ended stream {stream.stream_id} without an answer")
+                )
             self._drop(stream, abort=not stream.reset)
             return
         self._deliver(stream)
