@@ -43,7 +43,7 @@ def backoff(attempt: int, min: float = 0.2, max: float = 30.0, factor: float = 2
     With the defaults, attempts 1..4 give 0.2, 0.8, 1.8 and 3.2 seconds. ``jitter`` (0..1) spreads
     reconnect storms: the delay is drawn uniformly from ``[delay * (1 - jitter), delay]``.
     """
-    delay = min * attempt**factor
+    delay: float = min * attempt**factor
     if delay > max:  # noqa: PLR1730 - min and max are the parameters here
         delay = max
     if jitter:

@@ -76,10 +76,10 @@ def random_mask_keys() -> Callable[[], bytes]:
     def next_key() -> bytes:
         nonlocal keys
         try:
-            return next(keys)[0]  # type: ignore[no-any-return]
+            return next(keys)[0]
         except StopIteration:
             keys = _MASK_KEY.iter_unpack(os.urandom(MASK_KEY_POOL_SIZE))
-            return next(keys)[0]  # type: ignore[no-any-return]
+            return next(keys)[0]
 
     return next_key
 

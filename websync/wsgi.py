@@ -192,7 +192,9 @@ def accept(
 def lent_socket(environ: dict[str, Any]) -> socket.socket:
     """The connection's socket the WSGI server lends in ``environ``; :class:`UnsupportedServer` if none can serve."""
     server = environ.get("SERVER_SOFTWARE") or "this WSGI server"
-    sock = next((environ[key] for key in SOCKET_KEYS if isinstance(environ.get(key), socket.socket)), None)
+    sock: socket.socket | None = next(
+        (environ[key] for key in SOCKET_KEYS if isinstance(environ.get(key), socket.socket)), None
+    )
     if sock is None:
         raise UnsupportedServer(
             f"{server} does not lend the connection's socket (environ['gunicorn.socket'] or"
