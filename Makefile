@@ -4,14 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test conformance conformance-h2 bench demo venv peers clean
+.PHONY: test lint conformance conformance-h2 bench demo venv peers clean
 
 venv: $(STAMP)
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e '.[test]'
+	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e '.[test,lint]'
 	touch $(STAMP)
 
 # Real peers the tests run (Debian and npm packages); each script is idempotent and skips what it cannot install.
@@ -22,6 +22,13 @@ test: $(STAMP) peers
 	$(PY) -m pytest $(PYTEST_ARGS)
 	# the pure-Python masking path, which installs without a compiler use
 	WEBSYNC_PURE_PYTHON=1 $(PY) -m pytest -q tests/test_frames.py tests/test_protocol.py tests/test_server.py
+
+# Static checks, pinned: ruff's lint and format, mypy --strict (tests: bodies checked, fixtures unannotated).
+LINTED := websync supervisors tools tests examples setup.py
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(PY) -m mypy
 
 conformance: $(STAMP) peers
 	$(PY) tools/conformance.py $(if $(FULL),--full,)

@@ -86,7 +86,9 @@ def supervision_tree(url: str) -> None:
             print(events.get(timeout=10))
         steady = supervisors.whereis("steady")
         print("sending poison to the fragile worker")
-        supervisors.whereis("fragile").send("poison")
+        fragile = supervisors.whereis("fragile")
+        assert isinstance(fragile, websync.Worker)
+        fragile.send("poison")
         print(events.get(timeout=10), "(restarted by the supervisor)")
         print("steady worker untouched:", supervisors.whereis("steady") is steady, "| children:", tree.count_children())
     finally:

@@ -50,7 +50,8 @@ class Api(websync.Correlated):
         self.notices: collections.deque[Any] = collections.deque(maxlen=FEED_SIZE)
 
     def correlate(self, frame: websync.Text | websync.Binary) -> Hashable | None:
-        return json.loads(frame.data).get("id")
+        correlation_id: Hashable | None = json.loads(frame.data).get("id")
+        return correlation_id
 
     def handle_unmatched(self, frame: websync.Text | websync.Binary) -> None:
         self.notices.append(json.loads(frame.data))

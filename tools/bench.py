@@ -499,7 +499,8 @@ def measure(client_name: str, workload: str, size: int, url: str) -> dict[str, A
     if output.returncode:
         print(f"warning: {client_name} {workload} {size} failed:\n{output.stderr}", file=sys.stderr)
         return None
-    return json.loads(output.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
+    return result
 
 
 def run(reps: int, selected: set[str] | None, sweep: bool) -> dict[str, Any]:

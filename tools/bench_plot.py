@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -23,7 +24,7 @@ LABELS = {
 }
 
 
-def plot(report: dict, output: Path) -> None:
+def plot(report: dict[str, Any], output: Path) -> None:
     """One line per client: stream throughput at every measured message size, log-log."""
     figure, axes = plt.subplots(figsize=(8, 5))
     for client, points in report["series"].items():

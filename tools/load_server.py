@@ -70,7 +70,8 @@ def read_report(clients: subprocess.Popen[str]) -> dict[str, Any]:
     line = clients.stdout.readline()
     if not line:
         raise RuntimeError(f"the clients exited with {clients.wait()}")
-    return json.loads(line)
+    report: dict[str, Any] = json.loads(line)
+    return report
 
 
 def tell(clients: subprocess.Popen[str]) -> None:

@@ -215,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
             tracemalloc.stop()
 
         for worker in workers:
+            assert isinstance(worker, websync.Worker)  # start_child returns the Process, here a Worker
             worker.send_info("go")
         time.sleep(args.duration)
         state.running = False

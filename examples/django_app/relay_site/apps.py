@@ -8,7 +8,7 @@ from django.apps import AppConfig
 import websync
 
 
-class RelayConfig(AppConfig):
+class RelayConfig(AppConfig):  # type: ignore[misc]  # Django ships no type information: AppConfig is Any
     name = "examples.django_app.relay_site"
 
     def ready(self) -> None:
