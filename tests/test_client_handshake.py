@@ -10,6 +10,7 @@ import queue
 import socket
 import ssl
 import time
+from typing import Any
 
 import pytest
 
@@ -19,13 +20,13 @@ import websync.connection
 pytestmark = [pytest.mark.timeout(20), pytest.mark.usefixtures("no_thread_leaks")]
 
 
-def _request_info(ws: websync.ClientConnection) -> dict:
-    info = json.loads(ws.recv(timeout=5))
+def _request_info(ws: websync.ClientConnection) -> dict[str, Any]:
+    info: dict[str, Any] = json.loads(ws.recv(timeout=5))
     info["headers"] = [(name.lower(), value) for name, value in info["headers"]]
     return info
 
 
-def _header(info: dict, name: str) -> list[str]:
+def _header(info: dict[str, Any], name: str) -> list[str]:
     return [value for key, value in info["headers"] if key == name.lower()]
 
 
@@ -36,9 +37,11 @@ def test_response_attributes(echo_server):
     with websync.connect(echo_server.url) as ws:
         assert ws.status == 101
         assert isinstance(ws.headers, websync.Headers)
-        assert ws.headers.get("upgrade").lower() == "websocket"
+        upgrade = ws.headers.get("upgrade")
+        assert upgrade is not None and upgrade.lower() == "websocket"
         assert ws.headers.get("SEC-WEBSOCKET-ACCEPT") == ws.headers.get("sec-websocket-accept")
-        assert "websockets" in ws.headers.get("Server")
+        server = ws.headers.get("Server")
+        assert server is not None and "websockets" in server
         assert ws.headers.get_all("x-not-there") == []
         assert ("Upgrade", "websocket") in [(name.title(), value) for name, value in ws.headers.items()]
         assert ws.subprotocol is None

@@ -63,7 +63,7 @@ frame = PeerConnection.encode_frame
 
 @pytest.mark.parametrize("rsv", [1, 2, 4, 6, 7], ids=["rsv3", "rsv2", "rsv1", "rsv1+2", "all"])
 def test_rsv_bits_without_extension(raw_server, rsv):
-    _, sent, error = run(raw_server, frame(OP_TEXT, b"hi", rsv=rsv), compression=None)
+    _, sent, _error = run(raw_server, frame(OP_TEXT, b"hi", rsv=rsv), compression=None)
     assert sent.close_code == 1002
 
 

@@ -24,6 +24,12 @@ def _text(size: int) -> str:
     return ("websync é€ 🙂 " * (size // 10 + 1)).encode()[:size].decode(errors="ignore")
 
 
+def _recv_text(ws: websync.ClientConnection, timeout: float) -> str:
+    message = ws.recv(timeout=timeout)
+    assert isinstance(message, str)
+    return message
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_binary_round_trip(echo_server, size):
     payload = os.urandom(size)
@@ -208,7 +214,7 @@ def test_send_from_several_threads(echo_server, fragment_size):
         for thread in threads:
             thread.join(10)
         assert not errors
-        received = [ws.recv(timeout=5) for _ in range(threads_count * per_thread)]
+        received = [_recv_text(ws, 5) for _ in range(threads_count * per_thread)]
     expected = [f"{i}:{n}:" + "x" * (n * 37 % 1000) for i in range(threads_count) for n in range(per_thread)]
     assert Counter(received) == Counter(expected)
     # each thread's messages arrive in the order it sent them
@@ -363,9 +369,11 @@ def test_keepalive_detects_silent_peer(raw_server):
 
     server = raw_server(script)
     start = time.monotonic()
-    with websync.connect(server.url, ping_interval=0.05, ping_timeout=0.2) as ws:
-        with pytest.raises(websync.ConnectionClosedError) as info:
-            ws.recv()  # no timeout: only the keepalive can end this wait
+    with (
+        websync.connect(server.url, ping_interval=0.05, ping_timeout=0.2) as ws,
+        pytest.raises(websync.ConnectionClosedError) as info,
+    ):
+        ws.recv()  # no timeout: only the keepalive can end this wait
     assert info.value.code == 1006
     assert time.monotonic() - start < 2
 

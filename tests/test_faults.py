@@ -40,7 +40,8 @@ def relay() -> Iterator[Callable[[ScriptedServer], FaultRelay]]:
 
 def relayed_url(relay: FaultRelay, origin: ScriptedServer) -> str:
     """A URL through ``relay`` with a path of its own on ``origin``."""
-    return relay.url(path_of(unique_url(origin)))
+    url: str = relay.url(path_of(unique_url(origin)))
+    return url
 
 
 def received_by_origin(origin: ScriptedServer, url: str) -> list[str]:

@@ -85,7 +85,7 @@ def test_other_defaults_return_none():
     assert handler.handle_pong(websync.Pong(b"")) is None
     assert handler.handle_close(websync.Close(1000, "")) is None
     assert handler.handle_info("x") is None
-    assert handler.terminate("normal") is None
+    assert handler.terminate("normal") is None  # type: ignore[func-returns-value]
 
 
 def test_stop_and_reconnect_values():

@@ -18,7 +18,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from peers.raw_server import (
@@ -41,7 +41,7 @@ MiB = 2**20
 class Peak:
     """tracemalloc's peak of Python allocations (all threads) while the ``with`` block runs."""
 
-    def __enter__(self) -> Peak:
+    def __enter__(self) -> Self:
         tracemalloc.start()
         tracemalloc.reset_peak()
         self.start, _ = tracemalloc.get_traced_memory()
@@ -294,7 +294,8 @@ def test_peer_that_chatters_instead_of_closing_is_cut_at_close_timeout(raw_serve
 
     server = raw_server(script)
     ws = websync.connect(server.url, compression=None, close_timeout=0.4)
-    assert ws.recv(timeout=5).startswith("chatter")
+    message = ws.recv(timeout=5)
+    assert isinstance(message, str) and message.startswith("chatter")
     _, elapsed = timed(ws.close)
     assert elapsed < 2
     assert ws.close_code == 1006

@@ -124,6 +124,11 @@ def only_close(protocol: Protocol) -> Parsed:
     return sent
 
 
+def state_of(protocol: Protocol) -> State:
+    """``protocol.state`` read anew: mypy keeps an earlier ``is`` check's narrowing across the calls that change it."""
+    return protocol.state
+
+
 def assert_failed(protocol: Protocol, code: int) -> None:
     """The protocol failed with ``code`` and queued exactly one close frame carrying it."""
     assert protocol.error is not None
@@ -188,7 +193,7 @@ def test_send_length_encodings(role: Role, size: int) -> None:
         (Text(""), TEXT, b""),
         (Text("κόσμε"), TEXT, "κόσμε".encode()),
         (Binary(b""), BINARY, b""),
-        (Binary(bytearray(b"\x00\xff")), BINARY, b"\x00\xff"),
+        (Binary(bytearray(b"\x00\xff")), BINARY, b"\x00\xff"),  # type: ignore[arg-type]
         (Ping(), PING, b""),
         (Ping(b"p" * 125), PING, b"p" * 125),
         (Pong(b"\x01"), PONG, b"\x01"),
@@ -245,7 +250,7 @@ def test_mask_keys_come_from_a_refilled_random_pool(monkeypatch: pytest.MonkeyPa
         calls.append(size)
         return bytes([len(calls)]) * size
 
-    monkeypatch.setattr(protocol_module.os, "urandom", urandom)
+    monkeypatch.setattr("websync.protocol.os.urandom", urandom)
     next_key = protocol_module.random_mask_keys()
     per_pool = protocol_module.MASK_KEY_POOL_SIZE // 4
     drawn = [next_key() for _ in range(per_pool + 1)]
@@ -901,7 +906,7 @@ def test_local_close_then_peer_close(role: Role) -> None:
     # Data still flows while the peer has not answered.
     assert proto.receive_data(peer_frame(role, TEXT, b"late")) == [Text("late")]
     assert proto.receive_data(peer_frame(role, CLOSE, b"\x03\xe9")) == [Close(1001, "")]
-    assert proto.state is State.CLOSED
+    assert state_of(proto) is State.CLOSED
     assert proto.data_to_send() == b""  # nothing more to answer
     assert proto.closed_by_peer is False
     assert proto.close_code == 1001
@@ -940,7 +945,7 @@ def test_frames_after_close_are_ignored() -> None:
     ],
 )
 @pytest.mark.parametrize("value", [Text("x"), Binary(b"x"), Ping(), Pong(), Close(1000)])
-def test_send_after_peer_close_raises(code: int | None, cls: type, value: object) -> None:
+def test_send_after_peer_close_raises(code: int | None, cls: type[ConnectionClosed], value: object) -> None:
     proto = client()
     payload = b"" if code is None else struct.pack("!H", code) + b"why"
     proto.receive_data(frame(CLOSE, payload))
@@ -958,7 +963,7 @@ def test_send_after_peer_close_raises(code: int | None, cls: type, value: object
     ("local", "peer", "cls"),
     [(1000, 1000, ConnectionClosedOK), (1001, 1000, ConnectionClosedOK), (1000, 1011, ConnectionClosedError)],
 )
-def test_send_after_completed_local_close_raises(local: int, peer: int, cls: type) -> None:
+def test_send_after_completed_local_close_raises(local: int, peer: int, cls: type[ConnectionClosed]) -> None:
     proto = client()
     proto.send(Close(local))
     proto.receive_data(frame(CLOSE, struct.pack("!H", peer)))

@@ -93,7 +93,8 @@ def wait_for_log(proxy: ProxyProcess, text: str, timeout: float = 5.0) -> str:
     deadline = time.monotonic() + timeout
     while text not in proxy.log() and time.monotonic() < deadline:
         time.sleep(0.05)
-    return proxy.log()
+    log: str = proxy.log()
+    return log
 
 
 # -- HTTP CONNECT: tinyproxy and squid -------------------------------------------------------------

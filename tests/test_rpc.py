@@ -25,11 +25,13 @@ class Api(Correlated):
         self.got_unmatched = threading.Event()
 
     def correlate(self, frame: Text | websync.Binary) -> Hashable | None:
-        return json.loads(frame.data).get("id")
+        key: Hashable | None = json.loads(frame.data).get("id")
+        return key
 
-    def handle_unmatched(self, frame: Text | websync.Binary) -> None:
+    def handle_unmatched(self, frame: Text | websync.Binary) -> Close | None:
         self.unmatched.append(frame.data)
         self.got_unmatched.set()
+        return None
 
 
 class Dropper(Api):
@@ -37,6 +39,13 @@ class Dropper(Api):
 
     def handle_unmatched(self, frame: Text | websync.Binary) -> Close:
         return Close(4000, "unexpected")
+
+
+def api_of(worker: websync.Worker) -> Api:
+    """The worker's handler, an :class:`Api`."""
+    handler = websync.get_state(worker)
+    assert isinstance(handler, Api)
+    return handler
 
 
 def wait_connected(worker: websync.Worker) -> None:
@@ -56,19 +65,22 @@ def api(echo_server) -> Iterator[websync.Worker]:
 
 def test_concurrent_requests_get_their_own_answers(api: websync.Worker) -> None:
     def ask(i: int) -> dict[str, int]:
-        return json.loads(websync.request("rpc-api", json.dumps({"id": f"k{i}", "n": i}), key=f"k{i}", timeout=5))
+        answer: dict[str, int] = json.loads(
+            websync.request("rpc-api", json.dumps({"id": f"k{i}", "n": i}), key=f"k{i}", timeout=5)
+        )
+        return answer
 
     with ThreadPoolExecutor(50) as pool:
         answers = list(pool.map(ask, range(50)))
     assert [answer["n"] for answer in answers] == list(range(50))
     assert websync.statistics(api)["reconnects"] == 0
-    assert websync.get_state(api).unmatched == []
+    assert api_of(api).unmatched == []
 
 
 def test_timeout_and_the_late_answer_goes_to_handle_unmatched(api: websync.Worker) -> None:
     with pytest.raises(TimeoutError):
         websync.request(api, json.dumps({"id": "other"}), key="mine", timeout=0.3)
-    handler = websync.get_state(api)
+    handler = api_of(api)
     assert handler.got_unmatched.wait(5)
     assert handler.unmatched == ['{"id": "other"}']
     assert json.loads(websync.request(api, json.dumps({"id": "mine"}), key="mine", timeout=5)) == {"id": "mine"}
@@ -116,7 +128,7 @@ def test_waiting_requests_fail_when_the_worker_exits_and_later_ones_at_once(api:
     with pytest.raises(WorkerNotFound):
         websync.request(api, "{}", key="late", timeout=1)
     with pytest.raises(ConnectionClosed):
-        websync.get_state(api)._pending.add("late")
+        api_of(api)._pending.add("late")
 
 
 def test_names_and_handler_types_are_checked(echo_server) -> None:

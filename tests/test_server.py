@@ -11,6 +11,7 @@ import websocket  # websocket-client
 from websockets.exceptions import ConnectionClosed as WebsocketsClosed
 from websockets.exceptions import InvalidStatus as WebsocketsInvalidStatus
 from websockets.sync.client import connect as ws_connect
+from websockets.typing import Subprotocol
 
 import websync
 from websync import Binary, Close, Ping, Reject, ServerHandler, Stop, Text
@@ -230,7 +231,7 @@ def test_subprotocol_follows_the_servers_preference(events: queue.SimpleQueue[tu
             seen.put(self.subprotocol)
 
     with websync.serve(Reporting, subprotocols=["chat.v2", "chat.v1"]) as server:
-        with ws_connect(url(server), subprotocols=["chat.v1", "chat.v2"]) as ws:
+        with ws_connect(url(server), subprotocols=[Subprotocol("chat.v1"), Subprotocol("chat.v2")]) as ws:
             assert ws.subprotocol == "chat.v2"
         assert seen.get(timeout=5) == "chat.v2"
         ws_client = websocket.create_connection(url(server), subprotocols=["chat.v1"], timeout=5)
@@ -244,11 +245,13 @@ def test_compression_is_negotiated_and_can_be_off(events: queue.SimpleQueue[tupl
     with websync.serve(Echo) as server, ws_connect(url(server), compression="deflate") as ws:
         [extension] = ws.protocol.extensions
         assert extension.name == "permessage-deflate"
+        assert ws.response is not None
         assert ws.response.headers["Sec-WebSocket-Extensions"].startswith("permessage-deflate")
         ws.send("compressible " * 1000)
         assert ws.recv(timeout=5) == "compressible " * 1000
     with websync.serve(Echo, compression=None) as server, ws_connect(url(server), compression="deflate") as ws:
         assert ws.protocol.extensions == []
+        assert ws.response is not None
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
 
 

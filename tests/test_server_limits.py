@@ -12,6 +12,7 @@ import websocket  # websocket-client
 from websockets.exceptions import ConnectionClosedError as WebsocketsClosedError
 from websockets.exceptions import InvalidStatus as WebsocketsInvalidStatus
 from websockets.sync.client import connect as ws_connect
+from websockets.typing import Origin
 
 import websync
 from websync import Binary, ServerHandler, Text
@@ -135,11 +136,11 @@ def test_plain_http_request_gets_426(stack: ExitStack) -> None:
 
 def test_origins_are_checked() -> None:
     with websync.serve(Echo, origins=["https://app.example"]) as server:
-        with ws_connect(url(server), origin="https://app.example") as ws:  # type: ignore[arg-type]
+        with ws_connect(url(server), origin=Origin("https://app.example")) as ws:
             ws.send("hi")
             assert ws.recv(timeout=5) == "hi"
         with pytest.raises(WebsocketsInvalidStatus) as caught:
-            ws_connect(url(server), origin="https://evil.example")  # type: ignore[arg-type]
+            ws_connect(url(server), origin=Origin("https://evil.example"))
         assert caught.value.response.status_code == 403
         with pytest.raises(websocket.WebSocketBadStatusException) as bad:
             websocket.create_connection(url(server), origin="https://evil.example", timeout=5)

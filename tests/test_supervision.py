@@ -60,7 +60,7 @@ def test_one_for_one_restarts_the_crashed_worker_and_leaves_its_sibling_alone(ec
 
         assert fragile.join(5) and isinstance(fragile.exit_reason, RuntimeError)
         restarted = whereis("fragile")
-        assert restarted is not None and restarted is not fragile
+        assert isinstance(restarted, websync.Worker) and restarted is not fragile
         assert websync.get_state(restarted) is not first_state, "a factory gives the restart a fresh handler"
         assert whereis("steady") is steady and steady.is_alive()
         assert steady.connection is not None and steady.connection.sock is steady_socket, "same socket"
@@ -81,10 +81,11 @@ def test_a_handler_instance_is_reused_across_restarts(echo_server) -> None:
     try:
         wait_for(events, ("reused", "connected"))
         first = whereis("reused")
-        assert first is not None
+        assert isinstance(first, websync.Worker)
         first.send("poison")
         wait_for(events, ("reused", "connected"))
         second = whereis("reused")
+        assert isinstance(second, websync.Worker)
         assert second is not first and websync.get_state(second) is handler
     finally:
         tree.stop()

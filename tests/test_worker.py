@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from worker_peers import Recorder, ScriptedServer, free_port, path_of, unique_url
@@ -14,8 +15,9 @@ from websync.protocol import Protocol, Role
 pytestmark = pytest.mark.timeout(15)
 
 
-def closed_by_server_report(server: ScriptedServer, url: str) -> dict:
-    return server.wait_event(lambda e: e["event"] == "close" and e["path"] == path_of(url))
+def closed_by_server_report(server: ScriptedServer, url: str) -> dict[str, Any]:
+    report: dict[str, Any] = server.wait_event(lambda e: e["event"] == "close" and e["path"] == path_of(url))
+    return report
 
 
 # -- start, send, stop ----------------------------------------------------------------------------
@@ -38,7 +40,7 @@ def test_start_returns_a_started_worker_that_connects_and_echoes(server, spawn):
 def test_send_rejects_what_is_not_a_message(server, spawn):
     worker = spawn(Recorder(unique_url(server)))
     with pytest.raises(TypeError):
-        worker.send(42)  # type: ignore[arg-type]
+        worker.send(42)
 
 
 def test_stop_completes_the_close_handshake_with_1000(server, spawn):
@@ -81,7 +83,7 @@ def test_close_with_a_code_and_reason(server, spawn):
     assert (closed["code"], closed["reason"]) == (4000, "custom")
 
 
-def messages_received_by(server: ScriptedServer, url: str) -> list:
+def messages_received_by(server: ScriptedServer, url: str) -> list[Any]:
     with server.cond:
         return [e["data"] for e in server.events if e["event"] == "message" and e["path"] == path_of(url)]
 
@@ -155,7 +157,9 @@ def test_bursts_of_sends_from_several_threads_all_go_out_in_each_threads_order(s
         time.sleep(0.01)
         data = bytes(peer.received[parsed:])  # the peer's thread appends meanwhile
         parsed += len(data)
-        received += [frame.data for frame in reader.receive_data(data)]
+        for frame in reader.receive_data(data):
+            assert isinstance(frame, websync.Text)
+            received.append(frame.data)
     assert len(received) == threads * per_thread
     for thread in range(threads):
         assert [int(text.split(":")[1]) for text in received if text.startswith(f"{thread}:")] == list(

@@ -65,7 +65,8 @@ class Running:
         """How the WebSockets of the server's app ended, oldest first."""
         status, body = self.get("/events")
         assert status == 200
-        return json.loads(body)
+        events: list[dict[str, Any]] = json.loads(body)
+        return events
 
     def next_end(self, before: int) -> dict[str, Any]:
         """How the WebSocket after the first ``before`` ended, once its ``terminate`` has run."""
@@ -156,7 +157,8 @@ def werkzeug() -> Iterator[Running]:
 @pytest.fixture(params=["gunicorn", "werkzeug"])
 def served(request: pytest.FixtureRequest) -> Running:
     """The app under each server."""
-    return request.getfixturevalue(request.param)
+    running: Running = request.getfixturevalue(request.param)
+    return running
 
 
 def _handshake_request(path: str, version: str = "HTTP/1.1", upgrade: bool = True) -> bytes:

@@ -143,7 +143,7 @@ class ClientConnection:
 
     # -- traffic --------------------------------------------------------------------------------
 
-    def send(self, message: str | bytes | Frame, *, fragment_size: int | None = None) -> None:
+    def send(self, message: str | bytes | bytearray | memoryview | Frame, *, fragment_size: int | None = None) -> None:
         """Send ``str`` as text, bytes-like as binary, or a frame value; split into ``fragment_size`` pieces."""
         kind = type(message)
         try:

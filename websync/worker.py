@@ -110,7 +110,7 @@ class Worker(Process):
 
     # -- the public side (any thread) ---------------------------------------------------------
 
-    def send(self, message: str | bytes | Frame) -> None:
+    def send(self, message: str | bytes | bytearray | memoryview | Frame) -> None:
         """Queue a message (``str``: text, bytes-like: binary) or a frame for sending."""
         frame = as_frame(message)
         with self._outbox_lock:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from peers.recording_server import RecordingServer
@@ -16,15 +17,15 @@ pytestmark = pytest.mark.timeout(60)
 WORKERS = 2
 
 
-def ready(status: dict) -> bool:
+def ready(status: dict[str, Any]) -> bool:
     """Both workers connected, and the API's hello (the port upstream saw) received."""
     workers = status["workers"]
     return all(workers[name]["connected_since"] is not None for name in ("api", "feed")) and bool(status["notices"])
 
 
-def worker_statuses(server: WebServer) -> dict[int, dict]:
+def worker_statuses(server: WebServer) -> dict[int, dict[str, Any]]:
     """``/status`` of every worker process, by pid, asked until each one reports its connections up."""
-    statuses: dict[int, dict] = {}
+    statuses: dict[int, dict[str, Any]] = {}
     deadline = time.monotonic() + WAIT
     with ThreadPoolExecutor(8) as pool:
         while len(statuses) < WORKERS or not all(map(ready, statuses.values())):

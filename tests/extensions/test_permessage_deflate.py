@@ -7,6 +7,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pytest
 from websockets.extensions.permessage_deflate import PerMessageDeflate as WebsocketsPerMessageDeflate
@@ -159,7 +160,7 @@ class TestWindowBits:
     @pytest.mark.parametrize(
         "kwargs", [{"local_max_window_bits": 7}, {"local_max_window_bits": 16}, {"remote_max_window_bits": 7}]
     )
-    def test_invalid_window_bits(self, kwargs: dict[str, int]) -> None:
+    def test_invalid_window_bits(self, kwargs: dict[str, Any]) -> None:
         with pytest.raises(ValueError):
             PerMessageDeflate(**kwargs)
 
@@ -239,7 +240,9 @@ MESSAGES = [b"", b"Hello", os.urandom(3000), b"Hello" * 5000, b"", b"Hello" * 50
 class TestRoundTrip:
     @pytest.mark.parametrize("client_kwargs, server_kwargs", SETTINGS)
     @pytest.mark.parametrize("fragment", [None, 1, 1000])
-    def test_both_directions(self, client_kwargs: dict, server_kwargs: dict, fragment: int | None) -> None:
+    def test_both_directions(
+        self, client_kwargs: dict[str, Any], server_kwargs: dict[str, Any], fragment: int | None
+    ) -> None:
         client, server = negotiated(ClientPerMessageDeflate(**client_kwargs), ServerPerMessageDeflate(**server_kwargs))
         for sender, receiver in [(client, server), (server, client)]:
             for data in MESSAGES:
@@ -350,7 +353,9 @@ class TestClientNegotiation:
             ({"server_no_context_takeover": True}, [("server_no_context_takeover", None)], (True, False, 15, 15)),
         ],
     )
-    def test_accept(self, kwargs: dict, response: ExtensionParams, expected: tuple[bool, bool, int, int]) -> None:
+    def test_accept(
+        self, kwargs: dict[str, Any], response: ExtensionParams, expected: tuple[bool, bool, int, int]
+    ) -> None:
         ext = ClientPerMessageDeflate(**kwargs).accept(response, [])
         assert parameters(ext) == expected
 
@@ -375,7 +380,7 @@ class TestClientNegotiation:
             ({"server_no_context_takeover": True}, []),
         ],
     )
-    def test_reject(self, kwargs: dict, response: ExtensionParams) -> None:
+    def test_reject(self, kwargs: dict[str, Any], response: ExtensionParams) -> None:
         with pytest.raises(NegotiationError):
             ClientPerMessageDeflate(**kwargs).accept(response, [])
 
@@ -393,7 +398,7 @@ class TestClientNegotiation:
             {"compress_settings": {"wbits": 9}},
         ],
     )
-    def test_invalid_settings(self, kwargs: dict) -> None:
+    def test_invalid_settings(self, kwargs: dict[str, Any]) -> None:
         with pytest.raises(ValueError):
             ClientPerMessageDeflate(**kwargs)
 
@@ -449,7 +454,7 @@ class TestServerNegotiation:
     )
     def test_negotiate(
         self,
-        kwargs: dict,
+        kwargs: dict[str, Any],
         offer: ExtensionParams,
         response: ExtensionParams,
         expected: tuple[bool, bool, int, int],
@@ -479,7 +484,7 @@ class TestServerNegotiation:
     @pytest.mark.parametrize(
         "kwargs", [{"server_max_window_bits": 16}, {"client_max_window_bits": 7}, {"compress_settings": {"x": 1}}]
     )
-    def test_invalid_settings(self, kwargs: dict) -> None:
+    def test_invalid_settings(self, kwargs: dict[str, Any]) -> None:
         with pytest.raises(ValueError):
             ServerPerMessageDeflate(**kwargs)
 

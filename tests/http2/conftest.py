@@ -63,7 +63,11 @@ def node_modules() -> Path:
         pytest.skip("node and npm are needed for the Node.js http2 peers")
     if not (NODE_DIR / "node_modules" / "ws").is_dir():
         result = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--silent"], cwd=NODE_DIR, capture_output=True, timeout=120
+            [npm, "install", "--no-audit", "--no-fund", "--silent"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            timeout=120,
+            check=False,
         )
         if result.returncode:
             pytest.skip(f"npm install failed: {result.stderr.decode(errors='replace')[-500:]}")
@@ -106,7 +110,8 @@ def node_no_connect_tls(
 @pytest.fixture(params=["hypercorn_h2c", "hypercorn_tls", "node_h2c", "node_tls"])
 def peer(request: pytest.FixtureRequest) -> Peer:
     """Each RFC 8441 server in turn."""
-    return request.getfixturevalue(request.param)
+    server: Peer = request.getfixturevalue(request.param)
+    return server
 
 
 def _free_port() -> int:

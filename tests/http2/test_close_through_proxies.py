@@ -25,7 +25,8 @@ def close_first(peer: PeerConnection) -> int | None:
     """Send close 1000 right after the handshake and return the code of the client's answer."""
     peer.handshake()
     peer.send_frame(OP_CLOSE, close_payload(1000, "server first"))
-    return peer.expect_close().close_code
+    code: int | None = peer.expect_close().close_code
+    return code
 
 
 def test_answer_to_the_servers_close_reaches_the_backend(
@@ -34,9 +35,11 @@ def test_answer_to_the_servers_close_reaches_the_backend(
     backend = raw_server(close_first)
     peer = h2_proxy("nghttpx", "close-first", backend=backend.port)
     for _ in range(ROUNDS):
-        with websync.connect(peer.url + "/", http2=True, **peer.options()) as ws:
-            with pytest.raises(ConnectionClosed) as closed:
-                ws.recv(timeout=5)
+        with (
+            websync.connect(peer.url + "/", http2=True, **peer.options()) as ws,
+            pytest.raises(ConnectionClosed) as closed,
+        ):
+            ws.recv(timeout=5)
         assert (closed.value.code, closed.value.reason) == (1000, "server first")
         assert backend.result(timeout=5) == 1000
 
@@ -45,15 +48,18 @@ def fail_on_reserved_bits(peer: PeerConnection) -> int | None:
     """Send a frame with RSV2 set (the client must fail with 1002) and return the close code it sent."""
     peer.handshake()
     peer.send_frame(OP_TEXT, b"bad", rsv=2)
-    return peer.expect_close().close_code
+    code: int | None = peer.expect_close().close_code
+    return code
 
 
 def test_failing_close_reaches_the_backend(h2_proxy: Callable[..., Peer], raw_server: Callable[..., RawServer]) -> None:
     backend = raw_server(fail_on_reserved_bits)
     peer = h2_proxy("nghttpx", "fail", backend=backend.port)
     for _ in range(ROUNDS):
-        with websync.connect(peer.url + "/", http2=True, **peer.options()) as ws:
-            with pytest.raises(ConnectionClosed) as closed:
-                ws.recv(timeout=5)
+        with (
+            websync.connect(peer.url + "/", http2=True, **peer.options()) as ws,
+            pytest.raises(ConnectionClosed) as closed,
+        ):
+            ws.recv(timeout=5)
         assert closed.value.code == 1002
         assert backend.result(timeout=5) == 1002

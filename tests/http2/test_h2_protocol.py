@@ -3,6 +3,8 @@ flow control both ways, stream ends and GOAWAY; and the RFC 8441 handshake heade
 
 from __future__ import annotations
 
+from typing import cast
+
 import h2.config
 import h2.connection
 import h2.events
@@ -18,6 +20,7 @@ from websync.http2.protocol import (
     STREAM_WINDOW,
     Answered,
     Ended,
+    Event,
     GoingAway,
     H2Protocol,
     Ready,
@@ -57,14 +60,14 @@ class Server:
         self.events += events
         return events
 
-    def to_client(self) -> list[object]:
+    def to_client(self) -> list[Event]:
         return list(self.client.receive_data(self.h2.data_to_send()))
 
-    def handshake(self) -> list[object]:
+    def handshake(self) -> list[Event]:
         self.to_server()
         return self.to_client()
 
-    def accept(self, stream_id: int, *extra: tuple[str, str]) -> list[object]:
+    def accept(self, stream_id: int, *extra: tuple[str, str]) -> list[Event]:
         self.to_server()
         self.h2.send_headers(stream_id, [(":status", "200"), *extra])
         return self.to_client()
@@ -84,6 +87,7 @@ def test_connect_waits_for_the_servers_settings() -> None:
     server = Server(client)
     events = server.handshake()
     assert [type(event) for event in events] == [Ready]
+    assert isinstance(events[0], Ready)
     assert events[0].extended_connect and events[0].settings["ENABLE_CONNECT_PROTOCOL"] == 1
     assert client.open_stream(CONNECT) == 1
 
@@ -100,7 +104,8 @@ def test_the_server_receives_the_extended_connect() -> None:
     stream_id = client.open_stream(CONNECT)
     (request,) = [event for event in server.to_server() if isinstance(event, h2.events.RequestReceived)]
     assert request.stream_id == stream_id
-    assert list(request.headers) == CONNECT
+    # header_encoding="utf-8": h2 hands str names and values, though its hints say bytes
+    assert cast("list[tuple[str, str]]", list(request.headers)) == CONNECT
     assert not request.stream_ended  # the stream stays open for WebSocket frames
 
 

@@ -70,9 +70,11 @@ def test_redirect_is_followed_over_h2(hypercorn_h2c: Peer) -> None:
 
 
 def test_session_refuses_another_origin(hypercorn_h2c: Peer, node_h2c: Peer) -> None:
-    with websync.http2.connect_session(hypercorn_h2c.url) as session:
-        with pytest.raises(InvalidHandshake, match="not on the HTTP/2 session's origin"):
-            websync.connect(node_h2c.url + "/echo", session=session, open_timeout=5)
+    with (
+        websync.http2.connect_session(hypercorn_h2c.url) as session,
+        pytest.raises(InvalidHandshake, match="not on the HTTP/2 session's origin"),
+    ):
+        websync.connect(node_h2c.url + "/echo", session=session, open_timeout=5)
 
 
 def test_goaway_keeps_open_streams_and_the_next_websocket_dials_again(

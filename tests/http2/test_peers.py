@@ -42,9 +42,11 @@ def test_ping_pong(peer: Peer) -> None:
 
 
 def test_close_code_chosen_by_the_server(peer: Peer) -> None:
-    with websync.connect(peer.url + "/close/4001", http2=True, **peer.options()) as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=5)
+    with (
+        websync.connect(peer.url + "/close/4001", http2=True, **peer.options()) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=5)
     assert (closed.value.code, closed.value.reason) == (4001, "bye")
 
 

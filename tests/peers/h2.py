@@ -19,7 +19,7 @@ class Peer:
     url: str
     ssl: ssl.SSLContext | None
 
-    def options(self, **extra: object) -> dict[str, object]:
+    def options(self, **extra: Any) -> dict[str, Any]:
         """connect() options for this peer: its TLS context and short timeouts."""
         return {"ssl": self.ssl, "open_timeout": 5, "close_timeout": 2, **extra}
 

@@ -15,7 +15,7 @@ import socket
 import ssl
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,15 +124,15 @@ class PeerConnection:
         self.server.requests.put(self.request)
         return self.request
 
-    def respond(self, status: str, headers: list[tuple[str, str]] = (), body: bytes = b"") -> None:  # type: ignore[assignment]
+    def respond(self, status: str, headers: Sequence[tuple[str, str]] = (), body: bytes = b"") -> None:
         lines = [f"HTTP/1.1 {status}", *(f"{name}: {value}" for name, value in headers)]
         self.send(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
 
     def handshake(
         self,
-        extra_headers: list[tuple[str, str]] = (),
+        extra_headers: Sequence[tuple[str, str]] = (),
         *,
-        accept: str | None = None,  # type: ignore[assignment]
+        accept: str | None = None,
     ) -> Request:
         """Read the upgrade request and answer 101 (``accept`` overrides the right key)."""
         request = self.read_request()

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from supervisors import ChildSpec, Process
+from supervisors import ChildSpec, DynamicSupervisor, Process, Supervisor
 
 P = TypeVar("P", bound=Process)
 
@@ -68,9 +68,11 @@ class Kit:
         self.processes.append(process)
         return process.start()
 
-    def exit_child(self, supervisor: Any, child_id: Hashable, reason: object = None) -> Worker:
+    def exit_child(self, supervisor: Process | None, child_id: Hashable, reason: object = None) -> Worker:
         """End ``supervisor``'s child ``child_id`` with ``reason`` (default: a crash) and wait for its exit."""
+        assert isinstance(supervisor, (Supervisor, DynamicSupervisor))
         child = {id_: process for id_, process, _ in supervisor.which_children()}[child_id]
+        assert isinstance(child, Worker)
         child.exit(RuntimeError(f"{child_id} crashed") if reason is None else reason)
         assert child.join(5)
         return child

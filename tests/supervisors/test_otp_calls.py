@@ -141,7 +141,8 @@ def test_calls_run_in_the_supervisor_thread_even_from_a_child_start(kit) -> None
     def start() -> Process:
         threads.append(threading.current_thread())
         holder[0].which_children()  # called from the supervisor's own thread: must not deadlock
-        return kit.worker("late").start()
+        worker: Process = kit.worker("late").start()
+        return worker
 
     sup = kit.start(Supervisor([]))
     holder.append(sup)

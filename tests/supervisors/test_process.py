@@ -64,7 +64,8 @@ def test_exception_is_the_reason_and_logged_once_with_traceback(caplog: pytest.L
     assert process.exit_reason is error
     crashes = [r for r in caplog.records if r.name == "supervisors" and r.exc_info]
     assert len(crashes) == 1
-    assert crashes[0].exc_info[1] is error
+    exc_info = crashes[0].exc_info
+    assert exc_info is not None and exc_info[1] is error
     assert "failing" in crashes[0].getMessage()
 
 
@@ -218,7 +219,7 @@ def test_stop_from_its_own_thread_does_not_deadlock() -> None:
 
 
 def test_name_is_registered_while_alive(kit) -> None:
-    worker = kit.worker("w", name="proc-name").start()
+    worker: Process = kit.worker("w", name="proc-name").start()
     assert whereis("proc-name") is worker
     with pytest.raises(NameTakenError) as info:
         kit.worker("x", name="proc-name").start()

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.timeout(10)
 
 
 def test_a_named_supervisor_is_found_while_alive(kit) -> None:
-    sup = kit.start(Supervisor([], name="reg-top"))
+    sup: Supervisor = kit.start(Supervisor([], name="reg-top"))
     assert whereis("reg-top") is sup
     sup.stop()
     assert whereis("reg-top") is None
@@ -35,6 +35,7 @@ def test_a_restarted_supervisor_is_found_under_the_same_name(kit) -> None:
     )
     top = kit.start(Supervisor([inner]))
     old = whereis("reg-inner")
+    assert old is not None
     kit.exit_child(old, "w")
     assert old.join(5)
     top.which_children()

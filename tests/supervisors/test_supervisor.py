@@ -24,6 +24,11 @@ def children(sup: Supervisor) -> dict[object, Process | None]:
     return {child_id: process for child_id, process, _ in sup.which_children()}
 
 
+def alive(process: Process | None) -> bool:
+    """A running child: there (not terminated) and alive."""
+    return process is not None and process.is_alive()
+
+
 def test_children_start_in_order_and_stop_in_reverse(kit) -> None:
     sup = kit.start(Supervisor([kit.spec("a"), kit.spec("b"), kit.spec("c")]))
     assert kit.starts() == ["a", "b", "c"]
@@ -48,7 +53,7 @@ def test_one_for_one_restarts_only_the_failed_child(kit) -> None:
     kit.exit_child(sup, "b")
     after = children(sup)
     assert after["a"] is before["a"] and after["c"] is before["c"]
-    assert after["b"] is not before["b"] and after["b"].is_alive()
+    assert after["b"] is not before["b"] and alive(after["b"])
     assert kit.stops() == []
     assert kit.starts() == ["a", "b", "c", "b"]
 
@@ -58,7 +63,7 @@ def test_one_for_all_restarts_every_child(kit) -> None:
     before = children(sup)
     kit.exit_child(sup, "b")
     after = children(sup)
-    assert all(after[i] is not before[i] and after[i].is_alive() for i in "abc")
+    assert all(after[i] is not before[i] and alive(after[i]) for i in "abc")
     assert kit.stops() == ["c", "a"]
     assert kit.starts()[3:] == ["a", "b", "c"]
 
@@ -69,7 +74,7 @@ def test_rest_for_one_restarts_the_failed_child_and_those_after_it(kit) -> None:
     kit.exit_child(sup, "b")
     after = children(sup)
     assert after["a"] is before["a"]
-    assert all(after[i] is not before[i] and after[i].is_alive() for i in "bcd")
+    assert all(after[i] is not before[i] and alive(after[i]) for i in "bcd")
     assert kit.stops() == ["d", "c"]
     assert kit.starts()[4:] == ["b", "c", "d"]
 
@@ -80,7 +85,7 @@ def test_one_for_all_leaves_a_terminated_child_stopped(kit) -> None:
     kit.exit_child(sup, "a")
     after = children(sup)
     assert after["c"] is None
-    assert after["a"].is_alive() and after["b"].is_alive()
+    assert alive(after["a"]) and alive(after["b"])
 
 
 def test_one_for_all_forgets_temporary_siblings(kit) -> None:
@@ -124,6 +129,7 @@ def test_restarts_up_to_max_restarts_then_escalates(kit, caplog: pytest.LogCaptu
         kit.exit_child(sup, "a")
         assert sup.is_alive()
     b = children(sup)["b"]
+    assert b is not None
     last = kit.exit_child(sup, "a")
     assert sup.join(5)
     reason = sup.exit_reason
@@ -147,7 +153,7 @@ def test_restarts_spread_wider_than_the_window_do_not_escalate(kit) -> None:
     sup = kit.start(Supervisor([kit.spec("a")], max_restarts=1, max_seconds=window))
     for _ in range(4):
         kit.exit_child(sup, "a")
-        assert children(sup)["a"].is_alive()
+        assert alive(children(sup)["a"])
         time.sleep(window * 1.5)
     assert sup.is_alive()
 
@@ -163,6 +169,7 @@ def test_nested_supervisors_escalate_to_the_top(kit) -> None:
     first_inner = children(top)["inner"]
     for round_ in range(2):
         current_inner = children(top)["inner"]
+        assert current_inner is not None
         kit.exit_child(current_inner, "w")
         kit.exit_child(current_inner, "w")
         assert current_inner.join(5)
@@ -189,6 +196,7 @@ def test_stop_waits_for_a_nested_tree(kit) -> None:
 def test_shutdown_timeout_kills_a_child_that_ignores_stop(kit) -> None:
     sup = kit.start(Supervisor([kit.spec("polite"), kit.spec("deaf", deaf=True, shutdown=0.05)]))
     polite, deaf = children(sup).values()
+    assert polite is not None and deaf is not None
     sup.stop()
     assert deaf.exit_reason == KILLED
     assert polite.exit_reason == "shutdown"
@@ -200,6 +208,7 @@ def test_brutal_kill_does_not_wait(kit) -> None:
         Supervisor([kit.spec("deaf", deaf=True, shutdown="brutal_kill"), kit.spec("willing", shutdown="brutal_kill")])
     )
     deaf, willing = children(sup).values()
+    assert deaf is not None and willing is not None
     sup.stop()
     assert deaf.exit_reason == KILLED and willing.exit_reason == KILLED
 
@@ -224,7 +233,7 @@ def test_a_failed_start_stops_the_started_children(kit, caplog: pytest.LogCaptur
 def test_start_must_return_a_started_process(kit) -> None:
     for start in (lambda: "not a process", lambda: kit.worker("unstarted")):
         with pytest.raises(StartError) as info:
-            Supervisor([ChildSpec("bad", start)]).start()
+            Supervisor([ChildSpec("bad", start)]).start()  # type: ignore[arg-type]
         assert isinstance(info.value.reason, TypeError)
 
 
@@ -246,11 +255,12 @@ def test_a_failed_restart_is_retried_within_the_intensity(kit) -> None:
     def flaky() -> Process:
         if kit.starts() and failures:
             raise failures.pop()
-        return kit.worker("f").start()
+        worker: Process = kit.worker("f").start()
+        return worker
 
     sup = kit.start(Supervisor([ChildSpec("f", flaky)], max_restarts=2, max_seconds=60))
     kit.exit_child(sup, "f")
-    assert children(sup)["f"].is_alive()
+    assert alive(children(sup)["f"])
     assert kit.starts() == ["f", "f"]
 
 
@@ -258,7 +268,8 @@ def test_restarts_that_keep_failing_escalate(kit) -> None:
     def once() -> Process:
         if "f" in kit.starts():
             raise OSError("gone for good")
-        return kit.worker("f").start()
+        worker: Process = kit.worker("f").start()
+        return worker
 
     sup = kit.start(
         Supervisor([kit.spec("a"), ChildSpec("f", once), kit.spec("z")], "rest_for_one", max_restarts=3, max_seconds=60)
