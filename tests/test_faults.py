@@ -93,7 +93,8 @@ def test_reset_delivers_what_came_before_then_1006(server, relay):
     ws = websync.connect(relayed_url(proxy, server), close_timeout=1)
     relayed = proxy.downstream_bytes
     ws.send("before the reset")
-    wait_until(lambda: proxy.downstream_bytes > relayed)  # the echo is on its way to the client
+    # The echo is in the client's socket (acknowledged): a RST must not overtake it on loopback.
+    wait_until(lambda: proxy.downstream_bytes > relayed and proxy.undelivered() == 0)
     proxy.reset()
     start = time.monotonic()
     assert ws.recv(timeout=5) == "before the reset"

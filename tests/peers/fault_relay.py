@@ -15,14 +15,17 @@ upstream ``(host, port)``, one thread per direction. While traffic flows, a test
   and reset the current ones;
 * :meth:`~FaultRelay.heal` back to plain relaying (connections cut, reset or black-holed stay dead).
 
-``connections`` counts accepted connections; ``downstream_bytes`` counts bytes relayed to clients.
+``connections`` counts accepted connections; ``downstream_bytes`` counts bytes relayed to clients,
+:meth:`~FaultRelay.undelivered` those of them the clients' kernels have not acknowledged yet.
 """
 
 from __future__ import annotations
 
+import fcntl
 import select
 import socket
 import struct
+import termios
 import threading
 import time
 from dataclasses import dataclass
@@ -68,6 +71,15 @@ class _Link:
             threading.Thread(
                 target=self._pump, args=(src, dst, name == "down"), name=f"{THREAD_PREFIX}-{number}-{name}", daemon=True
             ).start()
+
+    def unacknowledged(self) -> int:
+        """Bytes sent to the client that its kernel has not acknowledged yet (0 once the link is dead)."""
+        try:
+            queued = fcntl.ioctl(self.client.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))
+        except (OSError, ValueError):
+            return 0
+        count: int = struct.unpack("i", queued)[0]
+        return count
 
     def kill(self, how: str) -> None:
         """End the link: ``"fin"`` closes both sockets, ``"rst"`` resets the client's."""
@@ -183,6 +195,10 @@ class FaultRelay:
                 self._links.append(link)
                 number = self.connections
             link.start(number)
+
+    def undelivered(self) -> int:
+        """Bytes relayed to clients that have not reached their sockets yet (sent, not acknowledged)."""
+        return sum(link.unacknowledged() for link in self._live())
 
     def _live(self) -> list[_Link]:
         with self._lock:
