@@ -9,8 +9,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from .errors import ConnectionClosed
-from .frames import Binary, Close, Frame, Ping, Pong, Text
+from .frames import Binary, Frame, Ping, Pong, Text
 from .handshake import Response
 from .protocol import Protocol, State
 from .tracing import Tracer
@@ -347,10 +346,3 @@ class Connection:
                     self.receive()
         finally:
             self.read_lock.release()
-
-    def start_close(self, code: int = 1000, reason: str = "") -> None:
-        """Send a close frame unless one was already sent or the connection is gone."""
-        try:
-            self.send(Close(code, reason))
-        except ConnectionClosed:
-            pass
