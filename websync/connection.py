@@ -97,13 +97,15 @@ class Connection:
 
         The hot path of sending: no frame value, and no state lock (the protocol's
         ``send_message`` changes no state a reader shares; the write lock orders the senders).
+        The frame is traced and counted after its first write, which nothing delays.
         """
         with self._write_lock:
             encoded = self.protocol.send_message(data)
+            written = self._write_now(encoded)
             if self.tracer.enabled:
                 self.tracer.frame("out", Text(data) if type(data) is str else Binary(data))  # type: ignore[arg-type]
             self.stats.frames_out += 1
-            if not self._write_now(encoded):
+            if not written:
                 self._write_all()
 
     def _write_now(self, data: bytes) -> bool:
