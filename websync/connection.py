@@ -97,13 +97,12 @@ class Connection:
 
         The hot path of sending: no frame value, and no state lock (the protocol's
         ``send_message`` changes no state a reader shares; the write lock orders the senders).
-        The frame is traced and counted after its first write, which nothing delays.
         """
         with self._write_lock:
             encoded = self.protocol.send_message(data)
-            written = self._write_now(encoded)
-            if self.tracer.enabled:
+            if self.tracer.enabled:  # before the write, so that no answer is traced before it
                 self.tracer.frame("out", Text(data) if type(data) is str else Binary(data))  # type: ignore[arg-type]
+            written = self._write_now(encoded)
             self.stats.frames_out += 1
             if not written:
                 self._write_all()
