@@ -39,6 +39,13 @@ class FuzzingServer:
     log: Path
 
 
+def wstest_command(install: AutobahnInstall, mode: str, spec_file: Path, *extra: str) -> list[str]:
+    """The command that runs wstest in ``mode`` (fuzzingserver, fuzzingclient) with ``spec_file``,
+    its listeners on loopback (``LAUNCHER``)."""
+    python2, site_dir = str(install.python2), str(install.site_dir)
+    return [python2, "-u", str(LAUNCHER), site_dir, "--mode", mode, "--spec", str(spec_file), *extra]
+
+
 def _free_port() -> int:
     """Return a TCP port on the loopback interface that is free right now."""
     with socket.socket() as probe:
@@ -87,18 +94,7 @@ def _start(
     spec_file = workdir / "fuzzingserver.json"
     spec_file.write_text(json.dumps({**spec, "url": url}, indent=2))
     log = workdir / "fuzzingserver.log"
-    command = [
-        str(install.python2),
-        "-u",
-        str(LAUNCHER),
-        str(install.site_dir),
-        "--mode",
-        "fuzzingserver",
-        "--spec",
-        str(spec_file),
-        "--webport",
-        "0",
-    ]
+    command = wstest_command(install, "fuzzingserver", spec_file, "--webport", "0")
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,

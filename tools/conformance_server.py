@@ -20,7 +20,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from autobahn_install import InstallError, ensure_installed
-from autobahn_server import LAUNCHER, _announced_cases
+from autobahn_server import _announced_cases, wstest_command
 from conformance import CACHE_DIR, COMPRESSION_CATEGORIES, DEFAULT_CASES, ROOT
 from conformance_report import (
     case_key,
@@ -57,16 +57,7 @@ def run_fuzzing_client(spec: dict[str, object], timeout: float) -> tuple[list[st
     spec_file = CACHE_DIR / "fuzzingclient.json"
     spec_file.write_text(json.dumps(spec, indent=2))
     log = CACHE_DIR / "fuzzingclient.log"
-    command = [
-        str(install.python2),
-        "-u",
-        str(LAUNCHER),
-        str(install.site_dir),
-        "--mode",
-        "fuzzingclient",
-        "--spec",
-        str(spec_file),
-    ]
+    command = wstest_command(install, "fuzzingclient", spec_file)
     with log.open("wb") as output:
         try:
             subprocess.run(
