@@ -15,12 +15,14 @@ upstream ``(host, port)``, one thread per direction. While traffic flows, a test
   and reset the current ones;
 * :meth:`~FaultRelay.heal` back to plain relaying (connections cut, reset or black-holed stay dead).
 
-``connections`` counts accepted connections; ``downstream_bytes`` counts bytes relayed to clients,
-:meth:`~FaultRelay.undelivered` those of them the clients' kernels have not acknowledged yet.
+``connections`` counts accepted connections; ``downstream_bytes`` counts bytes relayed to clients
+(as each send starts), :meth:`~FaultRelay.undelivered` those of them the clients' kernels have not
+acknowledged yet.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import select
 import socket
@@ -61,6 +63,8 @@ class _Link:
         self.client = client
         self.upstream = upstream
         self.lock = threading.Lock()
+        self.sending = threading.Lock()
+        """Held while bytes go downstream, from their counting until the socket took them all."""
         self.dead = False
         self.blackholed = relay.mode == "blackhole"
         self.cut_after: _Cut | None = None
@@ -73,7 +77,10 @@ class _Link:
             ).start()
 
     def unacknowledged(self) -> int:
-        """Bytes sent to the client that its kernel has not acknowledged yet (0 once the link is dead)."""
+        """Bytes counted downstream that the client's kernel has not acknowledged yet (0 once the
+        link is dead), after the send in progress, if any, handed them all to the socket."""
+        with self.sending:
+            pass
         try:
             queued = fcntl.ioctl(self.client.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))
         except (OSError, ValueError):
@@ -121,16 +128,18 @@ class _Link:
         cut = self.cut_after if downstream else None
         if cut is not None:
             data = data[: cut.remaining]
-        if self.relay.delay is None:
-            dst.sendall(data)
-        else:
-            for index in range(len(data)):
-                if self.dead:
-                    return
-                dst.sendall(data[index : index + 1])
-                time.sleep(self.relay.delay)
-        if downstream:
-            self.relay.downstream_bytes += len(data)
+        with self.sending if downstream else contextlib.nullcontext():
+            # Counted before the client can have the bytes: a client that received them sees them counted.
+            if downstream:
+                self.relay.downstream_bytes += len(data)
+            if self.relay.delay is None:
+                dst.sendall(data)
+            else:
+                for index in range(len(data)):
+                    if self.dead:
+                        return
+                    dst.sendall(data[index : index + 1])
+                    time.sleep(self.relay.delay)
         if cut is not None:
             cut.remaining -= len(data)
             if cut.remaining <= 0:
