@@ -4,6 +4,7 @@ through it; a reload closes the old tree before the new one connects."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -14,12 +15,16 @@ from web_servers import ROOT, WAIT, WebServer, free_port
 
 pytestmark = pytest.mark.timeout(30)
 
+STARTED = "development server at http://127.0.0.1:"
+"""runserver's line once it listens: "Starting development server at ..." (Django 5), "Starting WSGI
+development server at ..." (Django 6)."""
+
 
 def test_django_example_request_reply(web_server, upstream) -> None:
     port = free_port()
     server = web_server(
         [sys.executable, "examples/django_app/manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        rf"Starting development server at http://127.0.0.1:({port})/",
+        rf"{re.escape(STARTED)}({port})/",
     )
     assert upstream.opened() == [], "nothing connects before the first request"
 
@@ -39,7 +44,7 @@ def test_django_autoreloader_connects_only_from_the_serving_process(web_server, 
     port = free_port()
     server = web_server(
         [sys.executable, "examples/django_app/manage.py", "runserver", f"127.0.0.1:{port}"],
-        rf"Starting development server at http://127.0.0.1:({port})/",
+        rf"{re.escape(STARTED)}({port})/",
     )
     assert server.get("/echo?text=before")[1]["text"] == "before"
     assert sorted(path for path, _ in upstream.opened()) == ["/api", "/feed"], "the watcher does not connect"
@@ -56,7 +61,7 @@ def _touch_until_reloaded(server: WebServer, source: Path) -> None:
     """Touch ``source`` until the watcher starts a new serving child. The watcher polls modification
     times once a second and remembers a file's first one, so one early touch may go unseen."""
     start, deadline = server.offset(), time.monotonic() + WAIT
-    while "Starting development server" not in server.output[start:]:
+    while STARTED not in server.output[start:]:
         assert time.monotonic() < deadline, f"no reload after touching {source}:\n{server.output[-3000:]}"
         source.touch()
         time.sleep(0.5)
