@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint conformance conformance-h2 bench demo venv peers clean
+.PHONY: test test-pythons lint conformance conformance-h2 bench demo venv peers clean
 
 venv: $(STAMP)
 
@@ -22,6 +22,10 @@ test: $(STAMP) peers
 	$(PY) -m pytest $(PYTEST_ARGS)
 	# the pure-Python masking path, which installs without a compiler use
 	WEBSYNC_PURE_PYTHON=1 $(PY) -m pytest -q tests/test_frames.py tests/test_protocol.py tests/test_server.py
+
+# The suite under the other supported Pythons (3.12, 3.13), each in its own venv; missing ones are skipped.
+test-pythons: peers
+	tools/test_pythons.sh
 
 # Static checks, pinned: ruff's lint and format, mypy --strict (tests: bodies checked, fixtures unannotated).
 LINTED := websync supervisors tools tests examples setup.py
