@@ -58,6 +58,8 @@ def test_stop_shuts_down_and_a_later_start_builds_a_new_tree(tree) -> None:
     assert holder.start() is built[1] and len(built) == 2
 
 
+# Python 3.12+ warns about fork() in a process with threads, which is what this test does on purpose.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_forked_child_builds_its_own_tree(tree) -> None:
     holder, built = tree
     parent_tree = holder.start()
