@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Run the test suite under each of the other supported Pythons (default: 3.12 and 3.13), each in its
-# own venv (.venv-3.12, ...) with the C accelerator built for it. An interpreter is looked up on PATH,
-# then among pyenv's versions; one that is not installed is reported and skipped.
+# Run the test suite under each of the other supported Pythons (default: 3.12 and 3.13), each in
+# its own venv (.venv-3.12, ...) with the C accelerator built for it, reinstalled when setup.cfg or
+# pyproject.toml changed. An interpreter is looked up on PATH, then among pyenv's versions; one that
+# is not installed is reported and skipped.
 # Usage: tools/test_pythons.sh [VERSION...]   (pytest arguments through PYTEST_ARGS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ for version in "${versions[@]}"; do
         continue
     fi
     venv=".venv-$version"
-    if [ ! -f "$venv/.installed" ]; then
+    if [ ! "$venv/.installed" -nt setup.cfg ] || [ ! "$venv/.installed" -nt pyproject.toml ]; then
         "$python" -m venv "$venv"
         "$venv/bin/pip" install --quiet --config-settings editable_mode=compat -e '.[test]'
         touch "$venv/.installed"
