@@ -72,14 +72,6 @@ _VIOLATION = _Violation()
 _FRAME_TYPES = frozenset({Text, Binary, Ping, Pong, Close})
 
 
-def _only_messages(frames: list[Frame]) -> bool:
-    """Whether every frame is a text or binary message (nothing for the handler to act on)."""
-    for frame in frames:
-        if type(frame) is not Binary and type(frame) is not Text:
-            return False
-    return True
-
-
 class _ClientWorker(Worker):
     """A blocking connection's worker. After a protocol violation, the failing close waits until
     ``recv`` reaches the violation in the inbox: the messages before it can still be answered."""
@@ -168,62 +160,50 @@ class ClientConnection:
 
     def _next_frame(self, timeout: float | None, deadline: float | None) -> Frame:
         """The next frame, waiting until ``deadline`` (a ``time.monotonic()`` value, None: forever);
-        ``timeout`` is the caller's, for the ``TimeoutError`` message."""
+        ``timeout`` is the caller's, for the ``TimeoutError`` message.
+
+        The caller reads the socket itself while the worker stands by, unless the worker holds the
+        socket or the connection is closing (the worker finishes the close handshake and reports
+        the end through the inbox): the common case has no thread hand-off.
+        """
         frames = self._inbox.frames
         connection = self._connection
+        protocol = connection.protocol
+        read_lock = connection.read_lock
         while True:
-            if frames.empty():
-                if self._closed is not None:
-                    raise self._closed
-                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
-                # The caller reads the socket itself while the worker stands by, unless the worker
-                # holds the socket or the connection is closing (the worker finishes the close
-                # handshake and reports the end through the inbox).
-                if connection.protocol.closing or not connection.read_lock.acquire(False):
-                    try:
-                        item = frames.get(timeout=remaining)
-                    except queue.Empty:
-                        raise TimeoutError(f"no message within {timeout} seconds") from None
-                else:
-                    message = self._read_in_caller(remaining)
-                    if message is not None:
-                        return message
-                    if frames.empty():
-                        if remaining == 0:
+            if not frames.empty():
+                item = frames.get_nowait()
+            elif self._closed is not None:
+                raise self._closed
+            elif not protocol.closing and read_lock.acquire(False):
+                try:
+                    # Unless the worker put frames in the inbox before this thread came.
+                    if not frames.empty():
+                        continue
+                    if deadline is not None and not connection.wait_readable(max(deadline - time.monotonic(), 0)):
+                        if frames.empty():
                             raise TimeoutError(f"no message within {timeout} seconds")
                         continue
-                    item = frames.get_nowait()
+                    received = connection.receive(block=deadline is None)
+                    if connection.only_messages:  # nothing the worker must act on
+                        for later in received[1:]:
+                            frames.put(later)  # before the lock is released: no later read overtakes them
+                        return received[0]
+                    self._worker.handle_read(connection, received)
+                finally:
+                    connection.caller_reads += 1
+                    read_lock.release()
+                if protocol.closing or connection.eof:
+                    self._worker.wake()
+                continue
             else:
-                item = frames.get_nowait()
+                try:
+                    item = frames.get(timeout=None if deadline is None else max(deadline - time.monotonic(), 0))
+                except queue.Empty:
+                    raise TimeoutError(f"no message within {timeout} seconds") from None
             if type(item) in _FRAME_TYPES:
                 return item  # type: ignore[return-value]
             self._take_mark(item)  # type: ignore[arg-type]
-
-    def _read_in_caller(self, timeout: float | None) -> Frame | None:
-        """Read the socket in this thread, which holds ``read_lock`` (released here).
-
-        Returns the first message when the read completed only messages (the others wait in the
-        inbox, queued before the lock is released so that no later read overtakes them); else None,
-        the frames having gone through the handler into the inbox.
-        """
-        connection = self._connection
-        frames = self._inbox.frames
-        try:
-            # Unless the worker put frames in the inbox before this thread came.
-            if not frames.empty() or (timeout is not None and not connection.wait_readable(timeout)):
-                return None
-            received = connection.receive(block=timeout is None)
-            if received and _only_messages(received) and connection.protocol.error is None:
-                for later in received[1:]:
-                    frames.put(later)
-                return received[0]  # nothing the worker must act on
-            self._worker.handle_read(connection, received)
-        finally:
-            connection.caller_read_at = time.monotonic()
-            connection.read_lock.release()
-        if connection.protocol.closing or connection.eof:
-            self._worker.wake()
-        return None
 
     def _take_mark(self, item: ConnectionClosed | _Violation) -> None:
         """Act on an inbox entry that is not a frame: raise once closed; at the violation mark,

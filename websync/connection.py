@@ -59,8 +59,9 @@ class Connection:
         self._write_lock = threading.Lock()
         self.read_lock = threading.Lock()
         """Held by whichever thread reads the socket: the worker, or a caller inside ``recv``."""
-        self.caller_read_at = float("-inf")
-        """``time.monotonic()`` when a caller last finished reading the socket itself (see ``Worker``)."""
+        self.caller_reads = 0
+        """How many times a caller read the socket itself: while it grows, the worker stands by
+        (see ``Worker``). A count, not a clock: the blocking client's hot path reads no clock."""
         self._unsent: deque[bytes | memoryview] = deque()
         """Encoded bytes the socket has not taken yet, oldest first (guarded by the write lock)."""
         self._read_buffer = memoryview(bytearray(READ_SIZE))
@@ -73,6 +74,10 @@ class Connection:
         self.eof = False
         self.early_frames: list[Frame] = []
         """Frames that arrived with the handshake response, for the reader to take first."""
+        self.only_messages = False
+        """Whether the last :meth:`receive` or :meth:`feed` made whole text and binary messages
+        only, at least one, and nothing else: no control frame, fragment, partial frame or
+        violation (nothing a worker must act on)."""
 
     @property
     def extensions(self) -> list[str]:
@@ -98,7 +103,9 @@ class Connection:
         The hot path of sending: no frame value, and no state lock (the protocol's
         ``send_message`` changes no state a reader shares; the write lock orders the senders).
         """
-        with self._write_lock:
+        write_lock = self._write_lock
+        write_lock.acquire()  # not ``with``: its two method calls cost more than the lock itself
+        try:
             encoded = self.protocol.send_message(data)
             if self.tracer.enabled:  # before the write, so that no answer is traced before it
                 self.tracer.frame("out", Text(data) if type(data) is str else Binary(data))  # type: ignore[arg-type]
@@ -106,6 +113,8 @@ class Connection:
             self.stats.frames_out += 1
             if not written:
                 self._write_all()
+        finally:
+            write_lock.release()
 
     def _write_now(self, data: bytes) -> bool:
         """Under the write lock: write ``data`` at once when nothing is queued before it (the
@@ -265,6 +274,7 @@ class Connection:
         Sets :attr:`eof` when the peer closed the TCP connection; an ``OSError`` from the socket
         counts as a lost connection too. Frames that came with the handshake response come first.
         """
+        self.only_messages = False
         if self.early_frames:
             frames, self.early_frames = self.early_frames, []
             return frames
@@ -295,6 +305,7 @@ class Connection:
         size = len(data)
         self.stats.bytes_in += size
         frames, used = self.protocol.receive_messages(data)
+        self.only_messages = used == size
         if used < size:
             with self._state_lock:
                 frames += self.protocol.receive_data(data[used:] if used else data)

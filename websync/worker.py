@@ -36,7 +36,8 @@ DEFAULT_FAILURE_GRACE = 10.0
 WRITE_RETRY_INTERVAL = 0.01
 """How often a worker retries its writes while another thread holds the socket for writing."""
 STANDBY_INTERVAL = 0.05
-"""How often a standing-by worker looks whether the thread reading its socket has left."""
+"""How often a standing-by worker looks whether the thread reading its socket has left: it stands
+by while a caller holds the socket or read it since the worker's last look."""
 
 
 class QueueFull(WebSocketError):
@@ -107,6 +108,7 @@ class Worker(Process):
         self._failure_deadline: float | None = None
         self._stop_timeout: float | None = None
         self._keepalive = Keepalive(self.keepalive, time.monotonic())
+        self._caller_reads_seen = 0
 
     # -- the public side (any thread) ---------------------------------------------------------
 
@@ -293,6 +295,7 @@ class Worker(Process):
 
     def _loop(self, connection: Connection) -> Exception:
         self._keepalive = Keepalive(self.keepalive, time.monotonic())
+        self._caller_reads_seen = 0
         poller = Poller([connection.sock, self._wake_reader])
         woken = True
         while True:
@@ -321,7 +324,7 @@ class Worker(Process):
         :meth:`_drain_mailbox`).
 
         While another thread reads the socket (a caller blocked in ``recv``, or one that read it
-        less than STANDBY_INTERVAL ago and is likely to call again), the worker stands by on its
+        since the worker last looked and is likely to call again), the worker stands by on its
         mailbox only and looks again every STANDBY_INTERVAL seconds: racing that caller for the
         socket would turn its next message into a thread hand-off.
         """
@@ -334,7 +337,9 @@ class Worker(Process):
         if not flushed and connection.writing:  # another thread writes: look again soon
             timeout = WRITE_RETRY_INTERVAL if timeout is None else min(timeout, WRITE_RETRY_INTERVAL)
         writer = connection.sock if connection.backlogged and not connection.writing else None
-        if connection.read_lock.locked() or now - connection.caller_read_at < STANDBY_INTERVAL:
+        caller_reads = connection.caller_reads
+        if connection.read_lock.locked() or caller_reads != self._caller_reads_seen:
+            self._caller_reads_seen = caller_reads
             timeout = STANDBY_INTERVAL if timeout is None else min(timeout, STANDBY_INTERVAL)
             return self._wake_reader in self._wait([self._wake_reader], writer, timeout)
         if connection.has_buffered_input:  # no poll would see it
