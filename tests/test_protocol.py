@@ -703,6 +703,27 @@ def test_queued_close_frame_reason_is_truncated_to_fit() -> None:
     assert len(sent.payload) <= 125
 
 
+@pytest.mark.parametrize(
+    "step",
+    [
+        pytest.param(lambda proto: proto.send(Close(1000)), id="close sent"),
+        pytest.param(lambda proto: proto.receive_data(frame(CLOSE, b"\x03\xe8")), id="close received"),
+        pytest.param(lambda proto: proto.receive_data(frame(0x3)), id="violation"),
+        pytest.param(lambda proto: proto.receive_eof(), id="transport ended"),
+    ],
+)
+def test_closing_turns_true_at_every_way_out_of_open_and_stays(step: object) -> None:
+    proto = client()
+    proto.receive_data(frame(BINARY, b"x") + frame(PING))
+    proto.send(Text("still open"))
+    assert proto.closing is False
+    step(proto)  # type: ignore[operator]
+    assert proto.closing is True
+    assert (proto.state is not State.OPEN) or proto.error is not None
+    proto.receive_eof()
+    assert proto.closing is True
+
+
 def test_violation_while_closing_queues_nothing() -> None:
     proto = client()
     proto.send(Close(1000))
@@ -1290,9 +1311,10 @@ def test_queued_control_frames_go_out_with_the_replies() -> None:
     proto = client()
     proto.queue_control(Pong(b"late"))
     proto.queue_control(Ping(b"ka"))
+    assert [frame for frame, _ in proto.replies] == [Pong(b"late"), Ping(b"ka")]
     sent = parse(proto.data_to_send())
     assert [(frame.opcode, frame.payload) for frame in sent] == [(PONG, b"late"), (PING, b"ka")]
-    assert proto.data_to_send() == b""
+    assert proto.data_to_send() == b"" and proto.replies == []
     proto.send(Close(1000))
     with pytest.raises(ConnectionClosed):
         proto.queue_control(Pong(b"after close"))

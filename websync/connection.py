@@ -72,10 +72,11 @@ class Connection:
         self.sock.setblocking(not self._tls and bool(_MSG_DONTWAIT))
         self._wait_readable = readable_waiter(self.sock)
         self.eof = False
-        self.early_frames: list[Frame] = []
-        """Frames that arrived with the handshake response, for the reader to take first."""
+        self.early_data = b""
+        """Bytes that came with the handshake (the peer's first frames), for :meth:`receive` to
+        parse first."""
         self.only_messages = False
-        """Whether the last :meth:`receive` or :meth:`feed` made whole text and binary messages
+        """Whether the last :meth:`receive` made whole text and binary messages
         only, at least one, and nothing else: no control frame, fragment, partial frame or
         violation (nothing a worker must act on)."""
 
@@ -128,7 +129,7 @@ class Connection:
         if sent < len(data):
             unsent.append(memoryview(data)[sent:])
             return False
-        return not self.protocol.has_replies
+        return not self.protocol.replies
 
     def _send_some(self, data: bytes | memoryview) -> int:
         """Under the write lock: write what the socket takes of ``data`` now; return how much."""
@@ -178,7 +179,7 @@ class Connection:
     @property
     def has_output(self) -> bool:
         """Whether bytes or protocol replies wait to be written (see :meth:`flush`)."""
-        return bool(self._unsent) or self.protocol.has_replies
+        return bool(self._unsent or self.protocol.replies)
 
     @property
     def writing(self) -> bool:
@@ -227,7 +228,7 @@ class Connection:
         deadline = None
         while True:
             if not unsent:
-                if not protocol.has_replies:
+                if not protocol.replies:
                     return True
                 self._take_replies()
                 continue
@@ -250,17 +251,17 @@ class Connection:
 
     @property
     def has_buffered_input(self) -> bool:
-        """Whether input waits where a poll of the socket cannot see it: frames that came with the
-        handshake response, or TLS records already decrypted."""
-        return bool(self.early_frames) or (self._tls and self.sock.pending())  # type: ignore[attr-defined]
+        """Whether input waits where a poll of the socket cannot see it: bytes that came with the
+        handshake, or TLS records already decrypted."""
+        return bool(self.early_data) or (self._tls and self.sock.pending())  # type: ignore[attr-defined]
 
     def wait_readable(self, timeout: float | None) -> bool:
         """Wait for data; True also when the socket was closed meanwhile (``receive`` then sees EOF),
-        and at once while frames that came with the handshake response wait to be taken.
+        and at once while bytes that came with the handshake wait to be parsed.
 
         Only the thread holding :attr:`read_lock` may call this (it keeps the reader's poll object).
         """
-        if self.early_frames:
+        if self.early_data:
             return True
         try:
             return self._wait_readable(timeout)
@@ -268,41 +269,38 @@ class Connection:
             return True
 
     def receive(self, *, block: bool = False) -> list[Frame]:
-        """Read what the socket has and return the frames it completes; with ``block``, wait for
-        data first (only the thread holding :attr:`read_lock` may block). Never blocks otherwise.
+        """Read what the socket has and return the frames it completes, counted and traced; with
+        ``block``, wait for data first (only the thread holding :attr:`read_lock` may block).
+        Never blocks otherwise. The bytes that came with the handshake come first.
 
         Sets :attr:`eof` when the peer closed the TCP connection; an ``OSError`` from the socket
-        counts as a lost connection too. Frames that came with the handshake response come first.
+        counts as a lost connection too. Whole messages need no state lock
+        (``Protocol.receive_messages``); the state lock is taken for the rest (control frames,
+        fragments, a partial frame, a violation).
         """
         self.only_messages = False
-        if self.early_frames:
-            frames, self.early_frames = self.early_frames, []
-            return frames
-        if block and not self._dontwait:  # TLS, or no MSG_DONTWAIT: the socket is non-blocking
-            self.wait_readable(None)
-        buffer = self._read_buffer
-        try:
-            size = self.sock.recv_into(buffer, 0, 0 if block else self._dontwait)
-        except WOULD_BLOCK:
-            return []
-        except OSError:
-            size = 0
-        if not size:
-            self.eof = True
-            with self._state_lock:
-                self.protocol.receive_eof()
-            return []
-        if size == len(buffer) < MAX_READ_SIZE:
-            self._read_buffer = memoryview(bytearray(2 * size))
-        return self.feed(buffer[:size])
-
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Frame]:
-        """Parse received bytes into frames, counting and tracing them.
-
-        Whole messages need no state lock (``Protocol.receive_messages``); the state lock is
-        taken for the rest (control frames, fragments, a partial frame, a violation).
-        """
-        size = len(data)
+        if self.early_data:
+            data: bytes | memoryview = self.early_data
+            size = len(data)
+            self.early_data = b""
+        else:
+            if block and not self._dontwait:  # TLS, or no MSG_DONTWAIT: the socket is non-blocking
+                self.wait_readable(None)
+            buffer = self._read_buffer
+            try:
+                size = self.sock.recv_into(buffer, 0, 0 if block else self._dontwait)
+            except WOULD_BLOCK:
+                return []
+            except OSError:
+                size = 0
+            if not size:
+                self.eof = True
+                with self._state_lock:
+                    self.protocol.receive_eof()
+                return []
+            if size == len(buffer) < MAX_READ_SIZE:
+                self._read_buffer = memoryview(bytearray(2 * size))
+            data = buffer[:size]
         self.stats.bytes_in += size
         frames, used = self.protocol.receive_messages(data)
         self.only_messages = used == size

@@ -147,8 +147,7 @@ def _upgrade(
     connection = connection_class(sock, protocol, uri, response, accepted.subprotocol, tracer, stats)
     stats.connected_since = time.time()
     tracer.event("connected to %s (subprotocol %s, extensions %s)", uri, accepted.subprotocol, connection.extensions)
-    if leftover:
-        connection.early_frames = connection.feed(leftover)
+    connection.early_data = leftover
     return connection
 
 

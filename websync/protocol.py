@@ -58,7 +58,7 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
-_OPEN, _CLOSED = State.OPEN, State.CLOSED  # for the hot paths: an Enum member lookup costs ~0.1 µs
+_CLOSED = State.CLOSED  # for the hot paths: an Enum member lookup costs ~0.1 µs
 
 MASK_KEY_POOL_SIZE = 4096
 """Bytes of ``os.urandom`` drawn at a time for client mask keys: one system call per 1024 keys."""
@@ -147,8 +147,14 @@ class Protocol:
         self.close_received: Close | None = None
         self.error: ProtocolError | None = None
         """The violation that failed the connection, if any; a close frame with its code is queued."""
+        self.closing = False
+        """True once a close frame went either way, the transport ended or a violation failed the
+        connection: the state left OPEN or :attr:`error` is set (an attribute, not a property: the
+        blocking client reads it on every ``recv``)."""
         self._buffer = bytearray()
-        self._outgoing: list[tuple[Frame, bytes]] = []
+        self.replies: list[tuple[Frame, bytes]] = []
+        """The frames the protocol itself owes the peer, each with its bytes, oldest first; read
+        only (:meth:`replies_to_send` takes them). Not empty: a writer has replies to send."""
         self._message: _Message | None = None
         self._probe: _Probe | None = None
         self.closed_by_peer: bool | None = None
@@ -158,9 +164,9 @@ class Protocol:
 
     @property
     def _done_receiving(self) -> bool:
-        """Whether parsing is over: the peer's close frame came, a violation failed the connection
-        or the transport ended."""
-        return self.close_received is not None or self.error is not None or self.state is _CLOSED
+        """Whether parsing is over: the peer's close frame came (which closes the connection), a
+        violation failed the connection or the transport ended."""
+        return self.state is _CLOSED or self.error is not None
 
     def receive_messages(self, data: bytes | bytearray | memoryview) -> tuple[list[Frame], int]:
         """The common case of :meth:`receive_data`: the whole text and binary messages at the start
@@ -171,7 +177,8 @@ class Protocol:
         :meth:`receive_data` against sending and :meth:`receive_eof` (``data`` is not kept).
         """
         events: list[Frame] = []
-        if self._buffer or self._message is not None or self.extensions or self._done_receiving:
+        # _done_receiving inline: a property costs as much as the rest of this check.
+        if self._buffer or self._message is not None or self.extensions or self.state is _CLOSED or self.error:
             return events, 0
         return events, parse_messages(data, 0, self.max_size, not self._masked_out, events)
 
@@ -284,6 +291,7 @@ class Protocol:
     def receive_eof(self) -> None:
         """The transport ended: the connection is CLOSED (code 1006 unless the handshake completed)."""
         self.state = State.CLOSED
+        self.closing = True
         self._buffer.clear()
 
     def _check_header(self, first: int, masked: bool, length: int) -> Opcode:
@@ -371,8 +379,9 @@ class Protocol:
             self.closed_by_peer = True
             code = None if close.code == CloseCode.NO_STATUS else close.code
             reply = Close(code)
-            self._outgoing.append((reply, self.send(reply)))
+            self.replies.append((reply, self.send(reply)))
         self.state = State.CLOSED
+        self.closing = True
         return close
 
     def _fail(self, error: ProtocolError) -> None:
@@ -382,6 +391,7 @@ class Protocol:
         messages that arrived before the violation, and those answers go out before the close.
         """
         self.error = error
+        self.closing = True
         self._message = None
         self._buffer.clear()
 
@@ -407,6 +417,7 @@ class Protocol:
             if self.closed_by_peer is None:
                 self.closed_by_peer = False
             self.state = State.CLOSED if self.close_received is not None else State.CLOSING
+            self.closing = True
             return self._encode(WireFrame(Opcode.CLOSE, payload))
         if isinstance(frame, (Ping, Pong)):
             data = bytes(frame.data)
@@ -464,7 +475,7 @@ class Protocol:
 
         The close frame of a violation is among them only once :meth:`send_failure` queued it.
         """
-        replies, self._outgoing = self._outgoing, []
+        replies, self.replies = self.replies, []
         return replies
 
     def queue_control(self, frame: Ping | Pong) -> None:
@@ -473,7 +484,7 @@ class Protocol:
         Control frames may go between any two frames, so a writer busy with a long message can
         carry them right after it: an answer to a ping never waits behind a queue of messages.
         """
-        self._outgoing.append((frame, self.send(frame)))
+        self.replies.append((frame, self.send(frame)))
 
     def send_failure(self) -> None:
         """Queue the close frame that fails the connection after a violation; from then on,
@@ -482,19 +493,9 @@ class Protocol:
         if self.error is not None and self.close_sent is None and self.state is not State.CLOSED:
             reason = str(self.error).encode()[:123].decode(errors="ignore")
             close = Close(self.error.close_code, reason)
-            self._outgoing.append((close, self.send(close)))
-
-    @property
-    def has_replies(self) -> bool:
-        """Whether frames the protocol owes the peer wait in :meth:`replies_to_send`."""
-        return bool(self._outgoing)
+            self.replies.append((close, self.send(close)))
 
     # -- closing -----------------------------------------------------------------------------
-
-    @property
-    def closing(self) -> bool:
-        """True once a close frame went either way or a violation failed the connection."""
-        return self.state is not _OPEN or self.error is not None
 
     @property
     def close_code(self) -> int:

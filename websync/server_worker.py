@@ -178,8 +178,7 @@ class ConnectionWorker(Worker):
         connection.stats = self.stats
         self.stats.connected_since = time.time()
         self.tracer.event("connected (subprotocol %s, extensions %s)", upgrade.subprotocol, connection.extensions)
-        if leftover:
-            connection.early_frames = connection.feed(leftover)
+        connection.early_data = leftover
         return connection
 
     def _read_request(self, deadline: float | None) -> tuple[Request, bytes]:

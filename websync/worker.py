@@ -268,7 +268,7 @@ class Worker(Process):
         try:
             self._apply(connection, self._callback(self.handler.handle_connect, connection.response), first=True)
             self._flush_outbox(connection)
-            if connection.early_frames:
+            if connection.early_data:
                 with connection.read_lock:  # unless a caller's recv() took them first
                     self.read_step(connection)
             return self._loop(connection)
