@@ -288,7 +288,8 @@ class Connection:
                 self.wait_readable(None)
             buffer = self._read_buffer
             try:
-                size = self.sock.recv_into(buffer, 0, 0 if block else self._dontwait)
+                # Blocking, with no flags: recv_into parses each argument it is given (~0.1 µs).
+                size = self.sock.recv_into(buffer) if block else self.sock.recv_into(buffer, 0, self._dontwait)
             except WOULD_BLOCK:
                 return []
             except OSError:
