@@ -9,9 +9,13 @@ Layers, each a fresh process pinned to its own core against tools/bench_server.p
 * ``websync``: ``websync.connect()``;
 * ``websocket-client``: websocket-client, pure Python, for comparison.
 
-It prints, per layer, the median round trip and the user and system CPU time per round trip::
+It prints, per layer, the median round trip and the user and system CPU time per round trip;
+with ``--instructions``, the user-space instructions per round trip instead, counted by
+valgrind's cachegrind (two runs of different lengths, the difference divided by the extra round
+trips): a figure the machine's noise does not move, for comparing one change with the next::
 
     python tools/bench_layers.py [--reps 7] [--size 256]
+    python tools/bench_layers.py --instructions     # needs valgrind; a few minutes
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import select
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,6 +37,8 @@ from bench import CLIENT_CLASSES, CLIENT_CORE, RawSocket, _payload, _pinned, ech
 
 ROUND_TRIPS = 30_000
 WARMUP = 2_000
+COUNTED_ROUND_TRIPS = (2_000, 12_000)
+"""The two run lengths of ``--instructions``: the difference is what 10,000 round trips cost."""
 LAYERS = ("raw", "raw-poll", "core", "websync", "websocket-client")
 
 
@@ -78,19 +86,19 @@ def _exchange(layer: str, url: str, size: int) -> tuple[Callable[[], Any], Calla
     return raw_round, raw.close
 
 
-def measure(layer: str, url: str, size: int) -> dict[str, float]:
-    """ROUND_TRIPS round trips in this process: µs of wall clock, user and system CPU per round trip."""
+def measure(layer: str, url: str, size: int, rounds: int = ROUND_TRIPS) -> dict[str, float]:
+    """``rounds`` round trips in this process: µs of wall clock, user and system CPU per round trip."""
     round_trip, close = _exchange(layer, url, size)
     try:
         for _ in range(WARMUP):
             round_trip()
         before, start = os.times(), time.perf_counter()
-        for _ in range(ROUND_TRIPS):
+        for _ in range(rounds):
             round_trip()
         elapsed, after = time.perf_counter() - start, os.times()
     finally:
         close()
-    per_round = 1e6 / ROUND_TRIPS
+    per_round = 1e6 / rounds
     return {
         "wall_us": elapsed * per_round,
         "user_us": (after.user - before.user) * per_round,
@@ -98,15 +106,39 @@ def measure(layer: str, url: str, size: int) -> dict[str, float]:
     }
 
 
+def count_instructions(layer: str, url: str, size: int) -> float:
+    """User-space instructions per round trip of ``layer``, counted by cachegrind."""
+    counts = []
+    for rounds in COUNTED_ROUND_TRIPS:
+        argv = [sys.executable, __file__, "--child", layer, url, str(size), str(rounds)]
+        valgrind = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
+        output = subprocess.run(valgrind + argv, capture_output=True, text=True, check=True)
+        match = re.search(r"I\s+refs:\s+([\d,]+)", output.stderr)
+        if match is None:
+            raise RuntimeError(f"no instruction count from cachegrind:\n{output.stderr}")
+        counts.append(int(match.group(1).replace(",", "")))
+    return (counts[1] - counts[0]) / (COUNTED_ROUND_TRIPS[1] - COUNTED_ROUND_TRIPS[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7, help="interleaved repetitions per layer (default 7)")
     parser.add_argument("--size", type=int, default=256, help="message size in bytes (default 256)")
-    parser.add_argument("--child", nargs=3, metavar=("LAYER", "URL", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--instructions", action="store_true", help="count instructions per round trip (valgrind)")
+    parser.add_argument("--child", nargs="+", metavar="LAYER URL SIZE [ROUNDS]", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        layer, url, size = args.child
-        print(json.dumps(measure(layer, url, int(size))))
+        layer, url, size, *rounds = args.child
+        print(json.dumps(measure(layer, url, int(size), *map(int, rounds))))
+        return
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            parser.error("--instructions needs valgrind (apt-get install valgrind)")
+        with echo_server() as url:
+            print(f"| layer ({args.size} B ping-pong) | instructions per round trip (user space) |")
+            print("|---|---|")
+            for layer in LAYERS:
+                print(f"| {layer} | {count_instructions(layer, url, args.size):,.0f} |", flush=True)
         return
     results: dict[str, list[dict[str, float]]] = {layer: [] for layer in LAYERS}
     with echo_server() as url:
