@@ -641,7 +641,7 @@ def _size(size: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5, help="repetitions of every measurement (default 5)")
+    parser.add_argument("--reps", type=int, default=7, help="repetitions of every measurement (default 7)")
     parser.add_argument("--workloads", help=f"comma-separated subset of: {', '.join(k for k, *_ in WORKLOADS)}")
     parser.add_argument("--no-sweep", action="store_true", help="skip the message-size sweep of the plot")
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "bench.json", help="where to write the results")
