@@ -176,6 +176,7 @@ class ClientConnection:
             elif self._closed is not None:
                 raise self._closed
             elif not protocol.closing and read_lock.acquire(False):
+                connection.caller_reads += 1  # here, not after the read: that part is on the round trip's clock
                 try:
                     # Unless the worker put frames in the inbox before this thread came.
                     if not frames.empty():
@@ -186,12 +187,12 @@ class ClientConnection:
                         continue
                     received = connection.receive(block=deadline is None)
                     if connection.only_messages:  # nothing the worker must act on
-                        for later in received[1:]:
-                            frames.put(later)  # before the lock is released: no later read overtakes them
+                        if len(received) > 1:
+                            for later in received[1:]:
+                                frames.put(later)  # before the lock is released: no later read overtakes them
                         return received[0]
                     self._worker.handle_read(connection, received)
                 finally:
-                    connection.caller_reads += 1
                     read_lock.release()
                 if protocol.closing or connection.eof:
                     self._worker.wake()

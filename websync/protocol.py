@@ -436,7 +436,9 @@ class Protocol:
         """
         if self.close_sent is not None or self.state is _CLOSED:
             raise self.closed_exception()
-        if type(data) is str:
+        if type(data) is bytes:  # not bytes(data): even for bytes, its argument parsing costs ~0.3 µs
+            first, payload = 0x82, data
+        elif type(data) is str:
             first, payload = 0x81, data.encode()
         else:
             first, payload = 0x82, bytes(data)  # type: ignore[arg-type]
