@@ -76,9 +76,9 @@ class Connection:
         """Bytes that came with the handshake (the peer's first frames), for :meth:`receive` to
         parse first."""
         self.only_messages = False
-        """Whether the last :meth:`receive` made whole text and binary messages
-        only, at least one, and nothing else: no control frame, fragment, partial frame or
-        violation (nothing a worker must act on)."""
+        """Whether the last :meth:`receive` made whole text and binary messages only, at least
+        one, and nothing else: no control frame, fragment, partial frame or violation (nothing a
+        worker must act on)."""
 
     @property
     def extensions(self) -> list[str]:
