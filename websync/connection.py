@@ -151,7 +151,7 @@ class Connection:
         Returns False, having encoded nothing, while another thread writes; bytes the socket
         has no room for stay queued for :meth:`flush` (see :attr:`backlogged`).
         """
-        if not self._write_lock.acquire(blocking=False):
+        if not self._write_lock.acquire(False):
             return False
         try:
             if not self._write_now(self._encode(frame, None)):

@@ -333,10 +333,12 @@ class Worker(Process):
             if other is not None and (deadline is None or other < deadline):
                 deadline = other
         timeout = None if deadline is None else max(deadline - now, 0)
-        flushed = not (connection.has_output or connection.protocol.error) or self._flush(connection)
-        if not flushed and connection.writing:  # another thread writes: look again soon
-            timeout = WRITE_RETRY_INTERVAL if timeout is None else min(timeout, WRITE_RETRY_INTERVAL)
-        writer = connection.sock if connection.backlogged and not connection.writing else None
+        writer = None
+        if connection.has_output or connection.protocol.error:
+            if not self._flush(connection) and connection.writing:  # another thread writes: look again soon
+                timeout = WRITE_RETRY_INTERVAL if timeout is None else min(timeout, WRITE_RETRY_INTERVAL)
+            if connection.backlogged and not connection.writing:
+                writer = connection.sock
         caller_reads = connection.caller_reads
         if connection.read_lock.locked() or caller_reads != self._caller_reads_seen:
             self._caller_reads_seen = caller_reads
@@ -352,7 +354,7 @@ class Worker(Process):
 
     def _read_now(self, connection: Connection) -> None:
         """Read and dispatch what the socket holds, without blocking, unless another thread reads it."""
-        if connection.read_lock.acquire(blocking=False):
+        if connection.read_lock.acquire(False):
             try:
                 self.read_step(connection)
             finally:
@@ -475,7 +477,7 @@ class Worker(Process):
     def _flush_outbox(self, connection: Connection) -> None:
         """Send queued frames in order without ever blocking: stop while another thread writes,
         while the socket has no room, or once a close went out."""
-        if not self._outbox or not self._flush_lock.acquire(blocking=False):
+        if not self._outbox or not self._flush_lock.acquire(False):
             return  # nothing queued, or another thread (a blocking client's reader) is flushing
         try:
             while self._can_send_now(connection):
