@@ -170,15 +170,15 @@ class Protocol:
 
     def receive_messages(self, data: bytes | bytearray | memoryview) -> tuple[list[Frame], int]:
         """The common case of :meth:`receive_data`: the whole text and binary messages at the start
-        of ``data`` and the bytes they took, when nothing is buffered, no message is in progress
-        and no extension is negotiated; else ``([], 0)``. :meth:`receive_data` takes the rest.
+        of ``data`` and the bytes they took, when nothing is buffered, no message is in progress,
+        no extension is negotiated and the connection is not :attr:`closing`; else ``([], 0)``.
+        :meth:`receive_data` takes the rest (the close handshake included).
 
         It only reads the protocol's state, so a reader may call it without the lock that orders
         :meth:`receive_data` against sending and :meth:`receive_eof` (``data`` is not kept).
         """
         events: list[Frame] = []
-        # _done_receiving inline: a property costs as much as the rest of this check.
-        if self._buffer or self._message is not None or self.extensions or self.state is _CLOSED or self.error:
+        if self._buffer or self._message is not None or self.extensions or self.closing:
             return events, 0
         return events, parse_messages(data, 0, self.max_size, not self._masked_out, events)
 
