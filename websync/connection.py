@@ -148,12 +148,15 @@ class Connection:
     def try_send(self, frame: Frame) -> bool:
         """Encode ``frame`` and write what the socket takes now, never blocking: the reader's way.
 
-        Returns False, having encoded nothing, while another thread writes; bytes the socket
-        has no room for stay queued for :meth:`flush` (see :attr:`backlogged`).
+        Returns False, having encoded nothing, when the frame cannot go now: a close went out
+        (see :attr:`can_send`), bytes wait for room in the socket (see :attr:`backlogged`), or
+        another thread writes. Bytes the socket has no room for stay queued for :meth:`flush`.
         """
-        if not self._write_lock.acquire(False):
+        if self._unsent or not self.can_send or not self._write_lock.acquire(False):
             return False
         try:
+            if self._unsent:  # queued since the look above, by the writer that just left
+                return False
             if not self._write_now(self._encode(frame, None)):
                 self._write_unsent(0)
         finally:

@@ -270,7 +270,7 @@ class Worker(Process):
             self._flush_outbox(connection)
             if connection.early_data:
                 with connection.read_lock:  # unless a caller's recv() took them first
-                    self.read_step(connection)
+                    self.handle_read(connection, connection.receive())
             return self._loop(connection)
         except _Lost as lost:
             return lost.error
@@ -300,9 +300,10 @@ class Worker(Process):
         woken = True
         while True:
             self._drain_mailbox(connection, woken=woken)
-            ended = self._ended(connection)
-            if ended is not None:
-                return ended
+            if connection.eof or connection.protocol.closing:
+                ended = self._ended(connection)
+                if ended is not None:
+                    return ended
             now = time.monotonic()
             if self._close_deadline is not None and now >= self._close_deadline:
                 self.tracer.event("forced close: no close frame from the peer within close_timeout")
@@ -356,7 +357,7 @@ class Worker(Process):
         """Read and dispatch what the socket holds, without blocking, unless another thread reads it."""
         if connection.read_lock.acquire(False):
             try:
-                self.read_step(connection)
+                self.handle_read(connection, connection.receive())
             finally:
                 connection.read_lock.release()
 
@@ -364,13 +365,6 @@ class Worker(Process):
     def _wait(readers: list[socket.socket], writer: socket.socket | None, timeout: float | None) -> list[socket.socket]:
         """Wait for ``readers``, and for room in ``writer`` when bytes wait for it."""
         return readable(readers, timeout) if writer is None else readable_or_writable(readers, writer, timeout)
-
-    def read_step(self, connection: Connection) -> None:
-        """Read what the socket holds, dispatch the frames and write the replies they need.
-
-        The caller holds ``connection.read_lock``.
-        """
-        self.handle_read(connection, connection.receive())
 
     def handle_read(self, connection: Connection, frames: list[Frame]) -> None:
         """Dispatch the frames one read produced and write the replies they need; the caller holds
@@ -463,7 +457,7 @@ class Worker(Process):
             except (BlockingIOError, OSError):
                 pass
             self._wake_pending = False  # after the drain, before the queues: see _wake
-        if connection is not None:
+        if connection is not None and self._outbox:
             self._flush_outbox(connection)  # frames sent before an info or stop go first
         while self._mailbox:
             kind, payload = self._mailbox.popleft()
@@ -480,7 +474,7 @@ class Worker(Process):
         if not self._outbox or not self._flush_lock.acquire(False):
             return  # nothing queued, or another thread (a blocking client's reader) is flushing
         try:
-            while self._can_send_now(connection):
+            while True:
                 with self._outbox_lock:
                     if not self._outbox:
                         return
@@ -511,20 +505,19 @@ class Worker(Process):
         if isinstance(reply, Stop):
             self._begin_stop(reply.reason, connection, _close_code_for(reply.reason), "")
             return
+        if (
+            isinstance(reply, (Text, Binary))
+            and connection is not None
+            and not self._outbox
+            and self._send(connection, reply)
+        ):
+            return  # one message with nothing queued before it (the common reply): no outbox round trip
         frames: list[Frame] = []
         for frame in reply if isinstance(reply, list) else [reply]:
             if not isinstance(frame, (Ping, Pong)):
                 frames.append(frame)
             elif connection is not None:
                 self._send_control(connection, frame)
-        if (
-            connection is not None
-            and len(frames) == 1
-            and not self._outbox
-            and self._can_send_now(connection)
-            and self._send(connection, frames[0])
-        ):
-            return  # one frame with nothing queued before it (the common reply): no outbox round trip
         with self._outbox_lock:
             if first:
                 self._outbox.extendleft(reversed(frames))
@@ -532,11 +525,6 @@ class Worker(Process):
                 self._outbox.extend(frames)
         if connection is not None:
             self._flush_outbox(connection)
-
-    @staticmethod
-    def _can_send_now(connection: Connection) -> bool:
-        """Whether a frame may go out now: no close sent yet, nothing waiting for room in the socket."""
-        return connection.can_send and not connection.backlogged
 
     def _send_control(self, connection: Connection, frame: Ping | Pong) -> None:
         """A ping or pong jumps the outbox: it goes right after the frame being written now."""
@@ -548,7 +536,8 @@ class Worker(Process):
             raise _Lost(closed_error(CloseCode.ABNORMAL, f"connection lost: {exc}")) from None
 
     def _send(self, connection: Connection, frame: Frame) -> bool:
-        """Hand ``frame`` to the connection without blocking; False while another thread writes."""
+        """Hand ``frame`` to the connection without blocking; False when it cannot go now (see
+        ``Connection.try_send``)."""
         try:
             return connection.try_send(frame)
         except ConnectionClosed as exc:
