@@ -317,23 +317,21 @@ class Worker(Process):
                 if payload is not None:
                     self._send_control(connection, Ping(payload))
                 keepalive_due = self._keepalive.next_deadline()
-            woken = self._wait_and_read(connection, poller, now, keepalive_due)
+            deadline = keepalive_due
+            if self._close_deadline is not None or self._failure_deadline is not None:  # closing
+                deadline = min(d for d in (deadline, self._close_deadline, self._failure_deadline) if d is not None)
+            woken = self._wait_and_read(connection, poller, max(deadline - now, 0) if deadline is not None else None)
 
-    def _wait_and_read(self, connection: Connection, poller: Poller, now: float, keepalive_due: float | None) -> bool:
-        """Sleep until the socket, the mailbox or a deadline (the keepalive's, the close's, the
-        failure's) needs the worker, then read; True when the wait saw a wake-up byte (see
-        :meth:`_drain_mailbox`).
+    def _wait_and_read(self, connection: Connection, poller: Poller, timeout: float | None) -> bool:
+        """Write what waits, then sleep until the socket or the mailbox needs the worker, at most
+        ``timeout`` seconds (the next deadline), and read; True when the wait saw a wake-up byte
+        (see :meth:`_drain_mailbox`).
 
         While another thread reads the socket (a caller blocked in ``recv``, or one that read it
         since the worker last looked and is likely to call again), the worker stands by on its
         mailbox only and looks again every STANDBY_INTERVAL seconds: racing that caller for the
         socket would turn its next message into a thread hand-off.
         """
-        deadline = keepalive_due
-        for other in (self._close_deadline, self._failure_deadline):
-            if other is not None and (deadline is None or other < deadline):
-                deadline = other
-        timeout = None if deadline is None else max(deadline - now, 0)
         writer = None
         if connection.has_output or connection.protocol.error:
             if not self._flush(connection) and connection.writing:  # another thread writes: look again soon
@@ -354,10 +352,13 @@ class Worker(Process):
         return self._wake_reader in ready
 
     def _read_now(self, connection: Connection) -> None:
-        """Read and dispatch what the socket holds, without blocking, unless another thread reads it."""
+        """Read and dispatch what the socket holds, without blocking, unless another thread reads
+        it; the replies go out at the loop's next turn."""
         if connection.read_lock.acquire(False):
             try:
-                self.handle_read(connection, connection.receive())
+                frames = connection.receive()
+                if frames:
+                    self._dispatch(connection, frames)
             finally:
                 connection.read_lock.release()
 
@@ -426,23 +427,20 @@ class Worker(Process):
     def _dispatch(self, connection: Connection, frames: list[Frame]) -> None:
         handler = self.handler
         for frame in frames:
-            callback: Any
             if isinstance(frame, (Text, Binary)):
-                callback = handler.handle_frame
+                reply = self._callback(handler.handle_frame, frame)
             elif isinstance(frame, Ping):
-                callback = handler.handle_ping
+                reply = self._callback(handler.handle_ping, frame)
+                if isinstance(reply, Pong):
+                    self.tracer.event("ping answered (%d bytes)", len(frame.data))
             elif isinstance(frame, Pong):
                 self._keepalive.pong_received(frame.data)
-                callback = handler.handle_pong
+                reply = self._callback(handler.handle_pong, frame)
             else:
                 self.tracer.event("close received: %s %r", frame.code, frame.reason)
-                callback = handler.handle_close
-            reply = self._callback(callback, frame)
-            if reply is None:
-                continue
-            if isinstance(frame, Ping) and isinstance(reply, Pong):
-                self.tracer.event("ping answered (%d bytes)", len(frame.data))
-            self._apply(connection, reply)
+                reply = self._callback(handler.handle_close, frame)
+            if reply is not None:
+                self._apply(connection, reply)
 
     def _drain_mailbox(self, connection: Connection | None, *, woken: bool = True) -> None:
         """Empty the wake-up socket, then act on the outbox and the mailbox.
@@ -500,11 +498,6 @@ class Worker(Process):
 
     def _apply(self, connection: Connection | None, reply: Reply, *, first: bool = False) -> None:
         """Carry out what a callback returned; ``first`` puts its frames before those already queued."""
-        if reply is None:
-            return
-        if isinstance(reply, Stop):
-            self._begin_stop(reply.reason, connection, _close_code_for(reply.reason), "")
-            return
         if (
             isinstance(reply, (Text, Binary))
             and connection is not None
@@ -512,6 +505,11 @@ class Worker(Process):
             and self._send(connection, reply)
         ):
             return  # one message with nothing queued before it (the common reply): no outbox round trip
+        if reply is None:
+            return
+        if isinstance(reply, Stop):
+            self._begin_stop(reply.reason, connection, _close_code_for(reply.reason), "")
+            return
         frames: list[Frame] = []
         for frame in reply if isinstance(reply, list) else [reply]:
             if not isinstance(frame, (Ping, Pong)):
