@@ -46,3 +46,10 @@ def test_no_pong_deadline_without_a_ping_timeout() -> None:
     keepalive = Keepalive(KeepaliveOptions(ping_interval=2.0, ping_timeout=None), now=0.0)
     keepalive.ping_due(2.0)
     assert keepalive.next_deadline() == 4.0 and not keepalive.expired(1e9)
+
+
+def test_restart_forgets_the_unanswered_ping() -> None:
+    keepalive = Keepalive(KeepaliveOptions(ping_interval=10.0, ping_timeout=3.0), now=0.0)
+    keepalive.ping_due(10.0)
+    keepalive.restart(50.0)
+    assert keepalive.next_deadline() == 60.0 and not keepalive.expired(59.0)

@@ -1,4 +1,4 @@
-"""websync.transport's Poller: one poll object kept for the same sockets, wait after wait."""
+"""websync.transport's Poller (one poll object kept for the same sockets, wait after wait) and Waker."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from websync.transport import Poller
+from websync.transport import Poller, Waker, readable
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -61,3 +61,23 @@ def test_a_peer_that_hung_up_counts_as_ready(pairs: list[tuple[socket.socket, so
     poller = Poller([first])
     first_peer.close()
     assert poller.wait(1) == [first]
+
+
+def test_a_waker_wakes_once_until_drained() -> None:
+    waker = Waker()
+    try:
+        assert readable([waker.reader], 0) == []
+        waker.wake()
+        waker.wake()  # pending: no second byte
+        assert readable([waker.reader], 0) == [waker.reader]
+        assert waker.reader.recv(16) == b"\0"
+        waker.wake()  # still pending until drained: the reader stays quiet
+        assert readable([waker.reader], 0) == []
+        waker.drain()
+        assert not waker.pending
+        waker.wake()
+        assert readable([waker.reader], 0) == [waker.reader]
+        waker.drain()
+        assert readable([waker.reader], 0) == []
+    finally:
+        waker.close()

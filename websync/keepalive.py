@@ -14,8 +14,16 @@ class Keepalive:
 
     def __init__(self, options: KeepaliveOptions, now: float) -> None:
         self.options = options
-        self.next_ping = None if options.ping_interval is None else now + options.ping_interval
+        self.next_ping: float | None = None
         self.pong_deadline: float | None = None
+        self._payload = b""
+        self.restart(now)
+
+    def restart(self, now: float) -> None:
+        """Start over (a new connection): the first ping is due one ``ping_interval`` after ``now``."""
+        interval = self.options.ping_interval
+        self.next_ping = None if interval is None else now + interval
+        self.pong_deadline = None
         self._payload = b""
 
     def ping_due(self, now: float) -> bytes | None:

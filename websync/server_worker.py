@@ -33,7 +33,7 @@ from .server_handshake import (
     error_response,
     format_response,
 )
-from .transport import readable, send_all
+from .transport import Waker, readable, send_all
 from .uri import WebSocketURI
 from .worker import Worker
 
@@ -195,8 +195,8 @@ class ConnectionWorker(Worker):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise OpenTimeout(f"no complete upgrade request within {self.settings.handshake_timeout}s")
-            ready = readable([self.sock, self._wake_reader], remaining)
-            if self._wake_reader in ready:
+            ready = readable([self.sock, self._waker.reader], remaining)
+            if self._waker.reader in ready:
                 self._drain_mailbox(None)  # frames pushed meanwhile wait in the outbox
                 if self._stopping is not None:
                     raise InvalidHandshake("the server is stopping")
@@ -257,16 +257,13 @@ class Acceptor(Process):
         super().__init__(name=name)
         self.listener = listener
         self.start_connection = start_connection
-        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._waker = Waker()
         self._refused: dict[socket.socket, _Refusal] = {}
         self._answer = format_response(error_response(503, b"too many connections", {"Retry-After": "1"}))
 
     def request_stop(self, reason: object) -> None:
         super().request_stop(reason)
-        try:
-            self._wake_writer.send(b"\0")
-        except OSError:
-            pass
+        self._waker.wake()
 
     def run(self) -> object:
         try:
@@ -274,15 +271,14 @@ class Acceptor(Process):
                 timeout = None
                 if self._refused:
                     timeout = max(min(r.deadline for r in self._refused.values()) - time.monotonic(), 0)
-                ready = readable([self.listener, self._wake_reader, *self._refused], timeout)
+                ready = readable([self.listener, self._waker.reader, *self._refused], timeout)
                 if self.listener in ready:
                     self._accept()
                 self._serve_refused(ready)
         finally:
             for sock in self._refused:
                 sock.close()
-            self._wake_reader.close()
-            self._wake_writer.close()
+            self._waker.close()
         return "normal"
 
     def _accept(self) -> None:
@@ -318,11 +314,8 @@ class Acceptor(Process):
             if sock in ready or refusal.deadline <= now:
                 del self._refused[sock]
                 sock.close()
-        if self._wake_reader in ready:
-            try:
-                self._wake_reader.recv(64)
-            except OSError:
-                pass
+        if self._waker.reader in ready:
+            self._waker.drain()
 
     def _read_refused(self, sock: socket.socket, refusal: _Refusal) -> bool:
         """Read what a refused client sent and answer once its head is in; False when it is done."""

@@ -27,6 +27,7 @@ __all__ = [
     "readable",
     "readable_or_writable",
     "Poller",
+    "Waker",
     "WOULD_BLOCK",
 ]
 
@@ -193,6 +194,43 @@ class Poller:
                 self._poller.modify(fd, _READABLE | _WRITABLE)
             self._writer = fd
         return [self._by_fd[ready] for ready, _ in self._poller.poll(_milliseconds(timeout))]
+
+
+class Waker:
+    """Wakes a thread that waits in ``poll``: it waits on :attr:`reader` too, and any thread
+    calls :meth:`wake`. A wake-up while one is pending writes nothing (no system call)."""
+
+    def __init__(self) -> None:
+        self.reader, self._writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self._writer.setblocking(False)
+        self.pending = False
+        """True from a wake-up until the woken thread's :meth:`drain`: meanwhile, more wake-ups
+        need no byte of their own."""
+
+    def wake(self) -> None:
+        """Make :attr:`reader` readable, if it is not already waiting to be drained."""
+        if self.pending:
+            return  # the woken thread has yet to drain, and looks at what it is woken for after that
+        self.pending = True
+        try:
+            self._writer.send(b"\0")
+        except OSError:
+            pass  # the socket is full (a wake-up is pending anyway) or closed (the thread is gone)
+
+    def drain(self) -> None:
+        """Empty :attr:`reader`; the woken thread calls this before it looks at what it was woken
+        for, so that a wake-up after that look writes a byte again."""
+        try:
+            while self.reader.recv(4096):
+                pass
+        except OSError:
+            pass  # empty
+        self.pending = False
+
+    def close(self) -> None:
+        self.reader.close()
+        self._writer.close()
 
 
 def wait_writable(sock: socket.socket, timeout: float | None) -> bool:

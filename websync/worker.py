@@ -23,7 +23,7 @@ from .keepalive import Keepalive
 from .opening import open_connection
 from .options import ConnectOptions, split_options
 from .tracing import Tracer
-from .transport import Poller, readable, readable_or_writable
+from .transport import Poller, Waker, readable, readable_or_writable
 
 __all__ = ["Worker", "QueueFull", "start"]
 
@@ -80,7 +80,7 @@ class Worker(Process):
     ) -> None:
         super().__init__(name=name)
         self.handler = handler
-        connect_options, self.keepalive, extra = split_options(options, frozenset({"max_queue", "overflow"}))
+        connect_options, keepalive, extra = split_options(options, frozenset({"max_queue", "overflow"}))
         self.default_options = connect_options
         self.max_queue: int | None = extra.get("max_queue", 10_000)
         self.overflow: Overflow = extra.get("overflow", "error")
@@ -96,18 +96,12 @@ class Worker(Process):
         self._outbox: deque[Frame] = deque()
         self._outbox_lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._wake_reader.setblocking(False)
-        self._wake_writer.setblocking(False)
-        self._wake_pending = False
-        """True from a wake-up byte's sending until the worker drained it and looks at its queues:
-        meanwhile more messages need no byte (and no system call) of their own."""
+        self._waker = Waker()
         self._stopping: object | None = None
         self._close_deadline: float | None = None
-        self._close_started = False
         self._failure_deadline: float | None = None
         self._stop_timeout: float | None = None
-        self._keepalive = Keepalive(self.keepalive, time.monotonic())
+        self._keepalive = Keepalive(keepalive, time.monotonic())
         self._caller_reads_seen = 0
 
     # -- the public side (any thread) ---------------------------------------------------------
@@ -123,7 +117,7 @@ class Worker(Process):
                     return
                 self._outbox.popleft()
             self._outbox.append(frame)
-        self._wake()
+        self._waker.wake()
 
     @property
     def queued(self) -> int:
@@ -173,16 +167,7 @@ class Worker(Process):
 
     def _post(self, kind: str, payload: Any) -> None:
         self._mailbox.append((kind, payload))
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._wake_pending:
-            return  # the worker has yet to drain the last byte, and looks at its queues after that
-        self._wake_pending = True
-        try:
-            self._wake_writer.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # a wake-up is already pending, or the worker has exited
+        self._waker.wake()
 
     # -- the worker's thread --------------------------------------------------------------------
 
@@ -197,8 +182,7 @@ class Worker(Process):
         finally:
             self._discard_connection()
             self._call_terminate(reason)
-            self._wake_reader.close()
-            self._wake_writer.close()
+            self._waker.close()
 
     def _lifecycle(self) -> object:
         """Connect, serve, and ask the handler what to do after each end, until a stop."""
@@ -257,7 +241,7 @@ class Worker(Process):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return True
-            readable([self._wake_reader], remaining)
+            readable([self._waker.reader], remaining)
             self._drain_mailbox(None)
         return False
 
@@ -294,9 +278,9 @@ class Worker(Process):
             pass  # the connection is gone already
 
     def _loop(self, connection: Connection) -> Exception:
-        self._keepalive = Keepalive(self.keepalive, time.monotonic())
+        self._keepalive.restart(time.monotonic())
         self._caller_reads_seen = 0
-        poller = Poller([connection.sock, self._wake_reader])
+        poller = Poller([connection.sock, self._waker.reader])
         woken = True
         while True:
             self._drain_mailbox(connection, woken=woken)
@@ -311,7 +295,9 @@ class Worker(Process):
             keepalive_due = self._keepalive.next_deadline()
             if keepalive_due is not None and now >= keepalive_due:
                 if self._keepalive.expired(now):
-                    self.tracer.event("keepalive: no pong within %ss, connection lost", self.keepalive.ping_timeout)
+                    self.tracer.event(
+                        "keepalive: no pong within %ss, connection lost", self._keepalive.options.ping_timeout
+                    )
                     return ConnectionClosedError(CloseCode.ABNORMAL, "keepalive ping timed out")
                 payload = None if connection.closing else self._keepalive.ping_due(now)
                 if payload is not None:
@@ -342,14 +328,14 @@ class Worker(Process):
         if connection.read_lock.locked() or caller_reads != self._caller_reads_seen:
             self._caller_reads_seen = caller_reads
             timeout = STANDBY_INTERVAL if timeout is None else min(timeout, STANDBY_INTERVAL)
-            return self._wake_reader in self._wait([self._wake_reader], writer, timeout)
+            return self._waker.reader in self._wait([self._waker.reader], writer, timeout)
         if connection.has_buffered_input:  # no poll would see it
             self._read_now(connection)
             return False
         ready = poller.wait(timeout, writer)  # the connection's socket and the wake-up socket
         if connection.sock in ready:  # readable, or room for the backlog: a read never blocks
             self._read_now(connection)
-        return self._wake_reader in ready
+        return self._waker.reader in ready
 
     def _read_now(self, connection: Connection) -> None:
         """Read and dispatch what the socket holds, without blocking, unless another thread reads
@@ -422,7 +408,7 @@ class Worker(Process):
 
     def wake(self) -> None:
         """Make the worker look at its connection now (after another thread read from it)."""
-        self._wake()
+        self._waker.wake()
 
     def _dispatch(self, connection: Connection, frames: list[Frame]) -> None:
         handler = self.handler
@@ -448,13 +434,8 @@ class Worker(Process):
         ``woken=False`` says the last wait saw no wake-up byte: the socket is then read only if a
         wake-up was sent since (a byte sent after that read shows in the next wait).
         """
-        if woken or self._wake_pending:
-            try:
-                while self._wake_reader.recv(4096):
-                    pass
-            except (BlockingIOError, OSError):
-                pass
-            self._wake_pending = False  # after the drain, before the queues: see _wake
+        if woken or self._waker.pending:
+            self._waker.drain()
         if connection is not None and self._outbox:
             self._flush_outbox(connection)  # frames sent before an info or stop go first
         while self._mailbox:
@@ -485,13 +466,14 @@ class Worker(Process):
             self._flush_lock.release()
 
     def _begin_stop(self, reason: object, connection: Connection | None, code: int, text: str) -> None:
-        """Stop with ``reason``: the close frame goes after the frames queued before it."""
-        if self._stopping is None:
-            self._stopping = reason
-        if connection is None or self._close_started or connection.protocol.close_sent is not None:
+        """Stop with ``reason``: the close frame goes after the frames queued before it. The
+        first stop decides; a connection is never served once a stop came (see ``_lifecycle``)."""
+        if self._stopping is not None:
+            return  # stopping already: its close frame is on its way
+        self._stopping = reason
+        if connection is None or connection.protocol.close_sent is not None:
             return
         self.tracer.event("closing: %d %r", code, text)
-        self._close_started = True
         timeout = self._close_timeout()
         self._close_deadline = None if timeout is None else time.monotonic() + timeout
         self._apply(connection, Close(code, text))
@@ -553,7 +535,6 @@ class Worker(Process):
     def _discard_connection(self) -> None:
         connection, self.connection = self.connection, None
         self._close_deadline = self._failure_deadline = None
-        self._close_started = False
         if connection is not None:
             connection.close_transport()
             self.stats.connected_since = None

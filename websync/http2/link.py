@@ -23,7 +23,7 @@ from ..errors import InvalidHandshake, OpenTimeout, TransportError
 from ..handshake import MAX_BODY_BYTES
 from ..headers import Headers
 from ..tracing import Tracer
-from ..transport import WOULD_BLOCK
+from ..transport import WOULD_BLOCK, Waker
 from .protocol import (
     CANCEL,
     Answered,
@@ -104,9 +104,7 @@ class Link:
         self._ready = threading.Event()
         self._closing = False
         self._finished = threading.Event()
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._wake_reader.setblocking(False)
-        self._wake_writer.setblocking(False)
+        self._waker = Waker()
         self._selector = selectors.DefaultSelector()
         self._masks: dict[object, int] = {}
         self._thread = threading.Thread(target=self._run, name=f"websync-h2 {tracer.name}", daemon=True)
@@ -158,10 +156,7 @@ class Link:
 
     def _post(self, kind: str, stream: _Stream | None) -> None:
         self._commands.append((kind, stream))
-        try:
-            self._wake_writer.send(b"\0")
-        except OSError:
-            pass
+        self._waker.wake()
         if self._finished.is_set():  # the thread is gone or going: nobody else will answer
             self._refuse_commands()
 
@@ -177,7 +172,7 @@ class Link:
     def _run(self) -> None:
         try:
             self._out += self.protocol.data_to_send()
-            self._watch(self._wake_reader, selectors.EVENT_READ, None)
+            self._watch(self._waker.reader, selectors.EVENT_READ, None)
             while self.error is None and not (self._closing and not self._out):
                 self._step()
         except Exception as exc:  # noqa: BLE001 - the streams and callers must learn why
@@ -224,11 +219,7 @@ class Link:
             self._selector.unregister(sock)
 
     def _run_commands(self) -> None:
-        try:
-            while self._wake_reader.recv(4096):
-                pass
-        except OSError:
-            pass
+        self._waker.drain()
         while self._commands:
             kind, stream = self._commands.popleft()
             if kind == "open":
@@ -490,8 +481,8 @@ class Link:
         self._refuse_commands()
         self._ready.set()
         self._selector.close()
-        for sock in (self.sock, self._wake_reader, self._wake_writer):
-            sock.close()
+        self.sock.close()
+        self._waker.close()
 
 
 def _path(headers: Sequence[tuple[str, str]]) -> str:
