@@ -7,6 +7,7 @@ Layers, each a fresh process pinned to its own core against tools/bench_server.p
 * ``core``: websync's sans-IO ``Protocol`` on a blocking socket: encodes and parses for real,
   no threads, no locks;
 * ``websync``: ``websync.connect()``;
+* ``worker``: a ``websync.start()`` worker whose ``handle_frame`` returns the next message;
 * ``websocket-client``: websocket-client, pure Python, for comparison.
 
 It prints, per layer, the median round trip and the user and system CPU time per round trip;
@@ -29,6 +30,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,7 +41,7 @@ ROUND_TRIPS = 30_000
 WARMUP = 2_000
 COUNTED_ROUND_TRIPS = (2_000, 12_000)
 """The two run lengths of ``--instructions``: the difference is what 10,000 round trips cost."""
-LAYERS = ("raw", "raw-poll", "core", "websync", "websocket-client")
+LAYERS = ("raw", "raw-poll", "core", "websync", "worker", "websocket-client")
 
 
 def _exchange(layer: str, url: str, size: int) -> tuple[Callable[[], Any], Callable[[], None]]:
@@ -86,18 +88,61 @@ def _exchange(layer: str, url: str, size: int) -> tuple[Callable[[], Any], Calla
     return raw_round, raw.close
 
 
+def _worker_round_trips(url: str, size: int, rounds: int) -> tuple[float, Any, Any]:
+    """A worker's ping-pong, each echo answered from ``handle_frame``: (seconds, os.times() before
+    and after) for ``rounds`` round trips after WARMUP."""
+    import websync
+
+    message = websync.Binary(_payload(size))
+    done = threading.Event()
+    marks: list[tuple[Any, float]] = []
+
+    class PingPong(websync.Handler):
+        received = 0
+
+        def connect(self) -> str:
+            return url
+
+        def handle_connect(self, response: websync.Response) -> websync.Frame:
+            return message
+
+        def handle_frame(self, frame: websync.Text | websync.Binary) -> websync.Frame | websync.Stop:
+            self.received += 1
+            if self.received in (WARMUP, WARMUP + rounds):
+                marks.append((os.times(), time.perf_counter()))
+            if self.received == WARMUP + rounds:
+                done.set()
+                return websync.Stop()
+            return message
+
+        def handle_disconnect(self, reason: Exception, attempt: int) -> websync.Stop:
+            done.set()
+            return websync.Stop()
+
+    worker = websync.start(PingPong(), max_size=None)
+    done.wait()
+    worker.join(5)
+    if len(marks) != 2:
+        raise RuntimeError("the worker's ping-pong ended early")
+    (before, start), (after, end) = marks
+    return end - start, before, after
+
+
 def measure(layer: str, url: str, size: int, rounds: int = ROUND_TRIPS) -> dict[str, float]:
     """``rounds`` round trips in this process: µs of wall clock, user and system CPU per round trip."""
-    round_trip, close = _exchange(layer, url, size)
-    try:
-        for _ in range(WARMUP):
-            round_trip()
-        before, start = os.times(), time.perf_counter()
-        for _ in range(rounds):
-            round_trip()
-        elapsed, after = time.perf_counter() - start, os.times()
-    finally:
-        close()
+    if layer == "worker":
+        elapsed, before, after = _worker_round_trips(url, size, rounds)
+    else:
+        round_trip, close = _exchange(layer, url, size)
+        try:
+            for _ in range(WARMUP):
+                round_trip()
+            before, start = os.times(), time.perf_counter()
+            for _ in range(rounds):
+                round_trip()
+            elapsed, after = time.perf_counter() - start, os.times()
+        finally:
+            close()
     per_round = 1e6 / rounds
     return {
         "wall_us": elapsed * per_round,
