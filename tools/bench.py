@@ -268,30 +268,22 @@ def raw_stream(raw: RawSocket, size: int, text: bool = False) -> dict[str, Any]:
     return _result(count, elapsed, time.process_time() - cpu)
 
 
-def worker_pingpong(url: str, size: int) -> dict[str, Any]:
-    """websync's callback path: each echo reaches ``handle_frame``, which returns the next message."""
+def run_worker_pingpong(url: str, size: int, on_echo: Callable[[float], bool]) -> None:
+    """Ping-pong through a ``websync.start()`` worker: each echo reaches ``handle_frame``, which
+    returns the next message, until ``on_echo(time.perf_counter())`` returns True. ``on_echo``
+    also gets the connection's time, before the first message."""
     import websync
 
     message = websync.Binary(_payload(size))
     done = threading.Event()
-    rounds: list[float] = []
-    marks: dict[str, float] = {}
 
     class PingPong(websync.Handler):
         def handle_connect(self, response: websync.Response) -> websync.Frame:
-            marks["last"] = time.perf_counter()
+            on_echo(time.perf_counter())
             return message
 
         def handle_frame(self, frame: websync.Text | websync.Binary) -> websync.Frame | websync.Stop:
-            now = time.perf_counter()
-            if "start" not in marks and len(rounds) == WARMUP_MESSAGES:
-                marks["start"], marks["cpu"] = now, time.process_time()
-                del rounds[:]
-                marks["end"] = now + PINGPONG_SECONDS
-            rounds.append(now - marks["last"])
-            marks["last"] = now
-            if "end" in marks and now >= marks["end"]:
-                marks["cpu"] = time.process_time() - marks["cpu"]
+            if on_echo(time.perf_counter()):
                 done.set()
                 return websync.Stop()
             return message
@@ -304,6 +296,27 @@ def worker_pingpong(url: str, size: int) -> dict[str, Any]:
     worker = websync.start(PingPong(), max_size=None)
     done.wait()
     worker.join(10)
+
+
+def worker_pingpong(url: str, size: int) -> dict[str, Any]:
+    """websync's callback path: each echo reaches ``handle_frame``, which returns the next message."""
+    rounds: list[float] = []
+    marks: dict[str, float] = {}
+
+    def on_echo(now: float) -> bool:
+        if "last" in marks:
+            if "start" not in marks and len(rounds) == WARMUP_MESSAGES:
+                marks["start"], marks["cpu"] = now, time.process_time()
+                del rounds[:]
+                marks["end"] = now + PINGPONG_SECONDS
+            rounds.append(now - marks["last"])
+        marks["last"] = now
+        if "end" in marks and now >= marks["end"]:
+            marks["cpu"] = time.process_time() - marks["cpu"]
+            return True
+        return False
+
+    run_worker_pingpong(url, size, on_echo)
     return _result(len(rounds), marks["last"] - marks["start"], marks["cpu"], rounds)
 
 

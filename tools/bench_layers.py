@@ -30,12 +30,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import CLIENT_CLASSES, CLIENT_CORE, RawSocket, _payload, _pinned, echo_server
+from bench import CLIENT_CLASSES, CLIENT_CORE, RawSocket, _payload, _pinned, echo_server, run_worker_pingpong
 
 ROUND_TRIPS = 30_000
 WARMUP = 2_000
@@ -89,42 +88,21 @@ def _exchange(layer: str, url: str, size: int) -> tuple[Callable[[], Any], Calla
 
 
 def _worker_round_trips(url: str, size: int, rounds: int) -> tuple[float, Any, Any]:
-    """A worker's ping-pong, each echo answered from ``handle_frame``: (seconds, os.times() before
-    and after) for ``rounds`` round trips after WARMUP."""
-    import websync
+    """A worker's ping-pong (``handle_frame`` returns the next message): (seconds, os.times()
+    before and after) for ``rounds`` round trips after WARMUP."""
+    marks: list[tuple[float, Any]] = []
+    echoes = [-1]  # the connection's call comes first
 
-    message = websync.Binary(_payload(size))
-    done = threading.Event()
-    marks: list[tuple[Any, float]] = []
+    def on_echo(now: float) -> bool:
+        echoes[0] += 1
+        if echoes[0] in (WARMUP, WARMUP + rounds):
+            marks.append((now, os.times()))
+        return echoes[0] == WARMUP + rounds
 
-    class PingPong(websync.Handler):
-        received = 0
-
-        def connect(self) -> str:
-            return url
-
-        def handle_connect(self, response: websync.Response) -> websync.Frame:
-            return message
-
-        def handle_frame(self, frame: websync.Text | websync.Binary) -> websync.Frame | websync.Stop:
-            self.received += 1
-            if self.received in (WARMUP, WARMUP + rounds):
-                marks.append((os.times(), time.perf_counter()))
-            if self.received == WARMUP + rounds:
-                done.set()
-                return websync.Stop()
-            return message
-
-        def handle_disconnect(self, reason: Exception, attempt: int) -> websync.Stop:
-            done.set()
-            return websync.Stop()
-
-    worker = websync.start(PingPong(), max_size=None)
-    done.wait()
-    worker.join(5)
+    run_worker_pingpong(url, size, on_echo)
     if len(marks) != 2:
         raise RuntimeError("the worker's ping-pong ended early")
-    (before, start), (after, end) = marks
+    (start, before), (end, after) = marks
     return end - start, before, after
 
 
