@@ -306,7 +306,8 @@ class Worker(Process):
             deadline = keepalive_due
             if self._close_deadline is not None or self._failure_deadline is not None:  # closing
                 deadline = min(d for d in (deadline, self._close_deadline, self._failure_deadline) if d is not None)
-            woken = self._wait_and_read(connection, poller, max(deadline - now, 0) if deadline is not None else None)
+            timeout = None if deadline is None else max(deadline - now, 0)
+            woken = self._wait_and_read(connection, poller, timeout)
 
     def _wait_and_read(self, connection: Connection, poller: Poller, timeout: float | None) -> bool:
         """Write what waits, then sleep until the socket or the mailbox needs the worker, at most
