@@ -91,13 +91,14 @@ def _worker_round_trips(url: str, size: int, rounds: int) -> tuple[float, Any, A
     """A worker's ping-pong (``handle_frame`` returns the next message): (seconds, os.times()
     before and after) for ``rounds`` round trips after WARMUP."""
     marks: list[tuple[float, Any]] = []
-    echoes = [-1]  # the connection's call comes first
+    echoes = -1  # the connection's call comes first
 
     def on_echo(now: float) -> bool:
-        echoes[0] += 1
-        if echoes[0] in (WARMUP, WARMUP + rounds):
+        nonlocal echoes
+        echoes += 1
+        if echoes in (WARMUP, WARMUP + rounds):
             marks.append((now, os.times()))
-        return echoes[0] == WARMUP + rounds
+        return echoes == WARMUP + rounds
 
     run_worker_pingpong(url, size, on_echo)
     if len(marks) != 2:

@@ -152,10 +152,10 @@ class Connection:
         (see :attr:`can_send`), bytes wait for room in the socket (see :attr:`backlogged`), or
         another thread writes. Bytes the socket has no room for stay queued for :meth:`flush`.
         """
-        if self._unsent or not self.can_send or not self._write_lock.acquire(False):
+        if not self.can_send or not self._write_lock.acquire(False):
             return False
         try:
-            if self._unsent:  # queued since the look above, by the writer that just left
+            if self._unsent:  # backlogged: the frame waits its turn with the caller
                 return False
             if not self._write_now(self._encode(frame, None)):
                 self._write_unsent(0)

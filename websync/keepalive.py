@@ -12,11 +12,11 @@ __all__ = ["Keepalive"]
 class Keepalive:
     """Clock-free keepalive state of one connection; the caller passes ``time.monotonic()`` values."""
 
+    next_ping: float | None
+    pong_deadline: float | None
+
     def __init__(self, options: KeepaliveOptions, now: float) -> None:
         self.options = options
-        self.next_ping: float | None = None
-        self.pong_deadline: float | None = None
-        self._payload = b""
         self.restart(now)
 
     def restart(self, now: float) -> None:
