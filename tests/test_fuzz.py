@@ -20,6 +20,7 @@ import zlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wire import owed_bytes
 
 from websync.errors import InvalidHandshake, ProtocolError
 from websync.extensions.permessage_deflate import PerMessageDeflate
@@ -140,7 +141,7 @@ def parse(chunks: list[bytes], deflate: bool) -> tuple[list[object], object, byt
         assert isinstance(error, ProtocolError)
         assert error.close_code in (1002, 1007, 1009)
     described = None if error is None else (type(error).__name__, error.close_code, str(error))
-    return frames, described, protocol.data_to_send()
+    return frames, described, owed_bytes(protocol)
 
 
 @given(data=wire, cuts=st.lists(st.integers(0, 4000), max_size=20), deflate=st.booleans())

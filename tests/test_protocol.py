@@ -11,6 +11,7 @@ import struct
 from dataclasses import dataclass
 
 import pytest
+from wire import owed_bytes
 
 from websync.errors import (
     ConnectionClosed,
@@ -118,7 +119,7 @@ def make(role: Role, **kwargs: object) -> Protocol:
 
 def only_close(protocol: Protocol) -> Parsed:
     """The single close frame queued in data_to_send(), checked for the role's masking."""
-    (sent,) = parse(protocol.data_to_send())
+    (sent,) = parse(owed_bytes(protocol))
     assert sent.opcode == CLOSE and sent.fin and sent.rsv == 0
     assert (sent.key is not None) is (protocol.role is Role.CLIENT)
     return sent
@@ -142,12 +143,12 @@ def assert_failed(protocol: Protocol, code: int) -> None:
     assert protocol.state is State.CLOSING
     assert protocol.close_sent is not None and protocol.close_sent.code == code
     assert protocol.closed_by_peer is False
-    assert protocol.data_to_send() == b""
+    assert owed_bytes(protocol) == b""
 
 
 def assert_healthy(protocol: Protocol) -> None:
     assert protocol.error is None
-    assert protocol.data_to_send() == b""
+    assert owed_bytes(protocol) == b""
     assert protocol.state is State.OPEN
 
 
@@ -422,7 +423,7 @@ def test_receive_one_byte_at_a_time(role: Role) -> None:
     for index in range(len(data)):
         received += proto.receive_data(data[index : index + 1])
     assert received == events
-    assert proto.state is State.CLOSED and proto.error is None
+    assert proto.state is State.CLOSING and proto.error is None  # the close reply is owed
 
 
 @role_param
@@ -458,7 +459,7 @@ def test_receive_messages_then_the_rest_matches_receive_data(role: Role, sizes: 
         received += _receive_in_two_steps(proto, data[position : position + size])
         position += size
     assert received == events
-    assert proto.state is State.CLOSED and proto.error is None
+    assert proto.state is State.CLOSING and proto.error is None  # the close reply is owed
 
 
 @role_param
@@ -634,7 +635,7 @@ def test_close_between_fragments_ends_connection() -> None:
     proto = client()
     data = frame(TEXT, b"ab", fin=False) + frame(CLOSE, b"\x03\xe8") + frame(CONT, b"cd")
     assert proto.receive_data(data) == [Close(1000, "")]
-    assert proto.state is State.CLOSED and proto.error is None
+    assert proto.state is State.CLOSING and proto.error is None
 
 
 @pytest.mark.parametrize("fin", [True, False])
@@ -675,13 +676,13 @@ def test_events_before_a_violation_are_returned_and_parsing_stops() -> None:
     assert proto.receive_data(data) == [Text("one"), Ping(b"p")]
     assert_failed(proto, 1002)
     assert proto.receive_data(frame(TEXT, b"later")) == []
-    assert proto.data_to_send() == b""
+    assert owed_bytes(proto) == b""
 
 
 def test_queued_close_frame_exact_bytes_after_violation() -> None:
     proto = client()
     proto.receive_data(frame(0xB))
-    data = proto.data_to_send()
+    data = owed_bytes(proto)
     assert data[0] == 0x88
     assert data[1] & 0x80
     length = data[1] & 0x7F
@@ -730,7 +731,7 @@ def test_violation_while_closing_queues_nothing() -> None:
     assert proto.state is State.CLOSING
     proto.receive_data(frame(0x3))
     assert proto.error is not None and proto.error.close_code == 1002
-    assert proto.data_to_send() == b""
+    assert owed_bytes(proto) == b""
     assert proto.close_sent == Close(1000, "")
 
 
@@ -857,25 +858,40 @@ def test_peer_close_is_echoed(role: Role, code: int) -> None:
     assert events == [Close(code, "réason")]
     assert proto.close_received == Close(code, "réason")
     assert proto.close_code == code and proto.close_reason == "réason"
-    assert proto.state is State.CLOSED
+    assert proto.state is State.CLOSING and proto.replies == [Close(code)]
     assert proto.closed_by_peer is True
     assert proto.error is None
     sent = only_close(proto)
     assert sent.payload == struct.pack("!H", code)
     assert proto.close_sent is not None and proto.close_sent.code == code
-    assert proto.data_to_send() == b""
+    assert proto.state is State.CLOSED
+    assert owed_bytes(proto) == b""
+
+
+def test_answers_to_messages_before_the_peer_close_go_before_the_close_reply() -> None:
+    # Three messages and a close in one read: the application's answers to the messages are
+    # encoded before the close reply, which a writer takes afterwards (WebSock's order).
+    proto = server()
+    data = b"".join(frame(TEXT, text, key=KEY) for text in (b"a", b"b", b"c")) + frame(CLOSE, b"\x03\xe8", key=KEY)
+    events = proto.receive_data(data)
+    assert events == [Text("a"), Text("b"), Text("c"), Close(1000, "")]
+    answers = [proto.send_message(event.data) for event in events[:3]]  # type: ignore[union-attr]
+    assert answers == [frame(TEXT, text) for text in (b"a", b"b", b"c")]
+    assert owed_bytes(proto) == frame(CLOSE, b"\x03\xe8")
+    with pytest.raises(ConnectionClosedOK):
+        proto.send_message("too late")
 
 
 def test_peer_close_echo_exact_bytes_as_client() -> None:
     proto = client()
     proto.receive_data(b"\x88\x02\x03\xe8")
-    assert proto.data_to_send() == b"\x88\x82" + CLIENT_KEY + xor_mask(b"\x03\xe8", CLIENT_KEY)
+    assert owed_bytes(proto) == b"\x88\x82" + CLIENT_KEY + xor_mask(b"\x03\xe8", CLIENT_KEY)
 
 
 def test_peer_close_echo_exact_bytes_as_server() -> None:
     proto = server()
     proto.receive_data(frame(CLOSE, b"\x03\xe9bye", key=KEY))
-    assert proto.data_to_send() == b"\x88\x02\x03\xe9"
+    assert owed_bytes(proto) == b"\x88\x02\x03\xe9"
 
 
 @role_param
@@ -928,7 +944,7 @@ def test_local_close_then_peer_close(role: Role) -> None:
     assert proto.receive_data(peer_frame(role, TEXT, b"late")) == [Text("late")]
     assert proto.receive_data(peer_frame(role, CLOSE, b"\x03\xe9")) == [Close(1001, "")]
     assert state_of(proto) is State.CLOSED
-    assert proto.data_to_send() == b""  # nothing more to answer
+    assert owed_bytes(proto) == b""  # nothing more to answer
     assert proto.closed_by_peer is False
     assert proto.close_code == 1001
 
@@ -938,7 +954,7 @@ def test_local_empty_close() -> None:
     assert proto.send(Close()) == b"\x88\x80" + CLIENT_KEY
     assert proto.close_sent == Close(1005, "")
     assert proto.receive_data(frame(CLOSE)) == [Close(1005, "")]
-    assert proto.state is State.CLOSED and proto.data_to_send() == b""
+    assert proto.state is State.CLOSED and owed_bytes(proto) == b""
 
 
 def test_frames_after_close_are_ignored() -> None:
@@ -949,7 +965,7 @@ def test_frames_after_close_are_ignored() -> None:
     assert proto.receive_data(frame(CLOSE, b"\x03\xe9")) == []
     assert proto.error is None
     assert proto.close_code == 1000
-    assert len(parse(proto.data_to_send())) == 1  # a single echo
+    assert len(parse(owed_bytes(proto))) == 1  # a single echo
 
 
 @pytest.mark.parametrize(
@@ -970,14 +986,14 @@ def test_send_after_peer_close_raises(code: int | None, cls: type[ConnectionClos
     proto = client()
     payload = b"" if code is None else struct.pack("!H", code) + b"why"
     proto.receive_data(frame(CLOSE, payload))
-    proto.data_to_send()
+    owed_bytes(proto)
     with pytest.raises(cls) as info:
         proto.send(value)  # type: ignore[arg-type]
     assert type(info.value) is cls
     assert info.value.code == (1005 if code is None else code)
     assert info.value.reason == ("" if code is None else "why")
     assert info.value.initiated_by_peer is True
-    assert proto.data_to_send() == b""
+    assert owed_bytes(proto) == b""
 
 
 @pytest.mark.parametrize(
@@ -1022,7 +1038,7 @@ def test_send_after_failure_raises_error_with_its_code(bad: bytes, code: int) ->
     # (Autobahn's strict behaviour); once it is taken, sending is refused with the error's code.
     [answer] = parse(proto.send(Text("answer")))
     assert answer.opcode == TEXT and answer.payload == b"answer"
-    assert [sent.opcode for sent in parse(proto.data_to_send())] == [0x8]
+    assert [sent.opcode for sent in parse(owed_bytes(proto))] == [0x8]
     with pytest.raises(ConnectionClosedError) as info:
         proto.send(Text("x"))
     assert info.value.code == code
@@ -1128,7 +1144,7 @@ def test_receive_eof_without_close(role: Role) -> None:
     with pytest.raises(ConnectionClosedError) as info:
         proto.send(Text("x"))
     assert info.value.code == 1006
-    assert proto.data_to_send() == b""
+    assert owed_bytes(proto) == b""
 
 
 def test_receive_eof_after_local_close_is_abnormal() -> None:
@@ -1198,21 +1214,21 @@ def test_initial_state(role: Role) -> None:
     assert proto.state is State.OPEN
     assert proto.close_sent is None and proto.close_received is None
     assert proto.error is None and proto.closed_by_peer is None
-    assert proto.data_to_send() == b""
+    assert owed_bytes(proto) == b""
 
 
 def test_send_does_not_queue_in_data_to_send() -> None:
     proto = client()
     proto.send(Text("x"))
     proto.send(Close(1000))
-    assert proto.data_to_send() == b""
+    assert owed_bytes(proto) == b""
 
 
 def test_ping_is_returned_not_auto_answered() -> None:
     # The core leaves the pong to its caller; data_to_send() only carries close replies.
     proto = client()
     assert proto.receive_data(frame(PING, b"hb")) == [Ping(b"hb")]
-    assert proto.data_to_send() == b""
+    assert owed_bytes(proto) == b""
     assert parse(proto.send(Pong(b"hb")))[0].payload == b"hb"
 
 
@@ -1311,10 +1327,10 @@ def test_queued_control_frames_go_out_with_the_replies() -> None:
     proto = client()
     proto.queue_control(Pong(b"late"))
     proto.queue_control(Ping(b"ka"))
-    assert [frame for frame, _ in proto.replies] == [Pong(b"late"), Ping(b"ka")]
-    sent = parse(proto.data_to_send())
+    assert proto.replies == [Pong(b"late"), Ping(b"ka")]
+    sent = parse(owed_bytes(proto))
     assert [(frame.opcode, frame.payload) for frame in sent] == [(PONG, b"late"), (PING, b"ka")]
-    assert proto.data_to_send() == b"" and proto.replies == []
+    assert owed_bytes(proto) == b"" and proto.replies == []
     proto.send(Close(1000))
     with pytest.raises(ConnectionClosed):
         proto.queue_control(Pong(b"after close"))

@@ -61,7 +61,7 @@ class _Inbox(Handler):
         return Stop("normal")  # the caller learns the close code from recv()/send()
 
     def terminate(self, reason: object) -> None:
-        self.frames.put(self.connection.protocol.closed_exception())
+        self.frames.put(self.connection.closed_exception())
 
 
 class _Violation:
@@ -143,8 +143,9 @@ class ClientConnection:
                 self._connection.send_message(message)  # type: ignore[arg-type]
             else:
                 self._connection.send(as_frame(message), fragment_size=fragment_size)
-        except (ConnectionClosed, OSError):
-            raise self._connection.protocol.closed_exception() from None
+        except ConnectionClosed:
+            closed = self._connection.closed_exception()
+            raise closed from closed.__cause__
 
     def recv(self, timeout: float | None = None) -> str | bytes:
         """The next message; ``TimeoutError`` after ``timeout`` seconds (the connection stays usable)."""
@@ -213,7 +214,10 @@ class ClientConnection:
             self._closed = item
             raise item
         self._connection.fail()
-        self._connection.flush(wait=self._join_timeout)
+        try:
+            self._connection.flush(wait=self._join_timeout)
+        except ConnectionClosed:
+            pass  # the transport is gone: the worker reports the end
         self._worker.wake()
 
     def __iter__(self) -> Iterator[str | bytes]:
@@ -243,7 +247,7 @@ class ClientConnection:
         if not self._worker.join(self._join_timeout) and self._worker.is_alive():
             self._worker.kill()  # blocked writing to a peer that does not read: shut the socket down
             self._worker.join(1)
-        self._closed = self._connection.protocol.closed_exception()
+        self._closed = self._connection.closed_exception()
 
     def __enter__(self) -> Self:
         return self

@@ -9,7 +9,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from .frames import Binary, Frame, Ping, Pong, Text
+from .errors import ConnectionClosed, ConnectionClosedError
+from .frames import Binary, CloseCode, Frame, Ping, Pong, Text
 from .handshake import Response
 from .protocol import Protocol, State
 from .tracing import Tracer
@@ -72,6 +73,9 @@ class Connection:
         self.sock.setblocking(not self._tls and bool(_MSG_DONTWAIT))
         self._wait_readable = readable_waiter(self.sock)
         self.eof = False
+        """Whether the transport ended: the peer closed TCP, or a read or write failed."""
+        self._transport_error: OSError | None = None
+        """The socket error that ended the connection, if one did (see :meth:`closed_exception`)."""
         self.early_data = b""
         """Bytes that came with the handshake (the peer's first frames), for :meth:`receive` to
         parse first."""
@@ -132,13 +136,38 @@ class Connection:
         return not self.protocol.replies
 
     def _send_some(self, data: bytes | memoryview) -> int:
-        """Under the write lock: write what the socket takes of ``data`` now; return how much."""
+        """Under the write lock: write what the socket takes of ``data`` now; return how much.
+
+        Raises :class:`~websync.errors.ConnectionClosed` when the socket fails (see :meth:`_lose`).
+        """
         try:
             sent: int = self.sock.send(data, self._dontwait)
         except WOULD_BLOCK:
             return 0
+        except OSError as exc:
+            raise self._lose(exc) from exc
         self.stats.bytes_out += sent
         return sent
+
+    def _lose(self, error: OSError) -> ConnectionClosed:
+        """The socket failed under a read or a write: the transport is over. Returns the
+        exception that reports the end (the peer's close code if its close frame came)."""
+        self._transport_error = error
+        self.eof = True
+        with self._state_lock:
+            self.protocol.receive_eof()
+        return self.closed_exception()
+
+    def closed_exception(self) -> ConnectionClosed:
+        """The exception that reports this connection's end to callers: the protocol's, with the
+        socket error behind an abnormal end as its ``__cause__`` and named in its reason."""
+        closed = self.protocol.closed_exception()
+        error = self._transport_error
+        if error is None or closed.code != CloseCode.ABNORMAL:
+            return closed
+        lost = ConnectionClosedError(CloseCode.ABNORMAL, f"connection lost: {describe_socket_error(error)}")
+        lost.__cause__ = error
+        return lost
 
     def _write_all(self) -> None:
         """Under the write lock: write everything queued, waiting for room up to ``write_timeout``."""
@@ -250,7 +279,10 @@ class Connection:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
-            wait_writable(self.sock, remaining)
+            try:
+                wait_writable(self.sock, remaining)
+            except OSError as exc:
+                raise self._lose(exc) from exc
 
     @property
     def has_buffered_input(self) -> bool:
@@ -295,8 +327,9 @@ class Connection:
                 size = self.sock.recv_into(buffer) if block else self.sock.recv_into(buffer, 0, self._dontwait)
             except WOULD_BLOCK:
                 return []
-            except OSError:
-                size = 0
+            except OSError as exc:
+                self._lose(exc)
+                return []
             if not size:
                 self.eof = True
                 with self._state_lock:
@@ -360,3 +393,14 @@ class Connection:
                     self.receive()
         finally:
             self.read_lock.release()
+
+
+def describe_socket_error(error: OSError) -> str:
+    """A socket error in words: "connection reset by peer" rather than "[Errno 104] ..."."""
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error: {error.reason or error}"
+    if isinstance(error, ConnectionResetError):
+        return "connection reset by peer"
+    if isinstance(error, BrokenPipeError):
+        return "broken pipe (the peer closed the connection)"
+    return error.strerror or str(error)

@@ -152,9 +152,9 @@ class Protocol:
         connection: the state left OPEN or :attr:`error` is set (an attribute, not a property: the
         blocking client reads it on every ``recv``)."""
         self._buffer = bytearray()
-        self.replies: list[tuple[Frame, bytes]] = []
-        """The frames the protocol itself owes the peer, each with its bytes, oldest first; read
-        only (:meth:`replies_to_send` takes them). Not empty: a writer has replies to send."""
+        self.replies: list[Frame] = []
+        """The frames the protocol itself owes the peer, oldest first; read only
+        (:meth:`replies_to_send` takes them). Not empty: a writer has replies to send."""
         self._message: _Message | None = None
         self._probe: _Probe | None = None
         self.closed_by_peer: bool | None = None
@@ -166,7 +166,7 @@ class Protocol:
     def _done_receiving(self) -> bool:
         """Whether parsing is over: the peer's close frame came (which closes the connection), a
         violation failed the connection or the transport ended."""
-        return self.state is _CLOSED or self.error is not None
+        return self.state is _CLOSED or self.error is not None or self.close_received is not None
 
     def receive_messages(self, data: bytes | bytearray | memoryview) -> tuple[list[Frame], int]:
         """The common case of :meth:`receive_data`: the whole text and binary messages at the start
@@ -376,11 +376,13 @@ class Protocol:
         close = parse_close_payload(payload)
         self.close_received = close
         if self.close_sent is None:
+            # The reply is encoded when a writer takes it: answers to the messages that came
+            # before this close (in the same read) go out first.
             self.closed_by_peer = True
-            code = None if close.code == CloseCode.NO_STATUS else close.code
-            reply = Close(code)
-            self.replies.append((reply, self.send(reply)))
-        self.state = State.CLOSED
+            self.state = State.CLOSING
+            self.replies.append(Close(None if close.code == CloseCode.NO_STATUS else close.code))
+        else:
+            self.state = State.CLOSED
         self.closing = True
         return close
 
@@ -466,36 +468,36 @@ class Protocol:
     def _encode(self, frame: WireFrame) -> bytes:
         return encode_frame(frame.first_byte, frame.payload, self._next_key())
 
-    def data_to_send(self) -> bytes:
-        """Bytes the protocol itself owes the peer: close replies, and after a violation the
-        close frame that fails the connection. Empty when none."""
-        self.send_failure()
-        return b"".join(data for _, data in self.replies_to_send())
-
     def replies_to_send(self) -> list[tuple[Frame, bytes]]:
-        """The frames the protocol itself owes the peer, each with its bytes, for callers that trace.
-
-        The close frame of a violation is among them only once :meth:`send_failure` queued it.
-        """
+        """Encode and take the frames the protocol itself owes the peer, each with its bytes (for
+        callers that trace): pongs and pings queued by :meth:`queue_control`, the reply to the
+        peer's close, and the close of a violation once :meth:`send_failure` queued it. Nothing
+        is encoded after a close frame went out."""
         replies, self.replies = self.replies, []
-        return replies
+        return [(frame, self.send(frame)) for frame in replies if self.close_sent is None and self.state is not _CLOSED]
 
     def queue_control(self, frame: Ping | Pong) -> None:
         """Queue a ping or pong among the replies, to go out with the next :meth:`replies_to_send`.
 
         Control frames may go between any two frames, so a writer busy with a long message can
         carry them right after it: an answer to a ping never waits behind a queue of messages.
+        Raises :class:`~websync.errors.ConnectionClosed` once a close frame was sent, and
+        ``ValueError`` for a payload longer than 125 bytes.
         """
-        self.replies.append((frame, self.send(frame)))
+        if self.close_sent is not None or self.state is _CLOSED:
+            raise self.closed_exception()
+        if len(frame.data) > 125:
+            raise ValueError("control frame payload longer than 125 bytes")
+        self.replies.append(frame)
 
     def send_failure(self) -> None:
-        """Queue the close frame that fails the connection after a violation; from then on,
-        :meth:`send` refuses data. Until then an application may still answer the messages that
-        arrived before the violation, and those answers go out first."""
-        if self.error is not None and self.close_sent is None and self.state is not State.CLOSED:
-            reason = str(self.error).encode()[:123].decode(errors="ignore")
-            close = Close(self.error.close_code, reason)
-            self.replies.append((close, self.send(close)))
+        """Queue the close frame that fails the connection after a violation, once. Until a writer
+        takes it, an application may still answer the messages that arrived before the violation,
+        and those answers go out first."""
+        if self.error is None or self.close_sent is not None or self.state is State.CLOSED:
+            return
+        if not any(type(frame) is Close for frame in self.replies):
+            self.replies.append(Close(self.error.close_code, str(self.error).encode()[:123].decode(errors="ignore")))
 
     # -- closing -----------------------------------------------------------------------------
 

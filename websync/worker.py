@@ -274,7 +274,7 @@ class Worker(Process):
         self.tracer.event("crashed: closing with %d", CloseCode.INTERNAL_ERROR)
         try:
             connection.try_send(Close(CloseCode.INTERNAL_ERROR, "internal error"))
-        except (ConnectionClosed, OSError):
+        except ConnectionClosed:
             pass  # the connection is gone already
 
     def _loop(self, connection: Connection) -> Exception:
@@ -358,10 +358,13 @@ class Worker(Process):
         """Dispatch the frames one read produced and write the replies they need; the caller holds
         ``connection.read_lock`` (a blocking client's ``recv`` reads in its own thread and hands
         over what it does not consume itself)."""
-        if frames:
-            self._dispatch(connection, frames)
-        if connection.protocol.error is not None or (frames and connection.has_output):
-            self._flush(connection)
+        try:
+            if frames:
+                self._dispatch(connection, frames)
+            if connection.protocol.error is not None or (frames and connection.has_output):
+                self._flush(connection)
+        except _Lost:
+            self.wake()  # the connection is over: the worker's loop sees it and reports the end
 
     def _flush(self, connection: Connection, wait: float | None = 0.0) -> bool:
         """Write the replies and queued bytes, the failing close once it is due (``_failure_held``);
@@ -370,8 +373,8 @@ class Worker(Process):
             connection.fail()
         try:
             return connection.flush(wait)
-        except OSError as exc:
-            raise _Lost(closed_error(CloseCode.ABNORMAL, f"connection lost: {exc}")) from None
+        except ConnectionClosed as exc:
+            raise _Lost(exc) from None
 
     def _failure_held(self, connection: Connection) -> bool:
         """Whether the close that fails a broken connection waits for the application.
@@ -396,7 +399,7 @@ class Worker(Process):
         """The reason the connection is over (after the close handshake, a failure or EOF), or None."""
         protocol = connection.protocol
         if protocol.error is None and (protocol.close_received is None or protocol.close_sent is None):
-            return protocol.closed_exception() if connection.eof else None
+            return connection.closed_exception() if connection.eof else None
         if self._failure_held(connection) and not connection.eof:
             return None
         # The close frame owed to the peer goes out even if a sender holds the socket now.
@@ -405,7 +408,7 @@ class Worker(Process):
         except _Lost:
             pass  # the peer is gone: nothing more can be written
         connection.drain_until_eof(self._close_timeout())
-        return protocol.error or protocol.closed_exception()
+        return protocol.error or connection.closed_exception()
 
     def wake(self) -> None:
         """Make the worker look at its connection now (after another thread read from it)."""
@@ -512,9 +515,9 @@ class Worker(Process):
         try:
             connection.send_control(frame)
         except ConnectionClosed:
-            pass  # closing: no more pings or pongs
-        except OSError as exc:
-            raise _Lost(closed_error(CloseCode.ABNORMAL, f"connection lost: {exc}")) from None
+            if connection.eof:
+                raise _Lost(connection.closed_exception()) from None
+            # closing: no more pings or pongs
 
     def _send(self, connection: Connection, frame: Frame) -> bool:
         """Hand ``frame`` to the connection without blocking; False when it cannot go now (see
@@ -523,8 +526,6 @@ class Worker(Process):
             return connection.try_send(frame)
         except ConnectionClosed as exc:
             raise _Lost(exc) from None
-        except OSError as exc:
-            raise _Lost(closed_error(CloseCode.ABNORMAL, f"connection lost: {exc}")) from None
 
     def _callback(self, callback: Any, *args: Any) -> Any:
         """Call a handler callback; its exception goes to ``handle_error`` (which re-raises by default)."""
