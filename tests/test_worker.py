@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+from peers.raw_server import OP_CLOSE, OP_TEXT, PeerConnection
 from worker_peers import Recorder, ScriptedServer, free_port, path_of, unique_url
 
 import websync
@@ -477,3 +478,31 @@ def test_statistics_count_frames_that_arrive_with_the_handshake_response(silent_
     assert rec.wait_frames(1) == ["hi"]
     stats = websync.statistics(worker)
     assert (stats["frames_in"], stats["bytes_in"]) == (1, 4)
+
+
+def test_replies_to_messages_that_came_with_the_servers_close_go_before_the_close_reply(raw_server, spawn):
+    # The server writes three messages and its close in one send: handle_frame's echoes go out
+    # before the worker's close reply (they were dropped once the reply had gone).
+    def script(peer: PeerConnection) -> list[tuple[int, bytes]]:
+        peer.handshake()
+        peer.send(b"".join(peer.encode_frame(OP_TEXT, text) for text in (b"a", b"b", b"c")))
+        peer.send_frame(OP_CLOSE, b"\x03\xe8")  # glued to the messages by the loopback: one read
+        peer.expect_close()
+        return [(frame.opcode, frame.payload) for frame in peer.frames]
+
+    class Echo(websync.Handler):
+        def connect(self) -> str:
+            return server.url
+
+        def handle_frame(self, frame: websync.Text | websync.Binary) -> websync.Text | websync.Binary:
+            return frame
+
+        def handle_disconnect(self, reason: Exception, attempt: int) -> websync.Stop:
+            return websync.Stop("normal")
+
+    for _ in range(20):
+        server = raw_server(script)
+        worker = spawn(Echo(), compression=None)
+        expected = [(OP_TEXT, b"a"), (OP_TEXT, b"b"), (OP_TEXT, b"c"), (OP_CLOSE, b"\x03\xe8")]
+        assert server.result() == expected
+        assert worker.join(5)

@@ -6,6 +6,9 @@ from websync.protocol import Protocol
 
 
 def owed_bytes(protocol: Protocol) -> bytes:
-    """Queue the close of a violation (if any), then encode and take every reply owed."""
+    """What a writer sends the peer now: the close of a violation (if any) queued, every reply
+    owed, then the answer to the peer's close frame."""
     protocol.send_failure()
-    return b"".join(data for _, data in protocol.replies_to_send())
+    data = b"".join(data for _, data in protocol.replies_to_send())
+    close_reply = protocol.close_reply()
+    return data if close_reply is None else data + protocol.send(close_reply)

@@ -376,15 +376,24 @@ class Protocol:
         close = parse_close_payload(payload)
         self.close_received = close
         if self.close_sent is None:
-            # The reply is encoded when a writer takes it: answers to the messages that came
-            # before this close (in the same read) go out first.
             self.closed_by_peer = True
-            self.state = State.CLOSING
-            self.replies.append(Close(None if close.code == CloseCode.NO_STATUS else close.code))
+            self.state = State.CLOSING  # until the reply (see close_reply) is sent
         else:
             self.state = State.CLOSED
         self.closing = True
         return close
+
+    def close_reply(self) -> Close | None:
+        """The close frame that answers the peer's (its code echoed; none for a close without
+        one), or None when no answer is owed: no close came, or one was sent.
+
+        The caller sends it once it has handled the frames that came before the peer's close,
+        so that its answers to them go out first (the protocol never queues it by itself).
+        """
+        received = self.close_received
+        if received is None or self.close_sent is not None or self.state is _CLOSED:
+            return None
+        return Close(None if received.code == CloseCode.NO_STATUS else received.code)
 
     def _fail(self, error: ProtocolError) -> None:
         """Stop parsing; the close frame with the error's code waits in the replies.
@@ -470,9 +479,9 @@ class Protocol:
 
     def replies_to_send(self) -> list[tuple[Frame, bytes]]:
         """Encode and take the frames the protocol itself owes the peer, each with its bytes (for
-        callers that trace): pongs and pings queued by :meth:`queue_control`, the reply to the
-        peer's close, and the close of a violation once :meth:`send_failure` queued it. Nothing
-        is encoded after a close frame went out."""
+        callers that trace): pongs and pings queued by :meth:`queue_control`, and the close of a
+        violation once :meth:`send_failure` queued it. Nothing is encoded after a close frame
+        went out."""
         replies, self.replies = self.replies, []
         return [(frame, self.send(frame)) for frame in replies if self.close_sent is None and self.state is not _CLOSED]
 

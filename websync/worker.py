@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal, get_args
 from supervisors import Process, is_normal_exit
 
 from .connection import Connection, Statistics
-from .errors import ConnectionClosed, ConnectionClosedError, WebSocketError, closed_error
+from .errors import ConnectionClosed, ConnectionClosedError, WebSocketError
 from .frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
 from .handler import Handler, Reconnect, Reply, Stop
 from .headers import Headers
@@ -429,8 +429,17 @@ class Worker(Process):
             else:
                 self.tracer.event("close received: %s %r", frame.code, frame.reason)
                 reply = self._callback(handler.handle_close, frame)
+                if reply is not None:
+                    self._apply(connection, reply)
+                # After the answers to the frames before it; a close the handler sent wins.
+                reply = None if self._close_queued() else connection.protocol.close_reply()
             if reply is not None:
                 self._apply(connection, reply)
+
+    def _close_queued(self) -> bool:
+        """Whether a close frame waits in the outbox."""
+        with self._outbox_lock:
+            return any(type(frame) is Close for frame in self._outbox)
 
     def _drain_mailbox(self, connection: Connection | None, *, woken: bool = True) -> None:
         """Empty the wake-up socket, then act on the outbox and the mailbox.
