@@ -1334,3 +1334,30 @@ def test_queued_control_frames_go_out_with_the_replies() -> None:
     proto.send(Close(1000))
     with pytest.raises(ConnectionClosed):
         proto.queue_control(Pong(b"after close"))
+
+
+# -- after a violation ----------------------------------------------------------------------------
+
+
+def test_after_a_refused_frame_the_peers_close_is_found_behind_its_payload() -> None:
+    # A 2 KiB message against max_size=1000 is refused from its header (1009); its payload still
+    # comes, then the peer's answer to our close: the protocol skips the one and sees the other.
+    proto = Protocol(Role.SERVER, max_size=1000)
+    big = frame(BINARY, b"\x00" * 2048, key=KEY)
+    assert proto.receive_data(big[:100]) == []
+    assert_failed(proto, 1009)
+    assert not proto.failure_acknowledged
+    proto.receive_data(big[100:1500])
+    assert not proto.failure_acknowledged
+    proto.receive_data(big[1500:] + frame(TEXT, b"more", key=KEY) + frame(CLOSE, b"\x03\xf1", key=KEY)[:3])
+    assert not proto.failure_acknowledged
+    proto.receive_data(frame(CLOSE, b"\x03\xf1", key=KEY)[3:])
+    assert proto.failure_acknowledged
+
+
+def test_after_a_malformed_frame_the_stream_is_not_followed() -> None:
+    proto = Protocol(Role.SERVER)
+    proto.receive_data(frame(TEXT, b"x") + frame(CLOSE, b"\x03\xe8", key=KEY))  # unmasked: 1002
+    assert_failed(proto, 1002)
+    proto.receive_data(frame(CLOSE, b"\x03\xe8", key=KEY))
+    assert not proto.failure_acknowledged

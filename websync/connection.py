@@ -379,13 +379,22 @@ class Connection:
         with self._state_lock:
             self.protocol.receive_eof()
 
+    def peer_done(self) -> bool:
+        """Whether the peer is done with the connection once this side's close went out: a client
+        waits for the server to close TCP first (RFC 6455 7.1.1)."""
+        return self.eof
+
     def drain_until_eof(self, timeout: float | None) -> None:
-        """After the close handshake, wait (bounded) for the server to close TCP first (RFC 6455 7.1.1)."""
+        """After the close handshake, or the close that failed the connection, read and discard
+        until :meth:`peer_done`, at most ``timeout`` seconds: a peer still writing when TCP closes
+        would get a reset instead of the close frame."""
+        if self.peer_done():
+            return
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self.read_lock.acquire(timeout=-1 if timeout is None else timeout):
             return
         try:
-            while not self.eof:
+            while not self.peer_done():
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     break

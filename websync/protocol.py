@@ -157,6 +157,13 @@ class Protocol:
         (:meth:`replies_to_send` takes them). Not empty: a writer has replies to send."""
         self._message: _Message | None = None
         self._probe: _Probe | None = None
+        self._skip: int | None = None
+        """After a violation: the bytes of the refused frame still to come, or None when the stream
+        cannot be followed (see :meth:`_discard`)."""
+        self._after_failure = b""
+        """The bytes after the refused frame in the read that failed, for :meth:`_discard`."""
+        self.failure_acknowledged = False
+        """After a violation, whether the peer's close frame came (the connection may then end)."""
         self.closed_by_peer: bool | None = None
         """Who started the close handshake: the peer (True), this side (False), nobody yet (None)."""
 
@@ -190,6 +197,8 @@ class Protocol:
         the caller may reuse its buffer.
         """
         if self._done_receiving:
+            if self.error is not None and self.state is not _CLOSED:
+                self._discard(data)
             return []
         events: list[Frame] = []
         buffer = self._buffer
@@ -206,7 +215,11 @@ class Protocol:
                 if position < len(data):
                     buffer += data[position:]
         except ProtocolError as exc:
+            after = self._after_failure
             self._fail(exc)  # clears the buffer: the view on it is released by now
+            if after:
+                self._after_failure = b""
+                self._discard(after)
         return events
 
     def _parse_frames(self, view: bytes | bytearray | memoryview, events: list[Frame]) -> int:
@@ -233,14 +246,18 @@ class Protocol:
                 raise ProtocolError("frame length has the most significant bit set")
             masked = second > 0x7F
             end = start + length
-            opcode = self._check_header(first, masked, length)
-            if end > available:
-                self._check_partial_text(view, first, start, available, masked)
-                break
-            payload = apply_mask(view[start:end], view[start - 4 : start]) if masked else bytes(view[start:end])
-            position = end
-            self._probe = None
-            event = self._receive_frame(WireFrame(opcode, payload, first > 0x7F, bool(first & 0x40), False, False))
+            try:
+                opcode = self._check_header(first, masked, length)
+                if end > available:
+                    self._check_partial_text(view, first, start, available, masked)
+                    break
+                payload = apply_mask(view[start:end], view[start - 4 : start]) if masked else bytes(view[start:end])
+                position = end
+                self._probe = None
+                event = self._receive_frame(WireFrame(opcode, payload, first > 0x7F, bool(first & 0x40), False, False))
+            except ProtocolError as error:
+                self._skip_after_failure(error, view, end)
+                raise
             if event is not None:
                 events.append(event)
                 if self.close_received is not None:
@@ -394,6 +411,45 @@ class Protocol:
         if received is None or self.close_sent is not None or self.state is _CLOSED:
             return None
         return Close(None if received.code == CloseCode.NO_STATUS else received.code)
+
+    def _skip_after_failure(self, error: ProtocolError, view: bytes | bytearray | memoryview, end: int) -> None:
+        """Where to go on reading after ``error`` in the frame that ends at ``end``: a frame that
+        is well formed but refused (too big, bad UTF-8, a bad close payload) is skipped, so that
+        the peer's answer to our close can be found; a malformed stream is not followed (1002)."""
+        if error.close_code == CloseCode.PROTOCOL_ERROR:
+            self._skip = None
+        else:
+            self._skip = max(end - len(view), 0)
+            self._after_failure = bytes(view[end:])
+
+    def _discard(self, data: bytes | bytearray | memoryview) -> None:
+        """After a violation, skip what the peer sends while looking for its close frame only
+        (see :attr:`failure_acknowledged`); a stream that cannot be followed is skipped whole."""
+        skip = self._skip
+        if skip is None or self.failure_acknowledged:
+            return
+        if skip >= len(data):
+            self._skip = skip - len(data)
+            return
+        buffer = self._buffer
+        buffer += data[skip:]
+        self._skip = 0
+        position = 0
+        while (header := parse_header(buffer, position)) is not None:
+            first, _, start, length = header
+            end = start + length
+            if first & 0x0F == Opcode.CLOSE and length <= 125:
+                if end <= len(buffer):
+                    self.failure_acknowledged = True
+                    buffer.clear()
+                    return
+                break
+            if end > len(buffer):
+                self._skip = end - len(buffer)
+                position = len(buffer)
+                break
+            position = end
+        del buffer[:position]
 
     def _fail(self, error: ProtocolError) -> None:
         """Stop parsing; the close frame with the error's code waits in the replies.

@@ -53,8 +53,11 @@ MAX_REFUSED = 256
 class ServerConnection(Connection):
     """A connection on the server side: the server closes TCP first (RFC 6455 section 7.1.1)."""
 
-    def drain_until_eof(self, timeout: float | None) -> None:
-        """Nothing to wait for: after the close handshake the server closes the TCP connection."""
+    def peer_done(self) -> bool:
+        """After a clean close handshake at once; after a failure once the client answered the
+        close (or closed TCP): until then its writes would meet a reset and lose the close code."""
+        protocol = self.protocol
+        return protocol.error is None or protocol.failure_acknowledged or self.eof
 
 
 class HandlerAdapter(Handler):
