@@ -75,10 +75,12 @@ def test_a_client_still_writing_an_oversize_message_reads_the_1009(compression: 
     with websync.serve(Echo) as server:
         for _ in range(5):
             started = time.monotonic()
-            with pytest.raises(WebsocketsClosedError) as caught:
-                with ws_connect(url(server), max_size=None, compression=compression) as ws:
-                    ws.send(os.urandom(16 * 2**20))
-                    ws.recv(timeout=5)
+            with (
+                pytest.raises(WebsocketsClosedError) as caught,
+                ws_connect(url(server), max_size=None, compression=compression) as ws,
+            ):
+                ws.send(os.urandom(16 * 2**20))
+                ws.recv(timeout=5)
             assert caught.value.rcvd is not None and caught.value.rcvd.code == 1009
             assert time.monotonic() - started < 5  # the client's close ends the wait, not close_timeout
 
