@@ -1,5 +1,6 @@
 """Shared fixtures: real peers on loopback (a `websockets` server subprocess, a scripted raw
-TCP peer), a trustme CA for TLS, and a check that a test leaves no thread behind."""
+TCP peer, nginx, HAProxy, headless Chromium, npm ws), a trustme CA for TLS, and a check that a
+test leaves no thread behind."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from peers.chromium import Chromium, chromium_binary
+from peers.haproxy import haproxy_binary, start_haproxy
+from peers.nginx import nginx_binary, start_nginx
+from peers.node_ws import node_ws_available
 from peers.raw_server import THREAD_PREFIX, RawServer, Script
+from peers.spawn import Spawned
 from peers.websockets_server import ServerOptions, ServerProcess, start_server
 from worker_peers import ScriptedServer, SilentPeer
 
@@ -114,6 +120,66 @@ def no_thread_leaks() -> Iterator[None]:
         if thread.is_alive():
             leaked.append(thread)
     assert not leaked, f"threads left running: {leaked}"
+
+
+# -- browsers and reverse proxies (tests/peers/chromium.py, nginx.py, haproxy.py, node_ws.py) -------
+
+
+@pytest.fixture(scope="session")
+def nginx(tmp_path_factory: pytest.TempPathFactory, tls_certfile: Path) -> Iterator[Callable[..., Spawned]]:
+    """``nginx(backend_port, tls=False, http2=False)``: a running nginx (``.port``) in front of
+    127.0.0.1:backend_port, TLS with the trustme certificate; shared by equal arguments, stopped
+    at the session's end. Skips without nginx."""
+    started: dict[tuple[int, bool, bool], Spawned] = {}
+
+    def factory(backend: int, *, tls: bool = False, http2: bool = False) -> Spawned:
+        if nginx_binary() is None:
+            pytest.skip("nginx is not installed (Debian package nginx-light)")
+        key = (backend, tls, http2)
+        if key not in started:
+            folder = tmp_path_factory.mktemp("nginx")
+            started[key] = start_nginx(folder, backend, certfile=tls_certfile if tls else None, http2=http2)
+        return started[key]
+
+    yield factory
+    for process in started.values():
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def haproxy(tmp_path_factory: pytest.TempPathFactory, tls_certfile: Path) -> Iterator[Callable[..., Spawned]]:
+    """``haproxy(backend_port, tls=False)``: like :func:`nginx`, with HAProxy. Skips without it."""
+    started: dict[tuple[int, bool], Spawned] = {}
+
+    def factory(backend: int, *, tls: bool = False) -> Spawned:
+        if haproxy_binary() is None:
+            pytest.skip("haproxy is not installed (Debian package haproxy)")
+        if (backend, tls) not in started:
+            folder = tmp_path_factory.mktemp("haproxy")
+            started[backend, tls] = start_haproxy(folder, backend, certfile=tls_certfile if tls else None)
+        return started[backend, tls]
+
+    yield factory
+    for process in started.values():
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    """A headless Chromium with a page on a local origin (``chromium.evaluate(js)``). Skips without it."""
+    if chromium_binary() is None:
+        pytest.skip("chromium is not installed (Debian package chromium)")
+    browser = Chromium(tmp_path_factory.mktemp("chromium"))
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def node_ws() -> None:
+    """Skips unless node and npm ``ws`` are installed (use :mod:`peers.node_ws` then)."""
+    missing = node_ws_available()
+    if missing is not None:
+        pytest.skip(missing)
 
 
 # -- the worker tests' peers (tests/worker_peers.py) ----------------------------------------------

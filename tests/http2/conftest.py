@@ -4,7 +4,6 @@ TLS (trustme certificates from the shared ``tls_certfile``), and Node without ex
 from __future__ import annotations
 
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 from peers.h2 import Peer
-from peers.spawn import Spawned
+from peers.spawn import Spawned, free_port
 
 PEERS = Path(__file__).resolve().parent.parent / "peers"
 NODE_DIR = PEERS / "node"
@@ -114,12 +113,6 @@ def peer(request: pytest.FixtureRequest) -> Peer:
     return server
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def h2_proxy(
     spawn: Callable[..., Spawned], tmp_path_factory: pytest.TempPathFactory, websockets_server: Callable[..., Any]
@@ -137,7 +130,7 @@ def h2_proxy(
     def factory(kind: str, name: str, backend: int | None = None) -> Peer:
         if (kind, name) not in started:
             folder = tmp_path_factory.mktemp(f"{kind}-{name}")
-            port, backend = _free_port(), backends[name].port if backend is None else backend
+            port, backend = free_port(), backends[name].port if backend is None else backend
             if kind == "nghttpx":
                 if shutil.which("nghttpx") is None:
                     pytest.skip("nghttpx is not installed (Debian package nghttp2-proxy)")
