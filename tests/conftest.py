@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
 from peers.chromium import Chromium, chromium_binary
 from peers.haproxy import haproxy_binary, start_haproxy
@@ -55,6 +56,25 @@ def client_ssl_context(tls_ca: Any) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     tls_ca.configure_trust(context)
     return context
+
+
+@pytest.fixture(scope="session")
+def h2_client_ssl_context(tls_ca: Any) -> ssl.SSLContext:
+    """A client context that trusts only the test CA and offers h2 and http/1.1 by ALPN: what a
+    caller gives for ``http2=True`` with a context of its own (websync never modifies it)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    tls_ca.configure_trust(context)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    return context
+
+
+@pytest.fixture
+def websync_trusts_the_test_ca(monkeypatch: pytest.MonkeyPatch, tls_ca: Any, tmp_path: Path) -> None:
+    """Make the contexts websync builds itself (``ssl=None``, offering the ALPN protocols it
+    chooses) trust the test CA instead of certifi's bundle, for this test."""
+    bundle = tmp_path / "test-ca.pem"
+    tls_ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setattr(certifi, "where", lambda: str(bundle))  # websync.transport calls certifi.where()
 
 
 @pytest.fixture(scope="session")

@@ -357,11 +357,11 @@ def hypercorn(tmp_path_factory, tls_certfile):
 
 @pytest.mark.parametrize(("kind", "scheme"), [("tinyproxy", "http"), ("microsocks", "socks5h"), ("squid", "https")])
 @pytest.mark.parametrize("secure", [False, True], ids=["h2c", "h2-alpn"])
-def test_http2_through_a_proxy(proxies, hypercorn, client_ssl_context, kind, scheme, secure):
+def test_http2_through_a_proxy(proxies, hypercorn, client_ssl_context, h2_client_ssl_context, kind, scheme, secure):
     proxy = proxies(kind)
     server = hypercorn(secure)
     url = f"{'wss' if secure else 'ws'}://localhost:{server.port}/"
-    options = {"ssl": client_ssl_context, "proxy_ssl": client_ssl_context}
+    options = {"ssl": h2_client_ssl_context, "proxy_ssl": client_ssl_context}  # a caller's context offers h2 itself
     with websync.connect(url, http2=True, proxy=proxy.url(scheme), open_timeout=10, **options) as ws:
         assert ws.status == 200  # an RFC 8441 answer: HTTP/2 inside the tunnel
         ws.send("h2 through the proxy")

@@ -136,6 +136,12 @@ def _upgrade(
             proxy=proxy,
             proxy_ssl=options.proxy_ssl,
         )
+    if uri.secure and isinstance(opened, ssl.SSLSocket) and opened.selected_alpn_protocol() == "h2":
+        opened.close()  # only a caller's context offers h2 here, and websync leaves it as it is
+        raise InvalidHandshake(
+            f"{uri.authority} chose HTTP/2 (h2) by ALPN, which the ssl context offers: connect with "
+            "http2=True or 'auto', or offer only http/1.1 in the context"
+        )
     connection_class: type[Connection]
     if isinstance(opened, socket.socket):
         connection_class, sock = Connection, opened

@@ -31,6 +31,15 @@ class ConnectOptions:
     from the environment; None connects directly; a URL (``http://user:pass@host:port``,
     ``https://…``, ``socks5://…``, ``socks5h://…``) names the proxy. ``proxy_ssl``: the context
     for TLS to an ``https://`` proxy (default: verification against certifi's bundle).
+
+    ``ssl`` and ``proxy_ssl`` are used as given and never modified, so one context may serve many
+    threads and connections. ALPN can only be set on a context, so the protocols offered are the
+    context's own: without ``ssl``, websync builds a context per connection offering what
+    ``http2`` needs; with ``ssl``, offer h2 yourself for ``http2=True``/``"auto"``
+    (``context.set_alpn_protocols(["h2", "http/1.1"])``). A context that offers h2 cannot fall
+    back to HTTP/1.1 with a server that chose h2 without extended CONNECT (it raises
+    :class:`~websync.errors.ExtendedConnectDisabled`), nor connect with ``http2=False`` to a
+    server that chooses h2.
     """
 
     headers: HeadersLike | None = None

@@ -6,13 +6,12 @@ import math
 import select
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Sequence
 
 import certifi
 
-from .errors import OpenTimeout, TransportError
+from .errors import OpenTimeout, ProxyError, TransportError
 from .proxy import Proxy, establish_tunnel, relay
 from .uri import WebSocketURI
 
@@ -34,12 +33,11 @@ __all__ = [
 WOULD_BLOCK: tuple[type[OSError], ...] = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 """What a call on a non-blocking socket (plain or TLS) raises when it would have to wait."""
 
-_alpn_lock = threading.Lock()
-"""Held while ALPN protocols are set on a shared context and copied into a new TLS connection."""
-
 
 def default_ssl_context(alpn: Sequence[str] = ()) -> ssl.SSLContext:
-    """A client context: TLS 1.2 or newer, certificates checked against certifi's bundle, SNI."""
+    """A new client context: TLS 1.2 or newer, certificates checked against certifi's bundle, SNI,
+    offering ``alpn`` by ALPN. websync builds one per connection when the caller gives none, so
+    that the protocols it offers are set on a context nobody else holds."""
     context = ssl.create_default_context(cafile=certifi.where())
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if alpn:
@@ -59,11 +57,15 @@ def open_socket(
 ) -> socket.socket:
     """Connect to ``uri``'s host and port (IPv4 or IPv6), with TLS for wss://.
 
-    ``alpn`` lists the protocols to offer by ALPN; they are set on ``ssl_context`` (or on a fresh
-    default context) for this connection. With ``proxy``, the connection goes to the proxy (TLS
-    to it with ``proxy_ssl`` or a default context for ``https://``), which opens a tunnel to the
-    host; TLS to the host then runs inside the tunnel. The socket is returned in non-blocking
-    mode. Raises :class:`OpenTimeout` past ``timeout``, :class:`TransportError` for refused
+    ``ssl_context`` and ``proxy_ssl`` are the caller's and are used as given, never modified
+    (they may be shared by threads and other libraries): a context's settings cannot be copied,
+    and ALPN can be set only on a context, so a caller's context offers what the caller set on it
+    (``set_alpn_protocols``), and ``alpn`` is ignored then. Without ``ssl_context``, a fresh
+    default context offers ``alpn`` (the protocol the caller picks reads the outcome from
+    ``selected_alpn_protocol()``). With ``proxy``, the connection goes to the proxy (TLS to it
+    with ``proxy_ssl`` or a default context for ``https://``), which opens a tunnel to the host;
+    TLS to the host then runs inside the tunnel. The socket is returned in non-blocking mode.
+    Raises :class:`OpenTimeout` past ``timeout``, :class:`TransportError` for refused
     connections, DNS and TLS failures, and :class:`ProxyError` when the proxy refuses.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -81,7 +83,7 @@ def open_socket(
             sock = _tunnel(sock, proxy, proxy_ssl, uri, deadline)
         if uri.secure:
             context = ssl_context or default_ssl_context(alpn)
-            sock = _start_tls(sock, context, server_hostname or uri.host, deadline, where, alpn)
+            sock = _start_tls(sock, context, server_hostname or uri.host, deadline, where)
         sock.setblocking(False)
         return sock
     except BaseException:
@@ -95,7 +97,14 @@ def _tunnel(
     """The tunnel to ``uri`` through ``proxy`` on ``sock``; a relayed socket when TLS must nest."""
     where = f"proxy {proxy}"
     if proxy.scheme == "https":
-        sock = _start_tls(sock, context or default_ssl_context(), proxy.host, deadline, where, ())
+        sock = _start_tls(sock, context or default_ssl_context(), proxy.host, deadline, where)
+        if isinstance(sock, ssl.SSLSocket) and sock.selected_alpn_protocol() not in (None, "http/1.1"):
+            protocol = sock.selected_alpn_protocol()
+            sock.close()
+            raise ProxyError(
+                f"{where} chose {protocol} by ALPN, offered by the proxy_ssl context; a CONNECT tunnel "
+                "needs HTTP/1.1: offer only http/1.1 (or no ALPN) in proxy_ssl"
+            )
     try:
         establish_tunnel(sock, proxy, uri.host, uri.port, deadline)
     except BaseException as exc:
@@ -112,18 +121,12 @@ def _start_tls(
     hostname: str,
     deadline: float | None,
     where: str,
-    alpn: Sequence[str],
 ) -> ssl.SSLSocket:
+    """TLS on ``sock`` with ``context`` as it is (its ALPN protocols included)."""
     if deadline is not None:
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
     try:
-        if not alpn:
-            return context.wrap_socket(sock, server_hostname=hostname)
-        with _alpn_lock:  # the protocols are copied into the connection when it is created
-            context.set_alpn_protocols(list(alpn))
-            tls = context.wrap_socket(sock, server_hostname=hostname, do_handshake_on_connect=False)
-        tls.do_handshake()
-        return tls
+        return context.wrap_socket(sock, server_hostname=hostname)
     except TimeoutError:
         raise OpenTimeout(f"timed out in the TLS handshake with {where}") from None
     except ssl.SSLCertVerificationError as exc:

@@ -49,9 +49,9 @@ def hypercorn_h2c(spawn: Callable[..., Spawned]) -> Peer:
 
 
 @pytest.fixture(scope="session")
-def hypercorn_tls(spawn: Callable[..., Spawned], tls_certfile: Path, client_ssl_context: ssl.SSLContext) -> Peer:
+def hypercorn_tls(spawn: Callable[..., Spawned], tls_certfile: Path, h2_client_ssl_context: ssl.SSLContext) -> Peer:
     server = _hypercorn(spawn, "hypercorn-tls", "--certfile", str(tls_certfile), "--keyfile", str(tls_certfile))
-    return Peer("hypercorn-tls", f"wss://localhost:{server.port}", client_ssl_context)
+    return Peer("hypercorn-tls", f"wss://localhost:{server.port}", h2_client_ssl_context)
 
 
 @pytest.fixture(scope="session")
@@ -84,10 +84,10 @@ def node_h2c(spawn: Callable[..., Spawned], node_modules: Path) -> Peer:
 
 @pytest.fixture(scope="session")
 def node_tls(
-    spawn: Callable[..., Spawned], node_modules: Path, tls_certfile: Path, client_ssl_context: ssl.SSLContext
+    spawn: Callable[..., Spawned], node_modules: Path, tls_certfile: Path, h2_client_ssl_context: ssl.SSLContext
 ) -> Peer:
     server = _node(spawn, "node-tls", "--tls", str(tls_certfile))
-    return Peer("node-tls", f"wss://localhost:{server.port}", client_ssl_context)
+    return Peer("node-tls", f"wss://localhost:{server.port}", h2_client_ssl_context)
 
 
 @pytest.fixture(scope="session")
@@ -99,11 +99,11 @@ def node_no_connect_h2c(spawn: Callable[..., Spawned], node_modules: Path) -> Pe
 
 @pytest.fixture(scope="session")
 def node_no_connect_tls(
-    spawn: Callable[..., Spawned], node_modules: Path, tls_certfile: Path, client_ssl_context: ssl.SSLContext
+    spawn: Callable[..., Spawned], node_modules: Path, tls_certfile: Path, h2_client_ssl_context: ssl.SSLContext
 ) -> Peer:
     """Node's http2 over TLS without extended CONNECT, serving HTTP/1.1 upgrades on the same port."""
     server = _node(spawn, "node-no-connect-tls", "--tls", str(tls_certfile), "--no-connect-protocol", "--allow-http1")
-    return Peer("node-no-connect-tls", f"wss://localhost:{server.port}", client_ssl_context)
+    return Peer("node-no-connect-tls", f"wss://localhost:{server.port}", h2_client_ssl_context)
 
 
 @pytest.fixture(params=["hypercorn_h2c", "hypercorn_tls", "node_h2c", "node_tls"])

@@ -31,16 +31,26 @@ def test_server_without_extended_connect_is_refused_over_tls(node_no_connect_tls
         websync.connect(peer.url + "/echo", http2=True, **peer.options())
 
 
+@pytest.mark.usefixtures("websync_trusts_the_test_ca")
 def test_auto_falls_back_to_http11_without_extended_connect(
     node_no_connect_tls: Peer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, "websync.trace")
     peer = node_no_connect_tls
-    with websync.connect(peer.url + "/echo", http2="auto", **peer.options(trace=True)) as ws:
+    # ssl=None: websync's own contexts, which offer h2 and then http/1.1 alone
+    with websync.connect(peer.url + "/echo", http2="auto", **peer.options(trace=True, ssl=None)) as ws:
         assert ws.status == 101
         ws.send("over HTTP/1.1")
         assert ws.recv(timeout=5) == "over HTTP/1.1"
     assert "falling back to HTTP/1.1" in caplog.text
+
+
+def test_auto_with_a_context_that_offers_h2_cannot_fall_back(node_no_connect_tls: Peer) -> None:
+    """The caller's context offers h2 and websync does not modify it: the server would choose h2
+    again, so "auto" says why instead of falling back."""
+    peer = node_no_connect_tls
+    with pytest.raises(ExtendedConnectDisabled, match="offer only http/1.1"):
+        websync.connect(peer.url + "/echo", http2="auto", **peer.options())
 
 
 def test_auto_uses_h2_when_the_server_picks_it(hypercorn_tls: Peer) -> None:

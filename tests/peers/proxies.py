@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .spawn import Spawned
+from .spawn import Spawned, free_port
 
 __all__ = [
     "BINARIES",
@@ -34,13 +34,6 @@ USER, PASSWORD = "proxyuser", "s3cret-proxy-pw"
 """The credentials of every proxy started with ``auth=True``."""
 
 START_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

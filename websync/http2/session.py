@@ -70,10 +70,16 @@ def _start(
     # uri.secure: for ws:// through an https:// proxy, the TLS (and its ALPN) is the proxy's
     if uri.secure and isinstance(sock, ssl.SSLSocket) and sock.selected_alpn_protocol() != "h2":
         if "http/1.1" in alpn:
-            tracer.event("the server chose HTTP/1.1 by ALPN")
+            tracer.event("the server chose %s by ALPN: using HTTP/1.1", sock.selected_alpn_protocol() or "nothing")
             return sock
         sock.close()
-        raise InvalidHandshake(f"{uri.authority} did not negotiate HTTP/2 (h2) by ALPN")
+        hint = (
+            " (websync uses the ssl context given as it is: to offer h2, call "
+            "context.set_alpn_protocols(['h2', 'http/1.1']) on it)"
+            if options.ssl is not None
+            else ""
+        )
+        raise InvalidHandshake(f"{uri.authority} did not negotiate HTTP/2 (h2) by ALPN{hint}")
     return Link(sock, tracer, close_when_idle=close_when_idle).start()
 
 
@@ -119,6 +125,12 @@ def open_stream(
         if not link.wait_ready(deadline.remaining()):
             if not auto:
                 raise _disabled(uri)
+            if options.ssl is not None:  # it offers h2 and the server chose it: it would again
+                raise ExtendedConnectDisabled(
+                    f"{uri.authority} chose h2 by ALPN but does not enable extended CONNECT (RFC 8441), and "
+                    "the ssl context given offers h2, so HTTP/1.1 cannot be negotiated with it (websync does "
+                    "not modify it): offer only http/1.1 (or no ALPN) in it"
+                )
             link.close()
             tracer.event("no extended CONNECT over HTTP/2: falling back to HTTP/1.1")
             return _dial(uri, ("http/1.1",), options, deadline)
