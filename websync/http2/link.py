@@ -15,6 +15,7 @@ import selectors
 import socket
 import ssl
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ PAIR_BUFFER = 256 * 1024
 """Socket buffer size of each stream's socketpair."""
 HIGH_WATER = 1 << 20
 """Stop taking stream data while this much is waiting for the network."""
+CLOSE_FLUSH_TIMEOUT = 1.0
+"""Seconds a closing link may spend writing its last frames (GOAWAY) to a server that does not read."""
 
 
 @dataclass
@@ -87,7 +90,10 @@ class Link:
     """The thread that owns one HTTP/2 connection and its WebSocket streams.
 
     ``close_when_idle``: send GOAWAY and close once the last stream ended (a connection opened
-    for a single WebSocket).
+    for a single WebSocket), or at once when the server's SETTINGS do not enable extended CONNECT.
+
+    Closing never waits for the server: the link writes its GOAWAY (for at most
+    :data:`CLOSE_FLUSH_TIMEOUT`) and closes the socket.
     """
 
     def __init__(self, sock: socket.socket, tracer: Tracer, *, close_when_idle: bool = False) -> None:
@@ -103,6 +109,7 @@ class Link:
         self._out = bytearray()
         self._ready = threading.Event()
         self._closing = False
+        self._close_deadline = 0.0
         self._finished = threading.Event()
         self._waker = Waker()
         self._selector = selectors.DefaultSelector()
@@ -173,21 +180,28 @@ class Link:
         try:
             self._out += self.protocol.data_to_send()
             self._watch(self._waker.reader, selectors.EVENT_READ, None)
-            while self.error is None and not (self._closing and not self._out):
+            while self.error is None and not self._closed():
                 self._step()
         except Exception as exc:  # noqa: BLE001 - the streams and callers must learn why
             self._lost(exc)
         finally:
             self._shutdown()
 
+    def _closed(self) -> bool:
+        """Whether a close has written what it had to (or ran out of time to): the socket may go."""
+        return self._closing and (not self._out or time.monotonic() >= self._close_deadline)
+
     def _step(self) -> None:
         self._run_commands()
         self._flush()
+        if self._closed():
+            return  # never wait for the server's answer to our GOAWAY
         self._watch(self.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if self._out else 0), None)
         for stream in self._streams.values():
             self._watch(stream.local, self._stream_mask(stream), stream)
         pending = isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()
-        for key, mask in self._selector.select(0 if pending else None):
+        timeout = max(self._close_deadline - time.monotonic(), 0) if self._closing else None
+        for key, mask in self._selector.select(0 if pending else timeout):
             if key.data is None:
                 continue
             if mask & selectors.EVENT_WRITE:
@@ -273,6 +287,8 @@ class Link:
             self.tracer.event("h2 SETTINGS from the server: %s", event.settings)
             if not event.extended_connect:
                 self.tracer.event("h2 extended CONNECT is not enabled by the server")
+                if self.close_when_idle:  # no WebSocket can open here: close now, not when asked
+                    self._begin_close()
             self._ready.set()
             self._send_waiting()
         elif isinstance(event, Received):
@@ -433,6 +449,7 @@ class Link:
         if self._closing:
             return
         self._closing = True
+        self._close_deadline = time.monotonic() + CLOSE_FLUSH_TIMEOUT
         for stream in list(self._streams.values()):
             self._finish(stream, error=TransportError("the HTTP/2 connection was closed"))
             self._drop(stream, abort=True)
