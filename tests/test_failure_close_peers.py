@@ -1,5 +1,5 @@
 """Issue 18 §5: a failure close code reaches the peer. Clients we did not write (npm ws, aiohttp,
-headless Chromium, directly and through nginx) send 16 MiB to ``websync.serve`` with the default
+headless Chromium, directly and through nginx and HAProxy) send 16 MiB to ``websync.serve`` with the default
 1 MiB ``max_size`` and must learn 1009 (message too big), not a dropped connection (1006)."""
 
 from __future__ import annotations
@@ -83,10 +83,12 @@ def test_chromium_learns_1009(chromium: Chromium, server: websync.Server, run: i
 
 
 @pytest.mark.parametrize("run", range(BROWSER_RUNS))
-def test_chromium_through_nginx_learns_1009(
-    chromium: Chromium, nginx: Callable[..., Spawned], server: websync.Server, run: int
+@pytest.mark.parametrize("kind", ["nginx", "haproxy"])
+def test_chromium_through_a_reverse_proxy_learns_1009(
+    request: pytest.FixtureRequest, chromium: Chromium, server: websync.Server, kind: str, run: int
 ) -> None:
-    front = nginx(server.port)
+    start: Callable[..., Spawned] = request.getfixturevalue(kind)
+    front = start(server.port)
     result = _browser_sends(chromium, f"ws://127.0.0.1:{front.port}/")
     assert result["opened"]
     assert result["code"] == MESSAGE_TOO_BIG, result
