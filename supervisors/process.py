@@ -64,7 +64,6 @@ class Process:
         self.stop_timeout: float | None = None
         """The shutdown time given with the last stop request (None: unbounded); ``kill()`` follows it."""
         self._recorder: Recorder | None = new_recorder(DEFAULT_SIZE)
-        self._statistics_since: float | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -114,6 +113,11 @@ class Process:
         """The recorded events, oldest first (empty while logging is off); also after the exit."""
         recorder = self._recorder
         return [] if recorder is None else read(recorder)
+
+    @property
+    def recording(self) -> bool:
+        """Whether ``record`` keeps events (on by default; see ``supervisors.sys.log``)."""
+        return self._recorder is not None
 
     def set_recording(self, size: int | None) -> None:
         """Keep the last ``size`` events (a new, empty ring), or none if ``size`` is None."""
@@ -185,7 +189,6 @@ class Process:
                 raise self._init_error
             raise StartError(self.name or type(self).__name__, self._init_error) from self._init_error
         self._trace("started")
-        self.record("started")
         return self
 
     def stop(self, reason: object = "shutdown", timeout: float | None = None) -> None:
@@ -280,6 +283,7 @@ class Process:
             self._started.set()
             self._finish(exc)
             return
+        self.record("started")
         self._started.set()
         try:
             reason = self.run()
