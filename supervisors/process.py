@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Final, Self, TypeVar
 
-from .errors import StartError
+from .errors import NotRunningError, StartError
 from .lifecycle import LIVE
-from .reasons import FORKED, KILLED
+from .reasons import FORKED, KILLED, Exit
+from .recorder import DEFAULT_SIZE, Event, Recorder, new_recorder, read
 from .registry import REGISTRY
 
 __all__ = ["FunctionProcess", "Monitor", "Process", "current_process"]
@@ -21,6 +23,11 @@ Monitor = Callable[["Process", object], None]
 """An exit callback: ``callback(process, reason)``."""
 
 _current = threading.local()
+
+T = TypeVar("T")
+
+_RUNNING: Final = object()
+"""``Process._exit_signal`` until the first stop request or kill."""
 
 
 def current_process() -> Process | None:
@@ -35,22 +42,35 @@ class Process:
     succeed before ``start()`` returns) and ``request_stop()`` (how to ask the body to
     wind down). The thread is a daemon thread: live processes that no supervisor owns
     are stopped at interpreter exit, newest first, waiting up to ``exit_timeout``.
+
+    ``supervisors.sys`` reaches every process through the ``system_*`` methods; a process
+    with a loop of its own overrides ``system_call`` (see its docstring).
     """
 
     exit_timeout: ClassVar[float | None] = 5.0
     """How long interpreter exit waits for this process to stop before killing it."""
 
+    adopts_children: ClassVar[bool] = False
+    """Processes started from this process's thread get it as their ``supervisor`` (True for supervisors)."""
+
     def __init__(self, *, name: str | None = None) -> None:
         self.name = name
         self.supervisor: Process | None = None
-        """The supervisor that started this process, set by that supervisor."""
+        """The supervisor that started this process: set before its ``init()`` runs."""
         self.traced = False
         """Log this process's events on the ``supervisors.trace`` logger (see ``trace()``)."""
+        self.suspended = False
+        """Set by ``supervisors.sys.suspend``: a process with a loop then handles only system calls."""
+        self.stop_timeout: float | None = None
+        """The shutdown time given with the last stop request (None: unbounded); ``kill()`` follows it."""
+        self._recorder: Recorder | None = new_recorder(DEFAULT_SIZE)
         self._reset()
 
     def _reset(self) -> None:
         self.exit_reason: object = None
         self.stop_requested = threading.Event()
+        self._exit_signal: object = _RUNNING
+        self._waiting: threading.Event | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
@@ -77,12 +97,75 @@ class Process:
         """Override: ask the body to wind down. The default sets ``stop_requested``."""
         self.stop_requested.set()
 
+    # The flight recorder: the last events, read by ``supervisors.sys.log`` and crash reports.
+
+    def record(self, kind: str, detail: object = None) -> None:
+        """Keep ``(time.monotonic(), kind, detail)`` in the ring of the last events (unless logging is off).
+
+        Cheap enough for every frame: one clock read and a bounded deque append. Keep ``detail``
+        small (a size, a type name): the ring holds on to it.
+        """
+        recorder = self._recorder
+        if recorder is not None:
+            recorder.append((time.monotonic(), kind, detail))
+
+    def recorded_events(self) -> list[Event]:
+        """The recorded events, oldest first (empty while logging is off); also after the exit."""
+        recorder = self._recorder
+        return [] if recorder is None else read(recorder)
+
+    @property
+    def recording(self) -> bool:
+        """Whether ``record`` keeps events (on by default; see ``supervisors.sys.log``)."""
+        return self._recorder is not None
+
+    def set_recording(self, size: int | None) -> None:
+        """Keep the last ``size`` events (a new, empty ring), or none if ``size`` is None."""
+        self._recorder = None if size is None else new_recorder(size)
+
+    # The system protocol used by ``supervisors.sys``: override to expose a state of your own.
+
+    def system_call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` where this process's state may be touched and return its result.
+
+        The default runs it in the calling thread (a plain body has no loop to ask). A process
+        with a loop overrides this to run ``fn`` in its own thread between two steps, also while
+        ``suspended``. Raises NotRunningError if the process is not alive.
+        """
+        if not self.is_alive():
+            raise NotRunningError(f"{self!r} is not running")
+        return fn()
+
+    def system_get_state(self) -> object:
+        """The state ``sys.get_state`` returns; by default the process itself. Runs inside ``system_call``."""
+        return self
+
+    def system_replace_state(self, replace: Callable[[Any], Any]) -> object:
+        """Apply ``replace`` to the state and keep its result; runs inside ``system_call``.
+
+        The default state is the process itself, so ``replace`` must change it in place and
+        return it (ValueError otherwise).
+        """
+        state = replace(self)
+        if state is not self:
+            raise ValueError(f"{self!r} is its own state: change it in place and return it")
+        return state
+
+    def system_statistics(self) -> dict[str, object]:
+        """Counters ``sys.statistics`` reports beside its start and current times; none by default."""
+        return {}
+
+    def system_trace(self, enabled: bool) -> None:
+        """Switch trace logging on or off (see ``supervisors.trace``)."""
+        self.traced = enabled
+
     # Life cycle.
 
     def start(self) -> Self:
         """Register the name, start the thread and wait for ``init()``.
 
-        Raises NameTakenError if the name is taken, StartError if ``init()`` failed.
+        Raises NameTakenError if the name is taken, StartError if the thread cannot start or
+        ``init()`` failed (the name is then free again).
         """
         with self._lock:
             if self._thread is not None:
@@ -90,8 +173,15 @@ class Process:
             if self.name is not None:
                 REGISTRY.register(self.name, self)
             self._thread = threading.Thread(target=self._bootstrap, name=self._thread_name(), daemon=True)
+        parent = current_process()
+        if self.supervisor is None and parent is not None and parent.adopts_children:
+            self.supervisor = parent
         LIVE.add(self)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException as exc:  # at the thread limit: roll the registration back
+            self._finish(exc)
+            raise StartError(self.name or type(self).__name__, exc) from exc
         self._started.wait()
         if self._init_error is not None:
             self._exited.wait()
@@ -102,17 +192,25 @@ class Process:
         return self
 
     def stop(self, reason: object = "shutdown", timeout: float | None = None) -> None:
-        """Ask the process to stop (``request_stop``), wait up to ``timeout`` seconds, then ``kill()`` it."""
+        """Ask the process to stop (``begin_stop``), wait up to ``timeout`` seconds, then ``kill()`` it."""
         self._require_started()
         if not self.is_alive():
             return
-        self._trace("stop requested: %r", reason)
-        self.request_stop(reason)
+        self.begin_stop(reason, timeout)
         if self._in_own_thread():
             return
         if not self.join(timeout):
             log.warning("%r did not stop within %s s: killed", self, timeout)
             self.kill()
+
+    def begin_stop(self, reason: object = "shutdown", timeout: float | None = None) -> None:
+        """Ask the process to stop without waiting: note ``timeout`` (``stop_timeout``), end a wait
+        in a supervisor call with ``Exit(reason)``, and call ``request_stop(reason)``."""
+        self.stop_timeout = timeout
+        self._trace("stop requested: %r", reason)
+        self.record("stop", reason)
+        self._signal_exit(reason)
+        self.request_stop(reason)
 
     def kill(self) -> None:
         """Brutal kill: exit at once with reason ``"killed"``.
@@ -122,7 +220,11 @@ class Process:
         """
         self._require_started()
         if self._finish(KILLED):
-            self.request_stop(KILLED)
+            self._signal_exit(KILLED)
+            try:
+                self.request_stop(KILLED)
+            except Exception:
+                log.exception("%r: request_stop failed while killed", self)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the exit (monitors have been notified when it returns); True when exited."""
@@ -152,6 +254,26 @@ class Process:
 
     # Internals.
 
+    def _signal_exit(self, reason: object) -> None:
+        """Keep the first stop reason and wake a wait in ``_wait_for_reply``."""
+        if self._exit_signal is _RUNNING:
+            self._exit_signal = reason
+        waiting = self._waiting
+        if waiting is not None:
+            waiting.set()
+
+    def _wait_for_reply(self, done: threading.Event, replied: Callable[[], bool]) -> None:
+        """Wait, in this process's thread, for a reply that sets ``done``; a stop request ends the
+        wait with ``Exit(stop reason)`` (a process waiting on its supervisor must still stop)."""
+        self._waiting = done
+        try:
+            if self._exit_signal is _RUNNING:
+                done.wait()
+        finally:
+            self._waiting = None
+        if not replied():
+            raise Exit(self._exit_signal)
+
     def _bootstrap(self) -> None:
         _current.process = self
         try:
@@ -161,9 +283,12 @@ class Process:
             self._started.set()
             self._finish(exc)
             return
+        self.record("started")
         self._started.set()
         try:
             reason = self.run()
+        except Exit as exit:
+            reason = exit.reason
         except BaseException as exc:  # an exception is an exit reason
             log.error("%r crashed", self, exc_info=exc)
             reason = exc
@@ -180,6 +305,7 @@ class Process:
             REGISTRY.unregister(self.name, self)
         LIVE.discard(self)
         self._trace("exited: %r", reason)
+        self.record("exited", reason)
         for callback in monitors:
             try:
                 callback(self, reason)

@@ -1,4 +1,4 @@
-"""Restart decisions as small functions: restart types, strategies, intensity, shutdown."""
+"""Restart decisions as small functions: restart types, strategies, intensity."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from collections import deque
 from collections.abc import Hashable, Sequence
 from typing import Literal
 
-from .process import Process
 from .reasons import is_normal_exit
-from .spec import Restart, Shutdown
+from .spec import Restart
 
-__all__ = ["RestartIntensity", "Strategy", "restart_scope", "shut_down", "should_restart"]
+__all__ = ["RestartIntensity", "Strategy", "restart_scope", "should_restart"]
 
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 
@@ -29,14 +28,6 @@ def restart_scope(strategy: Strategy, ids: Sequence[Hashable], failed: Hashable)
     if strategy == "one_for_all":
         return list(ids)
     return list(ids[list(ids).index(failed) :])
-
-
-def shut_down(child: Process, shutdown: Shutdown) -> None:
-    """Stop ``child`` as its spec says: kill it, or stop it waiting ``shutdown`` seconds (None: forever)."""
-    if shutdown == "brutal_kill":
-        child.kill()
-    else:
-        child.stop("shutdown", shutdown)
 
 
 class RestartIntensity:

@@ -8,8 +8,8 @@ from typing import get_args
 from .base import SupervisorBase
 from .errors import ChildRunningError, DuplicateChildError, UnknownChildError
 from .process import Process
-from .spec import ChildSpec
-from .strategies import Strategy, restart_scope
+from .spec import AutoShutdown, ChildSpec, check_childspecs, check_significance
+from .strategies import Strategy
 
 __all__ = ["Supervisor"]
 
@@ -17,9 +17,11 @@ __all__ = ["Supervisor"]
 class Supervisor(SupervisorBase):
     """Starts ``children`` in order, restarts them by ``strategy`` and stops them in reverse order.
 
-    More than ``max_restarts`` restarts within ``max_seconds`` make the supervisor stop
-    every child and exit with a RestartIntensityError, for its own parent to handle.
-    ``start()`` returns once every child has started, or raises StartError.
+    More than ``max_restarts`` restarts within ``max_seconds`` make the supervisor report
+    it, stop every child and exit with reason ``"shutdown"``, as OTP's does. With
+    ``auto_shutdown`` ``"any_significant"`` or ``"all_significant"``, the exit of
+    significant children (see ``ChildSpec``) shuts it down too. ``start()`` returns once
+    every child has started, or raises StartError. ValueError for invalid children.
     """
 
     def __init__(
@@ -29,32 +31,41 @@ class Supervisor(SupervisorBase):
         max_restarts: int = 3,
         max_seconds: float = 5.0,
         name: str | None = None,
+        *,
+        auto_shutdown: AutoShutdown = "never",
     ) -> None:
         if strategy not in get_args(Strategy):
             raise ValueError(f"strategy must be one of {get_args(Strategy)}, not {strategy!r}")
-        specs = list(children)
-        ids = [spec.id for spec in specs]
-        duplicates = {child_id for child_id in ids if ids.count(child_id) > 1}
-        if duplicates:
-            raise ValueError(f"duplicate child ids: {sorted(map(repr, duplicates))}")
-        super().__init__(zip(ids, specs), max_restarts, max_seconds, name)
-        self.strategy = strategy
+        specs = check_childspecs(children, auto_shutdown)
+        super().__init__(
+            ((spec.id, spec) for spec in specs),
+            max_restarts,
+            max_seconds,
+            name,
+            strategy=strategy,
+            auto_shutdown=auto_shutdown,
+        )
 
     def start_child(self, spec: ChildSpec) -> Process:
         """Add ``spec`` at the end of the children and start it.
 
-        Raises DuplicateChildError if the id exists, StartError (and forgets the spec) if the start fails.
+        Raises DuplicateChildError if the id exists, StartError (and forgets the spec) if the
+        start fails, ValueError for a significant child when ``auto_shutdown`` is ``"never"``.
         """
 
         def start_child() -> Process:
             if spec.id in self._children:
                 raise DuplicateChildError(spec.id)
+            check_significance(spec, self.auto_shutdown)
             return self._add(spec.id, spec)
 
         return self._call(start_child)
 
     def terminate_child(self, child_id: Hashable) -> None:
-        """Stop a child as its spec says; keep its spec (except for temporary children) for ``restart_child``."""
+        """Stop a child as its spec says; keep its spec (except for temporary children) for ``restart_child``.
+
+        Never triggers ``auto_shutdown``.
+        """
         self._call(lambda: self._terminate(self._known(child_id)))
 
     def restart_child(self, child_id: Hashable) -> Process:
@@ -65,8 +76,9 @@ class Supervisor(SupervisorBase):
         """Forget the spec of a child that is not running."""
         self._call(lambda: self._children.pop(self._stopped(child_id)))
 
-    def _scope(self, key: Hashable) -> list[Hashable]:
-        return restart_scope(self.strategy, list(self._children), key)
+    def get_childspec(self, child_id: Hashable) -> ChildSpec:
+        """The spec of child ``child_id``; UnknownChildError if there is none."""
+        return self._call(lambda: self._children[self._known(child_id)].spec)
 
     def _known(self, child_id: Hashable) -> Hashable:
         if child_id not in self._children:

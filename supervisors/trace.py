@@ -10,4 +10,4 @@ __all__ = ["trace"]
 def trace(process: Process, enabled: bool = True) -> None:
     """Log ``process``'s events (for a supervisor: its children's starts, exits, restarts and
     terminations) at DEBUG on the ``supervisors.trace`` logger, or stop doing so."""
-    process.traced = enabled
+    process.system_trace(enabled)

@@ -14,8 +14,7 @@ import os
 import threading
 from collections.abc import Callable
 
-from supervisors import Process, whereis
-from supervisors.base import SupervisorBase
+from supervisors import Process, SupervisorBase, whereis
 
 from .rpc import WorkerNotFound
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from supervisors import ChildSpec
-from supervisors.spec import Restart, Shutdown
+from supervisors import ChildSpec, Restart, Shutdown
 
 from .handler import Handler
 from .worker import Worker, start
