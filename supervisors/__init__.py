@@ -5,6 +5,7 @@ restarts them by strategy within a restart intensity and escalates beyond it.
 See docs/supervisors.md.
 """
 
+from ._version import __version__ as __version__
 from .dynamic import DynamicSupervisor
 from .errors import (
     ChildRunningError,
