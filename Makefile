@@ -29,7 +29,7 @@ test-pythons: peers
 	tools/test_pythons.sh
 
 # Static checks, pinned: ruff's lint and format, mypy --strict (tests: bodies checked, fixtures unannotated).
-LINTED := websync supervisors tools tests examples setup.py
+LINTED := websync supervisors tools tests examples docs/conf.py docs/_ext setup.py
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "websync"
 author = "the websync authors"
-copyright = "2026, the websync authors"  # noqa: A001 (Sphinx's name)
+copyright = "2026, the websync authors"
 release = websync.__version__
 version = release
 

@@ -47,9 +47,7 @@ def test_blocking_script(echo: Spawned) -> None:
 
 def test_callback_client(echo: Spawned) -> None:
     result = run("examples/callback_client.py", f"ws://127.0.0.1:{echo.port}/")
-    assert [line for line in result.stdout.splitlines() if line.startswith("echo:")] == [
-        f"echo: {n}" for n in range(5)
-    ]
+    assert [line for line in result.stdout.splitlines() if line.startswith("echo:")] == [f"echo: {n}" for n in range(5)]
     assert "terminated: normal" in result.stdout
 
 

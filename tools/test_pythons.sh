@@ -2,7 +2,7 @@
 # Run the test suite under each of the other supported Pythons (default: 3.12 and 3.13) against
 # the wheel `make dist` built for it, not the source tree: each Python gets its own venv
 # (.venv-3.12, ...) with the test extra, the wheel from dist/ is (re)installed into it, and pytest
-# runs from a copy of tests/ and examples/ in a temporary directory, where the source websync/ is
+# runs from a copy of tests/, examples/ and the docs in a temporary directory, where the source websync/ is
 # not importable (the run checks that websync comes from site-packages, with its C accelerator).
 # An interpreter is looked up on PATH, then among pyenv's versions; one that is not installed is
 # reported and skipped; one without its wheel in dist/ is an error.
@@ -14,8 +14,9 @@ source tools/pythons.sh
 
 run_dir=$(mktemp -d)
 trap 'rm -rf "$run_dir"' EXIT
-# setup.cfg for pytest's settings; tests/ with the Node peer's node_modules, which `make peers` installed.
-cp -r tests examples setup.cfg "$run_dir"
+# setup.cfg for pytest's settings; tests/ with the Node peer's node_modules, which `make peers` installed;
+# README.md and docs/ for the test that runs their code blocks.
+cp -r tests examples docs README.md setup.cfg "$run_dir"
 find "$run_dir" -name __pycache__ -prune -exec rm -rf {} +
 
 versions=("$@")

@@ -1,4 +1,4 @@
-"""``public-api`` directive: autodoc entries for every name in a package's ``__all__``.
+"""``public-api`` directive (Markdown pages): autodoc entries for every name in a package's ``__all__``.
 
 Each name is documented under the package (``websync.connect``), never under the module that
 defines it, so the reference follows the public API and not the source layout::
@@ -35,14 +35,15 @@ class PublicApi(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         package = self.arguments[0]
         module = importlib.import_module(package)
-        lines: list[str] = [f".. currentmodule:: {package}", ""]
+        # One MyST eval-rst block: autodoc writes reStructuredText, which must be parsed as such.
+        lines: list[str] = ["```{eval-rst}", f".. currentmodule:: {package}", ""]
         for name in module.__all__:
             kind = _directive(getattr(module, name))
             lines.append(f".. {kind}:: {package}.{name}")
             if kind in ("autoclass", "autoexception"):
-                lines.append("   :members:")
-                lines.append("   :show-inheritance:")
+                lines += ["   :members:", "   :show-inheritance:"]
             lines.append("")
+        lines.append("```")
         content = StringList(lines, source=f"<public-api {package}>")
         container = nodes.section()
         container.document = self.state.document
