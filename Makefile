@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-pythons lint conformance conformance-h2 bench demo venv peers clean
+.PHONY: test test-pythons lint conformance conformance-h2 bench demo venv peers dist check-sdist docs clean
 
 venv: $(STAMP)
 
@@ -23,16 +23,41 @@ test: $(STAMP) peers
 	# the pure-Python masking path, which installs without a compiler use
 	WEBSYNC_PURE_PYTHON=1 $(PY) -m pytest -q tests/test_frames.py tests/test_protocol.py tests/test_server.py
 
-# The suite under the other supported Pythons (3.12, 3.13), each in its own venv; missing ones are skipped.
+# The suite under the other supported Pythons (3.12, 3.13) against the wheels of `make dist` (run it first),
+# installed each in its own venv; Pythons not installed are skipped.
 test-pythons: peers
 	tools/test_pythons.sh
 
 # Static checks, pinned: ruff's lint and format, mypy --strict (tests: bodies checked, fixtures unannotated).
-LINTED := websync supervisors tools tests examples setup.py
+LINTED := websync supervisors tools tests examples docs/conf.py docs/_ext setup.py
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(PY) -m mypy
+
+# What a release uploads, in dist/: the sdist, a manylinux wheel with the C accelerator for each of
+# CPython 3.11, 3.12 and 3.13 found (auditwheel repair on this host), a py3-none-any wheel; twine check.
+DIST_STAMP := $(VENV)/.installed-dist
+$(DIST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e '.[test,lint,dist]'
+	touch $(DIST_STAMP)
+
+dist: $(DIST_STAMP)
+	PYTHON=$(PY) tools/build_dist.sh
+
+# The sdist tests itself (after make dist): unpacked and installed in a fresh venv, pytest collects its suite.
+check-sdist: $(STAMP)
+	PYTHON=$(PYTHON) tools/check_sdist.sh
+
+# The documentation site (Sphinx + MyST), warnings as errors, into docs/_build/html. Not nitpicky (-n):
+# type hints name stdlib and internal classes that only intersphinx, which needs the network, resolves.
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e '.[test,lint,docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 conformance: $(STAMP) peers
 	$(PY) tools/conformance.py $(if $(FULL),--full,)
@@ -54,4 +79,4 @@ demo: $(STAMP)
 	$(PY) -m examples.demo
 
 clean:
-	rm -rf $(VENV) .autobahn reports
+	rm -rf $(VENV) .autobahn reports build dist docs/_build

@@ -1,5 +1,14 @@
-"""Builds websync's optional C accelerator; without a compiler websync installs pure Python."""
+"""Builds websync's optional C accelerator; without a compiler websync installs pure Python.
+
+``WEBSYNC_PURE_PYTHON=1`` at build time leaves the accelerator out altogether: the wheel is then
+``py3-none-any``, for platforms that get no binary wheel (``make dist`` builds both kinds).
+"""
+
+import os
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("websync._speedups", sources=["websync/_speedups.c"], optional=True)])
+if os.environ.get("WEBSYNC_PURE_PYTHON"):
+    setup()
+else:
+    setup(ext_modules=[Extension("websync._speedups", sources=["websync/_speedups.c"], optional=True)])

@@ -6,6 +6,7 @@ restarts them by strategy within a restart intensity and escalates beyond it.
 """
 
 from . import sys as sys  # supervisors.sys, as in OTP
+from ._version import __version__ as __version__
 from .base import SupervisorBase, SupervisorState
 from .dynamic import DynamicSupervisor
 from .errors import (

@@ -1,5 +1,7 @@
 """websync: a thread-based, synchronous WebSocket client with OTP-style supervision."""
 
+from supervisors._version import __version__ as __version__
+
 from .client import ClientConnection, connect
 from .embedding import ProcessTree
 from .errors import (

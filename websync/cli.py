@@ -16,6 +16,7 @@ import threading
 from collections.abc import Sequence
 from typing import TextIO
 
+from . import __version__
 from .client import ClientConnection, connect
 from .errors import (
     ConnectionClosed,
@@ -64,6 +65,7 @@ def _header(value: str) -> tuple[str, str]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The parsed command line (argparse exits with status 2 on an error)."""
     parser = argparse.ArgumentParser(prog="websync", description="A WebSocket client for the terminal and for scripts.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("url", help="ws:// or wss:// URL")
     parser.add_argument(
         "-H",
