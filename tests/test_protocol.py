@@ -858,7 +858,7 @@ def test_peer_close_is_echoed(role: Role, code: int) -> None:
     assert events == [Close(code, "réason")]
     assert proto.close_received == Close(code, "réason")
     assert proto.close_code == code and proto.close_reason == "réason"
-    assert proto.state is State.CLOSING and proto.close_reply() == Close(code)
+    assert (proto.state, proto.close_reply()) == (State.CLOSING, Close(code))
     assert proto.closed_by_peer is True
     assert proto.error is None
     sent = only_close(proto)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from typing import Any
@@ -237,6 +238,48 @@ def test_stop_during_an_opening_handshake_is_bounded(silent_peers, spawn):
     worker.stop(timeout=1)
     assert worker.exit_reason == "normal"
     assert rec.of("terminate") == [("terminate", "normal")]
+
+
+def test_frames_sent_right_after_start_go_out_before_the_stops_close(spawn):
+    # `worker.send("hello"); worker.stop()` at once: the stop used to cancel the handshake and
+    # drop "hello" silently (statistics: queued 1, frames_out 0). A stop keeps mailbox order.
+    # websync's own server is the peer: it hands on every message that came before a close.
+    received: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
+
+    class Recording(websync.ServerHandler):
+        def handle_in(self, frame: websync.Text | websync.Binary) -> None:
+            received.put(("message", frame.data))
+
+        def terminate(self, reason: object) -> None:
+            received.put(("closed", getattr(reason, "code", reason)))
+
+    with websync.serve(Recording) as server:
+        for _ in range(20):
+            worker = spawn(Recorder(f"ws://127.0.0.1:{server.port}/"))
+            worker.send("hello")
+            worker.send(b"world")
+            worker.stop()
+            assert worker.exit_reason == "normal"
+            events = [received.get(timeout=5) for _ in range(3)]
+            assert events == [("message", "hello"), ("message", b"world"), ("closed", 1000)]
+            assert websync.statistics(worker)["dropped"] == 0
+
+
+def test_frames_that_never_go_out_are_counted_and_logged(spawn, caplog):
+    worker = spawn(Recorder(f"ws://127.0.0.1:{free_port()}/", delay=60))  # nobody listens
+    for message in ("a", "b", "c"):
+        worker.send(message)
+    with caplog.at_level("WARNING", logger="websync"):
+        worker.stop(timeout=2)
+    assert websync.statistics(worker)["dropped"] == 3
+    assert any("3 queued frame(s) unsent" in record.getMessage() for record in caplog.records)
+
+
+def test_overflow_drops_are_counted(spawn):
+    worker = spawn(Recorder(f"ws://127.0.0.1:{free_port()}/", delay=60), max_queue=2, overflow="drop_oldest")
+    for message in ("a", "b", "c", "d"):
+        worker.send(message)
+    assert websync.statistics(worker)["dropped"] == 2 and worker.queued == 2
 
 
 # -- reconnects and the queue ---------------------------------------------------------------------
@@ -492,7 +535,7 @@ def test_replies_to_messages_that_came_with_the_servers_close_go_before_the_clos
 
     class Echo(websync.Handler):
         def connect(self) -> str:
-            return server.url
+            return str(server.url)
 
         def handle_frame(self, frame: websync.Text | websync.Binary) -> websync.Text | websync.Binary:
             return frame

@@ -35,6 +35,9 @@ class Statistics:
     bytes_in: int = 0
     bytes_out: int = 0
     reconnects: int = 0
+    dropped: int = 0
+    """Frames given to ``Worker.send`` that never went out: dropped by ``overflow``, or still
+    queued when the worker exited (logged at WARNING with their count)."""
     connected_since: float | None = None
     """``time.time()`` of the current connection's handshake, None while disconnected."""
 

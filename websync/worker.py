@@ -100,7 +100,8 @@ class Worker(Process):
         self._stopping: object | None = None
         self._close_deadline: float | None = None
         self._failure_deadline: float | None = None
-        self._stop_timeout: float | None = None
+        self._stop_deadline: float | None = None
+        """Until when a stop lets a handshake go on for the frames queued before it."""
         self._keepalive = Keepalive(keepalive, time.monotonic())
         self._caller_reads_seen = 0
 
@@ -113,6 +114,7 @@ class Worker(Process):
             if self.max_queue is not None and len(self._outbox) >= self.max_queue:
                 if self.overflow == "error":
                     raise QueueFull(f"{self.max_queue} frames are already queued")
+                self.stats.dropped += 1
                 if self.overflow == "drop_newest":
                     return
                 self._outbox.popleft()
@@ -133,6 +135,8 @@ class Worker(Process):
         self._post("close", (code, reason))
 
     def request_stop(self, reason: object) -> None:
+        timeout = self.stop_timeout
+        self._stop_deadline = None if timeout is None else time.monotonic() + timeout / 2
         self._post("stop", reason)
 
     def stop(self, reason: object = "normal", timeout: float | None = 5) -> None:
@@ -141,7 +145,6 @@ class Worker(Process):
         The close handshake gets close_timeout, but at most half of ``timeout`` so that the close
         is forced (and ``terminate`` called) before the worker would be killed.
         """
-        self._stop_timeout = timeout
         super().stop(reason, timeout)
 
     def kill(self) -> None:
@@ -161,9 +164,9 @@ class Worker(Process):
     def _close_timeout(self) -> float | None:
         """How long the close handshake (and then the wait for the peer's TCP close) may take."""
         timeout = self.default_options.close_timeout
-        if self._stop_timeout is None:
+        if self.stop_timeout is None:
             return timeout
-        return self._stop_timeout / 2 if timeout is None else min(timeout, self._stop_timeout / 2)
+        return self.stop_timeout / 2 if timeout is None else min(timeout, self.stop_timeout / 2)
 
     def _post(self, kind: str, payload: Any) -> None:
         self._mailbox.append((kind, payload))
@@ -181,8 +184,18 @@ class Worker(Process):
             raise
         finally:
             self._discard_connection()
+            self._report_unsent()
             self._call_terminate(reason)
             self._waker.close()
+
+    def _report_unsent(self) -> None:
+        """Count and log the frames that never went out (no connection came up before the exit)."""
+        with self._outbox_lock:
+            unsent = len(self._outbox)
+            self._outbox.clear()
+        if unsent:
+            self.stats.dropped += unsent
+            logger.warning("%s exited with %d queued frame(s) unsent", self.tracer.name, unsent)
 
     def _lifecycle(self) -> object:
         """Connect, serve, and ask the handler what to do after each end, until a stop."""
@@ -217,8 +230,13 @@ class Worker(Process):
         return open_connection(url, options, self.tracer, stats=self.stats, cancelled=self._stop_posted)
 
     def _stop_posted(self) -> bool:
-        """Whether a stop or close waits in the mailbox (polled while a handshake waits)."""
-        return any(kind in ("stop", "close") for kind, _ in list(self._mailbox))
+        """Whether a handshake in progress gives up (polled while it waits): a stop or close waits
+        in the mailbox, and no frame queued before it needs the connection (those get half the
+        stop's timeout, or the handshake's own, to go out before the close)."""
+        if not any(kind in ("stop", "close") for kind, _ in list(self._mailbox)):
+            return False
+        deadline = self._stop_deadline
+        return not self._outbox or (deadline is not None and time.monotonic() >= deadline)
 
     def _connect_details(self) -> tuple[str, ConnectOptions]:
         details = self._callback(self.handler.connect)
