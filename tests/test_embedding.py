@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -88,3 +89,32 @@ def test_a_forked_child_builds_its_own_tree(tree) -> None:
         "worker_alive": True,
     }
     assert holder.started and holder.start() is parent_tree and len(built) == 1
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_killing_an_inherited_worker_in_a_forked_child_leaves_the_parents_connection_alone(echo_server) -> None:
+    # kill() in the child used to shut the shared socket down: the parent's worker lost its
+    # connection (reconnects went to 1). In the child only the child's descriptor is closed.
+    class Quiet(websync.Handler):
+        url = f"{echo_server.url}/"
+
+    worker = websync.start(Quiet())
+    try:
+        deadline = time.monotonic() + 5
+        while websync.statistics(worker)["connected_since"] is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        pid = os.fork()
+        if pid == 0:  # the child: kill the inherited (fork-marked) worker, then leave at once
+            try:
+                worker.kill()
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        worker.send("still here")
+        while websync.statistics(worker)["frames_in"] == 0:  # the echo came back
+            assert time.monotonic() < deadline + 5
+            time.sleep(0.01)
+        assert websync.statistics(worker)["reconnects"] == 0
+    finally:
+        worker.stop()

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, get_args
 
-from supervisors import Process, is_normal_exit
+from supervisors import FORKED, Process, is_normal_exit
 
 from .connection import Connection, Statistics
 from .errors import ConnectionClosed, ConnectionClosedError, WebSocketError
@@ -151,15 +151,22 @@ class Worker(Process):
         """Exit at once with reason ``"killed"`` and shut the socket down.
 
         The shutdown ends a thread blocked writing to a peer that stopped reading (its pongs or
-        messages fill the socket buffers), which no stop request can reach.
+        messages fill the socket buffers), which no stop request can reach. In a process forked
+        from the one the worker ran in, the connection belongs to the parent: only this process's
+        copy of the socket is closed.
         """
+        forked = self.exit_reason == FORKED
         super().kill()
         connection = self.connection
-        if connection is not None:
-            try:
+        if connection is None:
+            return
+        try:
+            if forked:
+                connection.sock.close()
+            else:
                 connection.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        except OSError:
+            pass
 
     def _close_timeout(self) -> float | None:
         """How long the close handshake (and then the wait for the peer's TCP close) may take."""
