@@ -15,9 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from peers.raw_client import RawClient
+from peers.raw_server import OP_BINARY, PeerConnection
 from peers.spawn import Spawned
 
 import websync
+from websync.server_handshake import Request
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -73,3 +76,49 @@ def test_server_streams_while_the_client_does_not_read_and_sends(server: str, si
         assert ws.recv(timeout=RECV_TIMEOUT) == f"done {count}"
         sender.join(RECV_TIMEOUT)
         assert not sender.is_alive()
+
+
+# -- a worker's outbox after a paused peer ---------------------------------------------------------
+
+QUEUED = 8_000
+QUEUED_SIZE = 4 * 1024
+
+
+def test_a_workers_queued_frames_go_out_once_a_paused_server_reads_again(raw_server) -> None:
+    # The server reads nothing for 2 s while 8,000 messages of 4 KiB are queued: once it reads,
+    # every one arrives (684 did, and 7,316 stayed queued for good: after its backlog drained,
+    # the worker waited for its socket to be readable with frames still in its outbox).
+    def script(peer: PeerConnection) -> int:
+        peer.handshake()
+        time.sleep(2)
+        return sum(1 for _ in range(QUEUED) if peer.read_frame().opcode == OP_BINARY)
+
+    server = raw_server(script)
+
+    class Pusher(websync.Handler):
+        url = server.url
+
+    worker = websync.start(Pusher(), compression=None, proxy=None)
+    try:
+        payload = b"\x01" * QUEUED_SIZE
+        for _ in range(QUEUED):
+            worker.send(payload)
+        assert server.result(timeout=60) == QUEUED
+        assert worker.queued == 0
+    finally:
+        worker.stop()
+
+
+def test_a_server_connections_pushed_frames_go_out_once_a_paused_client_reads_again() -> None:
+    # The same through the server's per-connection worker (what a broadcast relies on).
+    class Pushed(websync.ServerHandler):
+        def init(self, request: Request) -> None:
+            assert self.worker is not None
+            payload = b"\x02" * QUEUED_SIZE
+            for _ in range(QUEUED):
+                self.worker.send(payload)
+
+    with websync.serve(Pushed) as server, RawClient("127.0.0.1", server.port, receive_buffer=64 * 1024) as client:
+        time.sleep(2)
+        client.sock.settimeout(30)
+        assert sum(1 for _ in range(QUEUED) if client.read_frame().opcode == OP_BINARY) == QUEUED

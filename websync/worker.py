@@ -345,9 +345,11 @@ class Worker(Process):
         socket would turn its next message into a thread hand-off.
         """
         writer = None
-        if connection.has_output or connection.protocol.error:
+        if connection.has_output or connection.protocol.error or self._outbox:
             if not self._flush(connection) and connection.writing:  # another thread writes: look again soon
                 timeout = WRITE_RETRY_INTERVAL if timeout is None else min(timeout, WRITE_RETRY_INTERVAL)
+            if self._outbox and not connection.backlogged:  # the backlog drained: the queue goes on
+                self._flush_outbox(connection)
             if connection.backlogged and not connection.writing:
                 writer = connection.sock
         caller_reads = connection.caller_reads
