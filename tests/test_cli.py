@@ -55,22 +55,21 @@ def test_trace_logs_frames_on_stderr(echo_server) -> None:
 
 
 def test_interactive_mode_sends_lines_and_prints_messages(echo_server) -> None:
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "websync", f"{echo_server.url}/"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stdin is not None and process.stdout is not None
-    try:
-        for line in ("first", "second"):
-            process.stdin.write(line + "\n")
-            process.stdin.flush()
-            assert process.stdout.readline() == line + "\n"
-        process.stdin.close()  # end of input: close 1000
-        assert process.wait(10) == 0
-        assert process.stderr is not None and "connection closed: 1000" in process.stderr.read()
-    finally:
-        process.kill()
-        process.wait()
+    ) as process:  # fmt: skip
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            for line in ("first", "second"):
+                process.stdin.write(line + "\n")
+                process.stdin.flush()
+                assert process.stdout.readline() == line + "\n"
+            process.stdin.close()  # end of input: close 1000
+            assert process.wait(10) == 0
+            assert process.stderr is not None and "connection closed: 1000" in process.stderr.read()
+        finally:
+            process.kill()
 
 
 def test_binary_messages_are_shown_as_hex(websockets_server) -> None:

@@ -319,3 +319,23 @@ def test_messages_that_arrive_with_the_close_are_answered_before_the_close_reply
             (OP_TEXT, b"c"),
             (OP_CLOSE, b"\x03\xe8"),
         ]
+
+
+def test_a_close_returned_by_the_handler_is_bounded_by_close_timeout() -> None:
+    # handle_in returns Close(4000): a client that never answers it used to keep the connection
+    # (and its thread) forever; like any close this side starts, it gets close_timeout.
+    ended: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    class Closing(ServerHandler):
+        def handle_in(self, frame: Text | Binary) -> Close:
+            return Close(4000, "done")
+
+        def terminate(self, reason: object) -> None:
+            ended.put(reason)
+
+    with websync.serve(Closing, close_timeout=0.5) as server, RawClient(server.host, server.port) as client:
+        client.send(masked_frame(OP_TEXT, b"bye?"))
+        close = client.read_frame()
+        assert (close.opcode, close.payload) == (OP_CLOSE, b"\x0f\xa0done")
+        reason = ended.get(timeout=3)  # the client stays silent
+        assert isinstance(reason, websync.ConnectionClosedError) and reason.code == 1006

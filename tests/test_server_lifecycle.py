@@ -49,6 +49,7 @@ def test_stop_closes_every_connection_with_1001() -> None:
     with ExitStack() as stack:
         clients = [stack.enter_context(ws_connect(url(server))) for _ in range(3)]
         other = websocket.create_connection(url(server), timeout=5)
+        stack.callback(other.shutdown)  # the socket, whatever the close handshake did
         stack.callback(other.close)
         wait_for(lambda: len(server.connections) == 4)
         started = time.monotonic()
@@ -85,7 +86,7 @@ def test_stop_timeout_bounds_a_client_that_never_answers_the_close() -> None:
         started = time.monotonic()
         server.stop(timeout=0.5)
         assert time.monotonic() - started < 3
-        ws.close(timeout=0)
+        ws.shutdown()
 
 
 def test_connections_are_children_of_the_servers_supervisor() -> None:

@@ -494,7 +494,16 @@ def test_statistics_count_frames_and_bytes(server, spawn):
     worker.send("hello")
     rec.wait_frames(1)
     stats = websync.statistics(worker)
-    assert set(stats) == {"frames_in", "frames_out", "bytes_in", "bytes_out", "queued", "reconnects", "connected_since"}
+    assert set(stats) == {
+        "frames_in",
+        "frames_out",
+        "bytes_in",
+        "bytes_out",
+        "queued",
+        "dropped",
+        "reconnects",
+        "connected_since",
+    }
     assert stats["frames_out"] == 1 and stats["bytes_out"] == 2 + 4 + 5  # header, mask, payload
     assert stats["frames_in"] == 1 and stats["bytes_in"] == 2 + 5
     assert stats["queued"] == 0 and stats["reconnects"] == 0

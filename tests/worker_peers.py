@@ -95,10 +95,11 @@ class ScriptedServer:
 
     def _read(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            with self.cond:
-                self.events.append(json.loads(line))
-                self.cond.notify_all()
+        with proc.stdout:  # closed here, once the server is gone
+            for line in proc.stdout:
+                with self.cond:
+                    self.events.append(json.loads(line))
+                    self.cond.notify_all()
 
     def wait_event(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5) -> dict[str, Any]:
         """The first reported event matching ``predicate``, waiting for it if needed."""

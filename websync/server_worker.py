@@ -262,9 +262,11 @@ class Acceptor(Process):
         self.start_connection = start_connection
         self._waker = Waker()
         self._refused: dict[socket.socket, _Refusal] = {}
+        self._stop_reason: object = "normal"
         self._answer = format_response(error_response(503, b"too many connections", {"Retry-After": "1"}))
 
     def request_stop(self, reason: object) -> None:
+        self._stop_reason = reason
         super().request_stop(reason)
         self._waker.wake()
 
@@ -282,7 +284,7 @@ class Acceptor(Process):
             for sock in self._refused:
                 sock.close()
             self._waker.close()
-        return "normal"
+        return self._stop_reason
 
     def _accept(self) -> None:
         while not self.stop_requested.is_set():

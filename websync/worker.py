@@ -426,6 +426,9 @@ class Worker(Process):
         """The reason the connection is over (after the close handshake, a failure or EOF), or None."""
         protocol = connection.protocol
         if protocol.error is None and (protocol.close_received is None or protocol.close_sent is None):
+            if protocol.close_sent is not None and self._close_deadline is None:  # a close a callback sent
+                timeout = self._close_timeout()
+                self._close_deadline = None if timeout is None else time.monotonic() + timeout
             return connection.closed_exception() if connection.eof else None
         if self._failure_held(connection) and not connection.eof:
             return None
@@ -575,6 +578,8 @@ class Worker(Process):
         self._close_deadline = self._failure_deadline = None
         if connection is not None:
             connection.close_transport()
+            with self._outbox_lock:  # a close frame still queued was meant for this connection only
+                self._outbox = deque(frame for frame in self._outbox if type(frame) is not Close)
             self.stats.connected_since = None
             self.tracer.event("disconnected: %d %r", connection.protocol.close_code, connection.protocol.close_reason)
 
