@@ -21,7 +21,7 @@ peers:
 test: $(STAMP) peers
 	$(PY) -m pytest $(PYTEST_ARGS)
 	# the pure-Python masking path, which installs without a compiler use
-	WEBSYNC_PURE_PYTHON=1 $(PY) -m pytest -q tests/test_frames.py tests/test_protocol.py tests/test_server.py
+	WEBSYNC_PURE_PYTHON=1 $(PY) -m pytest -q tests/core/test_frames.py tests/core/test_protocol.py tests/server/test_server.py
 
 # The suite under the other supported Pythons (3.12, 3.13) against the wheels of `make dist` (run it first),
 # installed each in its own venv; Pythons not installed are skipped.

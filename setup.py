@@ -11,4 +11,4 @@ from setuptools import Extension, setup
 if os.environ.get("WEBSYNC_PURE_PYTHON"):
     setup()
 else:
-    setup(ext_modules=[Extension("websync._speedups", sources=["websync/_speedups.c"], optional=True)])
+    setup(ext_modules=[Extension("websync.core._speedups", sources=["websync/core/_speedups.c"], optional=True)])

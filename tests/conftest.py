@@ -74,7 +74,7 @@ def websync_trusts_the_test_ca(monkeypatch: pytest.MonkeyPatch, tls_ca: Any, tmp
     chooses) trust the test CA instead of certifi's bundle, for this test."""
     bundle = tmp_path / "test-ca.pem"
     tls_ca.cert_pem.write_to_path(str(bundle))
-    monkeypatch.setattr(certifi, "where", lambda: str(bundle))  # websync.transport calls certifi.where()
+    monkeypatch.setattr(certifi, "where", lambda: str(bundle))  # websync.net.transport calls certifi.where()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from websync.protocol import Protocol
+from websync.core.protocol import Protocol
 
 
 def owed_bytes(protocol: Protocol) -> bytes:

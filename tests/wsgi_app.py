@@ -1,4 +1,4 @@
-"""The Flask app of tests/test_wsgi_bridge.py, served by gunicorn (``wsgi_app:app``) or werkzeug in-process.
+"""The Flask app of tests/server/test_wsgi_bridge.py, served by gunicorn (``wsgi_app:app``) or werkzeug in-process.
 
 Routes: ``/ws`` upgrades to :class:`Echo` (``"close NNNN"`` closes with that code, subprotocol
 ``chat`` is spoken), ``/reject`` upgrades to a handler whose ``init`` refuses with 403, ``/hello``
@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 import websync.wsgi
 from supervisors import DynamicSupervisor
 from websync import Binary, Close, ConnectionClosed, Reject, ServerHandler, Text
-from websync.server_handshake import Request
+from websync.core.server_handshake import Request
 
 __all__ = ["Echo", "Refuser", "app", "create_app"]
 

@@ -418,7 +418,7 @@ def tracing_off_cost(per_message_seconds: float) -> dict[str, float]:
     """
     import timeit
 
-    from websync.tracing import Tracer
+    from websync.net.tracing import Tracer
 
     class Holder:
         def __init__(self) -> None:
@@ -435,12 +435,12 @@ def tracing_off_cost(per_message_seconds: float) -> dict[str, float]:
 def deflate_costs() -> list[dict[str, float]]:
     """Sans-IO cost of permessage-deflate per message size: one message sent and one received.
 
-    A client and a server :class:`~websync.protocol.Protocol` exchange a JSON-like message in
+    A client and a server :class:`~websync.core.protocol.Protocol` exchange a JSON-like message in
     memory, with and without the extension; the client's share is half the round.
     """
+    from websync.core.frames import Text
+    from websync.core.protocol import Protocol, Role
     from websync.extensions.permessage_deflate import PerMessageDeflate
-    from websync.frames import Text
-    from websync.protocol import Protocol, Role
 
     def per_round(size: int, deflate: bool) -> float:
         client = Protocol(Role.CLIENT, max_size=None, extensions=[PerMessageDeflate()] if deflate else [])

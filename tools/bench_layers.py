@@ -58,7 +58,7 @@ def _exchange(layer: str, url: str, size: int) -> tuple[Callable[[], Any], Calla
     raw = RawSocket(url)
     sock, buffer = raw.sock, raw.buffer
     if layer == "core":
-        from websync.protocol import Protocol, Role
+        from websync.core.protocol import Protocol, Role
 
         protocol = Protocol(Role.CLIENT, max_size=None)
         view = memoryview(buffer)

@@ -47,7 +47,7 @@ for version in "${versions[@]}"; do
         "$venv/bin/python" - <<'PY'
 import sysconfig
 import websync
-from websync import _speedups  # the wheel's C accelerator
+from websync.core import _speedups  # the wheel's C accelerator
 
 site = sysconfig.get_paths()["purelib"]
 assert websync.__file__.startswith(site), f"websync imported from {websync.__file__}, not from {site}"

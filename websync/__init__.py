@@ -2,9 +2,7 @@
 
 from supervisors._version import __version__ as __version__
 
-from .client import ClientConnection, connect
-from .embedding import ProcessTree
-from .errors import (
+from .core.errors import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -21,16 +19,18 @@ from .errors import (
     TransportError,
     WebSocketError,
 )
-from .frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
-from .handler import Handler, Reconnect, Stop, backoff
-from .handshake import Response
-from .headers import Headers
+from .core.frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
+from .core.handshake import Response
+from .core.headers import Headers
+from .embedding import ProcessTree
 from .introspection import get_state, statistics, trace
+from .net.tracing import install_trace_signal, trace_all
 from .rpc import Correlated, WorkerNotFound, request
-from .server import Reject, Server, ServerHandler, serve
-from .supervision import child_spec
-from .tracing import install_trace_signal, trace_all
-from .worker import QueueFull, Worker, start
+from .server.serving import Reject, Server, ServerHandler, serve
+from .worker.client import ClientConnection, connect
+from .worker.handler import Handler, Reconnect, Stop, backoff
+from .worker.supervision import child_spec
+from .worker.worker import QueueFull, Worker, start
 
 __all__ = [
     "connect",

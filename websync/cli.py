@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from . import __version__
-from .client import ClientConnection, connect
-from .errors import (
+from .core.errors import (
     ConnectionClosed,
     InvalidHandshake,
     InvalidURI,
@@ -27,6 +26,7 @@ from .errors import (
     WebSocketError,
     is_normal_close,
 )
+from .worker.client import ClientConnection, connect
 
 __all__ = ["ExitStatus", "main", "parse_args"]
 

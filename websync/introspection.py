@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .client import ClientConnection
-from .handler import Handler
-from .server import ServerHandler
-from .server_worker import HandlerAdapter
-from .worker import Worker
+from .server.connection_worker import HandlerAdapter
+from .server.serving import ServerHandler
+from .worker.client import ClientConnection
+from .worker.handler import Handler
+from .worker.worker import Worker
 
 __all__ = ["trace", "get_state", "statistics"]
 

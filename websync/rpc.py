@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, Self
 
 from supervisors import whereis
 
-from .errors import ConnectionClosed, WebSocketError, closed_error
-from .frames import Binary, CloseCode, Frame, Text
-from .handler import Handler, Reconnect, Reply, Stop
-from .worker import Worker
+from .core.errors import ConnectionClosed, WebSocketError, closed_error
+from .core.frames import Binary, CloseCode, Frame, Text
+from .worker.handler import Handler, Reconnect, Reply, Stop
+from .worker.worker import Worker
 
 if TYPE_CHECKING:
-    from .handshake import Response
+    from .core.handshake import Response
 
 __all__ = ["Correlated", "WorkerNotFound", "request"]
 

@@ -38,11 +38,11 @@ from urllib.parse import quote
 
 from supervisors import ChildSpec, DynamicSupervisor, MaxChildrenError
 
-from .handshake import Response
-from .headers import Headers
-from .server import HandlerFactory, ServerHandler, ServerOptions
-from .server_handshake import InvalidRequest, Request, error_response
-from .server_worker import ConnectionSettings, ConnectionWorker
+from .core.handshake import Response
+from .core.headers import Headers
+from .core.server_handshake import InvalidRequest, Request, error_response
+from .server.connection_worker import ConnectionSettings, ConnectionWorker
+from .server.serving import HandlerFactory, ServerHandler, ServerOptions
 
 __all__ = ["UnsupportedServer", "UpgradeResponse", "accept", "request_from_environ"]
 
@@ -211,7 +211,7 @@ def lent_socket(environ: dict[str, Any]) -> socket.socket:
 
 
 def request_from_environ(environ: dict[str, Any]) -> Request:
-    """The request a WSGI server parsed, as the handshake's :class:`~websync.server_handshake.Request`.
+    """The request a WSGI server parsed, as the handshake's :class:`~websync.core.server_handshake.Request`.
 
     Header names come back title-cased (lookups are case-insensitive); repeated headers are one
     comma-joined value, as the server gives them. Raises :class:`InvalidRequest` (400) for a

@@ -14,7 +14,8 @@ from websockets.extensions.permessage_deflate import PerMessageDeflate as Websoc
 from websockets.frames import Frame as WebsocketsFrame
 from websockets.frames import Opcode as WebsocketsOpcode
 
-from websync.errors import NegotiationError, PayloadTooBig, ProtocolError
+from websync.core.errors import NegotiationError, PayloadTooBig, ProtocolError
+from websync.core.frames import Opcode, WireFrame
 from websync.extensions import (
     ClientPerMessageDeflate,
     Extension,
@@ -22,7 +23,6 @@ from websync.extensions import (
     PerMessageDeflate,
     ServerPerMessageDeflate,
 )
-from websync.frames import Opcode, WireFrame
 
 TEXT, BINARY, CONT = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
 MiB = 1 << 20

@@ -12,8 +12,9 @@ import h2.settings
 import pytest
 
 from websync import ExtendedConnectDisabled, InvalidHandshake, InvalidStatus, NegotiationError
-from websync.handshake import ClientHandshake
-from websync.headers import Headers
+from websync.core.handshake import ClientHandshake
+from websync.core.headers import Headers
+from websync.core.uri import parse_uri
 from websync.http2.handshake import accept, request_headers
 from websync.http2.protocol import (
     NO_ERROR,
@@ -28,7 +29,6 @@ from websync.http2.protocol import (
     Reset,
     WindowOpened,
 )
-from websync.uri import parse_uri
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -1,4 +1,4 @@
-"""A ``websockets`` server that applies backpressure, for tests/test_backpressure.py.
+"""A ``websockets`` server that applies backpressure, for tests/net/test_backpressure.py.
 
 Run as a script it listens on 127.0.0.1 with port 0 and prints ``PORT <n>``. The server keeps at
 most one received message queued (``max_queue=1``): while its handler does not read, it stops

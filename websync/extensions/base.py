@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from ..frames import WireFrame
+from ..core.frames import WireFrame
 
 __all__ = ["Extension", "ClientExtensionFactory", "ServerExtensionFactory", "ExtensionParams"]
 
@@ -28,8 +28,8 @@ class Extension(ABC):
     def decode(self, frame: WireFrame, *, max_size: int | None) -> WireFrame:
         """Undo the extension on a received frame; ``max_size`` bounds the decoded payload.
 
-        Raises :class:`~websync.errors.PayloadTooBig` past ``max_size`` and
-        :class:`~websync.errors.ProtocolError` on malformed data.
+        Raises :class:`~websync.core.errors.PayloadTooBig` past ``max_size`` and
+        :class:`~websync.core.errors.ProtocolError` on malformed data.
         """
 
     @abstractmethod
@@ -51,7 +51,7 @@ class ClientExtensionFactory(ABC):
         """Build the extension from the server's response parameters.
 
         ``accepted`` are the extensions already negotiated on this connection.
-        Raises :class:`~websync.errors.NegotiationError` when the answer is not acceptable.
+        Raises :class:`~websync.core.errors.NegotiationError` when the answer is not acceptable.
         """
 
 
@@ -64,5 +64,5 @@ class ServerExtensionFactory(ABC):
     def negotiate(self, params: ExtensionParams, accepted: Sequence[Extension]) -> tuple[ExtensionParams, Extension]:
         """Answer one offer: the response parameters and the extension.
 
-        Raises :class:`~websync.errors.NegotiationError` to decline this offer.
+        Raises :class:`~websync.core.errors.NegotiationError` to decline this offer.
         """

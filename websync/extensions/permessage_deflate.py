@@ -15,8 +15,8 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from ..errors import NegotiationError, PayloadTooBig, ProtocolError
-from ..frames import CloseCode, Opcode, WireFrame
+from ..core.errors import NegotiationError, PayloadTooBig, ProtocolError
+from ..core.frames import CloseCode, Opcode, WireFrame
 from .base import ClientExtensionFactory, Extension, ExtensionParams, ServerExtensionFactory
 
 __all__ = ["PerMessageDeflate", "ClientPerMessageDeflate", "ServerPerMessageDeflate"]
@@ -121,11 +121,11 @@ class PerMessageDeflate(Extension):
 
         ``max_size`` bounds the whole decoded message, not this frame: the extension counts
         the bytes it decoded for the current message and raises
-        :class:`~websync.errors.PayloadTooBig` as soon as one more byte would pass the limit,
+        :class:`~websync.core.errors.PayloadTooBig` as soon as one more byte would pass the limit,
         without inflating further (a compression bomb costs at most ``max_size`` bytes).
         ``None`` means no limit.
 
-        Raises :class:`~websync.errors.ProtocolError` with 1002 for RSV1 on a continuation
+        Raises :class:`~websync.core.errors.ProtocolError` with 1002 for RSV1 on a continuation
         frame and with 1007 for data that does not decompress.
         """
         if frame.opcode.is_control:
@@ -262,7 +262,7 @@ class ClientPerMessageDeflate(ClientExtensionFactory):
     def accept(self, params: ExtensionParams, accepted: Sequence[Extension]) -> PerMessageDeflate:
         """Check the server's response against the offer (RFC 7692 section 7.1).
 
-        Raises :class:`~websync.errors.NegotiationError` on unknown, duplicate or malformed
+        Raises :class:`~websync.core.errors.NegotiationError` on unknown, duplicate or malformed
         parameters, on a response that does not honour the offer (including
         ``client_max_window_bits`` when it was not offered), and when permessage-deflate is
         already in ``accepted``.
@@ -342,7 +342,7 @@ class ServerPerMessageDeflate(ServerExtensionFactory):
     ) -> tuple[ExtensionParams, PerMessageDeflate]:
         """Honour the offer's requests and add our own settings (RFC 7692 section 7.1).
 
-        Raises :class:`~websync.errors.NegotiationError` to decline a malformed offer or a
+        Raises :class:`~websync.core.errors.NegotiationError` to decline a malformed offer or a
         second permessage-deflate.
         """
         _check_not_accepted(accepted)

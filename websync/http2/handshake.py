@@ -1,15 +1,15 @@
 """The WebSocket handshake over HTTP/2 (RFC 8441 section 4 and 5), sans-IO.
 
-The same :class:`~websync.handshake.ClientHandshake` as over HTTP/1.1 supplies the headers and
+The same :class:`~websync.core.handshake.ClientHandshake` as over HTTP/1.1 supplies the headers and
 checks the negotiation; only the framing differs: an extended CONNECT instead of the upgrade,
 a 200 instead of the 101, and no ``Sec-WebSocket-Key``/``Accept``.
 """
 
 from __future__ import annotations
 
-from ..errors import InvalidStatus
-from ..handshake import Accepted, ClientHandshake, Response
-from ..headers import Headers
+from ..core.errors import InvalidStatus
+from ..core.handshake import Accepted, ClientHandshake, Response
+from ..core.headers import Headers
 
 __all__ = ["request_headers", "accept"]
 
@@ -36,8 +36,8 @@ def request_headers(handshake: ClientHandshake) -> list[tuple[str, str]]:
 def accept(handshake: ClientHandshake, status: int, headers: Headers, body: bytes = b"") -> tuple[Response, Accepted]:
     """Check the answer: 200 with a subprotocol and extensions that were offered.
 
-    Raises :class:`~websync.errors.InvalidStatus` for any other status (a redirect included,
-    with its ``Location``), and :class:`~websync.errors.NegotiationError` for a bad choice.
+    Raises :class:`~websync.core.errors.InvalidStatus` for any other status (a redirect included,
+    with its ``Location``), and :class:`~websync.core.errors.NegotiationError` for a bad choice.
     """
     if status != 200:
         raise InvalidStatus(status, headers, body)

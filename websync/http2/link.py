@@ -1,7 +1,7 @@
 """One HTTP/2 connection on a socket, owned by one thread that multiplexes WebSocket streams.
 
 Each accepted stream is handed to the caller as one end of a ``socket.socketpair()``: websync's
-:class:`~websync.connection.Connection` and worker use it like a TCP socket, while the link thread
+:class:`~websync.net.connection.Connection` and worker use it like a TCP socket, while the link thread
 copies bytes between the other end and the stream. The pair's buffers give backpressure both
 ways: the link reads from a stream's end only while HTTP/2 flow control lets it send, and it
 acknowledges received DATA (which lets the server send more) only as the application's end
@@ -20,11 +20,11 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..errors import InvalidHandshake, OpenTimeout, TransportError
-from ..handshake import MAX_BODY_BYTES
-from ..headers import Headers
-from ..tracing import Tracer
-from ..transport import WOULD_BLOCK, Waker
+from ..core.errors import InvalidHandshake, OpenTimeout, TransportError
+from ..core.handshake import MAX_BODY_BYTES
+from ..core.headers import Headers
+from ..net.tracing import Tracer
+from ..net.transport import WOULD_BLOCK, Waker
 from .protocol import (
     CANCEL,
     Answered,

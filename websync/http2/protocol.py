@@ -18,8 +18,8 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from ..errors import ExtendedConnectDisabled, InvalidHandshake
-from ..headers import Headers
+from ..core.errors import ExtendedConnectDisabled, InvalidHandshake
+from ..core.headers import Headers
 
 __all__ = [
     "H2Protocol",

@@ -10,18 +10,18 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from ..errors import ExtendedConnectDisabled, InvalidHandshake, OpenTimeout
-from ..handshake import ClientHandshake
-from ..proxy import ProxySetting, resolve_proxy
-from ..tracing import Tracer
-from ..transport import open_socket
-from ..uri import WebSocketURI, parse_uri
+from ..core.errors import ExtendedConnectDisabled, InvalidHandshake, OpenTimeout
+from ..core.handshake import ClientHandshake
+from ..core.uri import WebSocketURI, parse_uri
+from ..net.proxy import ProxySetting, resolve_proxy
+from ..net.tracing import Tracer
+from ..net.transport import open_socket
 from .handshake import accept, request_headers
 from .link import Link
 from .stream import Stream
 
 if TYPE_CHECKING:
-    from ..options import ConnectOptions
+    from ..net.options import ConnectOptions
 
 __all__ = ["Session", "connect_session", "open_stream"]
 
@@ -259,9 +259,9 @@ def connect_session(
     """Open an HTTP/2 connection to ``url``'s origin for several WebSockets (RFC 8441).
 
     ``wss://`` negotiates h2 by ALPN, ``ws://`` speaks h2c by prior knowledge. Raises
-    :class:`~websync.errors.ExtendedConnectDisabled` when the server does not enable extended
-    CONNECT, :class:`~websync.errors.InvalidHandshake` when it does not speak HTTP/2, and
-    :class:`~websync.errors.TransportError` or :class:`~websync.errors.OpenTimeout`. ``proxy``
+    :class:`~websync.core.errors.ExtendedConnectDisabled` when the server does not enable extended
+    CONNECT, :class:`~websync.core.errors.InvalidHandshake` when it does not speak HTTP/2, and
+    :class:`~websync.core.errors.TransportError` or :class:`~websync.core.errors.OpenTimeout`. ``proxy``
     and ``proxy_ssl`` are those of :func:`websync.connect` (the environment's proxy by default).
     """
     session = Session(

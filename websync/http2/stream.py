@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from ..connection import Connection
-from ..handshake import Accepted, Response
+from ..core.handshake import Accepted, Response
+from ..net.connection import Connection
 
 __all__ = ["Stream", "StreamConnection"]
 
@@ -21,7 +21,7 @@ class Stream:
 
 
 class StreamConnection(Connection):
-    """A :class:`~websync.connection.Connection` on an HTTP/2 stream's end of a socketpair."""
+    """A :class:`~websync.net.connection.Connection` on an HTTP/2 stream's end of a socketpair."""
 
     def drain_until_eof(self, timeout: float | None) -> None:
         """After the close handshake, or after failing the connection, wait (bounded) for the

@@ -1,0 +1,83 @@
+"""websync.net.transport's Poller (one poll object kept for the same sockets, wait after wait) and Waker."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from websync.net.transport import Poller, Waker, readable
+
+pytestmark = pytest.mark.timeout(10)
+
+
+@pytest.fixture
+def pairs() -> Iterator[list[tuple[socket.socket, socket.socket]]]:
+    made = [socket.socketpair() for _ in range(2)]
+    yield made
+    for ours, theirs in made:
+        ours.close()
+        theirs.close()
+
+
+def test_it_reports_the_readable_sockets_and_nothing_on_timeout(
+    pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
+    (first, first_peer), (second, second_peer) = pairs
+    poller = Poller([first, second])
+    assert poller.wait(0) == []
+    second_peer.send(b"x")
+    assert poller.wait(1) == [second]
+    first_peer.send(b"y")
+    assert set(poller.wait(1)) == {first, second}
+    second.recv(1)
+    assert poller.wait(0) == [first]  # the same poll object, the next wait: what is ready now
+
+
+def test_a_writer_counts_once_it_has_room_and_stops_counting_when_dropped(
+    pairs: list[tuple[socket.socket, socket.socket]],
+) -> None:
+    (first, _), (second, _) = pairs
+    poller = Poller([first, second])
+    assert poller.wait(0, writer=first) == [first]  # an empty socket buffer has room
+    assert poller.wait(0) == []  # no longer asked for room: not ready
+    assert poller.wait(0, writer=second) == [second]
+
+
+def test_a_writer_without_room_is_not_ready(pairs: list[tuple[socket.socket, socket.socket]]) -> None:
+    (first, _), _ = pairs
+    first.setblocking(False)
+    try:
+        while True:
+            first.send(b"\0" * 65536)
+    except BlockingIOError:
+        pass
+    assert Poller([first]).wait(0.05, writer=first) == []
+
+
+def test_a_peer_that_hung_up_counts_as_ready(pairs: list[tuple[socket.socket, socket.socket]]) -> None:
+    (first, first_peer), _ = pairs
+    poller = Poller([first])
+    first_peer.close()
+    assert poller.wait(1) == [first]
+
+
+def test_a_waker_wakes_once_until_drained() -> None:
+    waker = Waker()
+    try:
+        assert readable([waker.reader], 0) == []
+        waker.wake()
+        waker.wake()  # pending: no second byte
+        assert readable([waker.reader], 0) == [waker.reader]
+        assert waker.reader.recv(16) == b"\0"
+        waker.wake()  # still pending until drained: the reader stays quiet
+        assert readable([waker.reader], 0) == []
+        waker.drain()
+        assert not waker.pending
+        waker.wake()
+        assert readable([waker.reader], 0) == [waker.reader]
+        waker.drain()
+        assert readable([waker.reader], 0) == []
+    finally:
+        waker.close()

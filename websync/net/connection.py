@@ -1,0 +1,418 @@
+"""An open WebSocket on a socket: the protocol core plus thread-safe writing and non-blocking reading."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from ..core.errors import ConnectionClosed, ConnectionClosedError
+from ..core.frames import Binary, CloseCode, Frame, Ping, Pong, Text
+from ..core.handshake import Response
+from ..core.protocol import Protocol, State
+from ..core.uri import WebSocketURI
+from .tracing import Tracer
+from .transport import WOULD_BLOCK, readable_waiter, wait_writable
+
+__all__ = ["Connection", "Statistics"]
+
+READ_SIZE = 16 * 1024
+"""The first read buffer of a connection: small, since every idle connection keeps one."""
+MAX_READ_SIZE = 1024 * 1024
+"""The read buffer doubles up to this size while reads fill it (large messages, streams)."""
+_MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
+
+
+@dataclass
+class Statistics:
+    """Counters of one worker or connection, as ``websync.statistics()`` reports them."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    reconnects: int = 0
+    dropped: int = 0
+    """Frames given to ``Worker.send`` that never went out: dropped by ``overflow``, or still
+    queued when the worker exited (logged at WARNING with their count)."""
+    connected_since: float | None = None
+    """``time.time()`` of the current connection's handshake, None while disconnected."""
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Connection:
+    """One open WebSocket. Any thread may :meth:`send`; one thread (the worker) reads."""
+
+    sock: socket.socket
+    protocol: Protocol
+    uri: WebSocketURI
+    response: Response
+    subprotocol: str | None
+    tracer: Tracer
+    stats: Statistics = field(default_factory=Statistics)
+    write_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        self._state_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self.read_lock = threading.Lock()
+        """Held by whichever thread reads the socket: the worker, or a caller inside ``recv``."""
+        self.caller_reads = 0
+        """How many times a caller read the socket itself: while it grows, the worker stands by
+        (see ``Worker``). A count, not a clock: the blocking client's hot path reads no clock."""
+        self._unsent: deque[bytes | memoryview] = deque()
+        """Encoded bytes the socket has not taken yet, oldest first (guarded by the write lock)."""
+        self._read_buffer = memoryview(bytearray(READ_SIZE))
+        self._tls = isinstance(self.sock, ssl.SSLSocket)
+        self._dontwait = 0 if self._tls else _MSG_DONTWAIT
+        """The flag that makes one call non-blocking; when there is one, the socket itself blocks,
+        so that a reader waiting for data is one ``recv`` system call (no ``poll`` before it)."""
+        self.sock.setblocking(not self._tls and bool(_MSG_DONTWAIT))
+        self._wait_readable = readable_waiter(self.sock)
+        self.eof = False
+        """Whether the transport ended: the peer closed TCP, or a read or write failed."""
+        self._transport_error: OSError | None = None
+        """The socket error that ended the connection, if one did (see :meth:`closed_exception`)."""
+        self.early_data = b""
+        """Bytes that came with the handshake (the peer's first frames), for :meth:`receive` to
+        parse first."""
+        self.only_messages = False
+        """Whether the last :meth:`receive` made whole text and binary messages only, at least
+        one, and nothing else: no control frame, fragment, partial frame or violation (nothing a
+        worker must act on)."""
+
+    @property
+    def extensions(self) -> list[str]:
+        """Names of the negotiated extensions."""
+        return [extension.name for extension in self.protocol.extensions]
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, frame: Frame, *, fragment_size: int | None = None) -> None:
+        """Encode and write ``frame`` after anything queued before it, blocking until the socket
+        took it all (``TimeoutError`` past ``write_timeout``); thread-safe.
+
+        Raises :class:`~websync.core.errors.ConnectionClosed` once the close handshake started.
+        """
+        with self._write_lock:
+            if not self._write_now(self._encode(frame, fragment_size)):
+                self._write_all()
+
+    def send_message(self, data: str | bytes) -> None:
+        """Send a whole message, ``str`` as text and ``bytes`` as binary, as :meth:`send` does.
+
+        The hot path of sending: no frame value, and no state lock (the protocol's
+        ``send_message`` changes no state a reader shares; the write lock orders the senders).
+        """
+        write_lock = self._write_lock
+        write_lock.acquire()  # not ``with``: its two method calls cost more than the lock itself
+        try:
+            encoded = self.protocol.send_message(data)
+            if self.tracer.enabled:  # before the write, so that no answer is traced before it
+                self.tracer.frame("out", Text(data) if type(data) is str else Binary(data))  # type: ignore[arg-type]
+            written = self._write_now(encoded)
+            self.stats.frames_out += 1
+            if not written:
+                self._write_all()
+        finally:
+            write_lock.release()
+
+    def _write_now(self, data: bytes) -> bool:
+        """Under the write lock: write ``data`` at once when nothing is queued before it (the
+        common case) and queue what the socket does not take. True when nothing is left to
+        write: no bytes, no replies the protocol owes the peer."""
+        unsent = self._unsent
+        if unsent:
+            unsent.append(data)
+            return False
+        sent = self._send_some(data)
+        if sent < len(data):
+            unsent.append(memoryview(data)[sent:])
+            return False
+        return not self.protocol.replies
+
+    def _send_some(self, data: bytes | memoryview) -> int:
+        """Under the write lock: write what the socket takes of ``data`` now; return how much.
+
+        Raises :class:`~websync.core.errors.ConnectionClosed` when the socket fails (see :meth:`_lose`).
+        """
+        try:
+            sent: int = self.sock.send(data, self._dontwait)
+        except WOULD_BLOCK:
+            return 0
+        except OSError as exc:
+            raise self._lose(exc) from exc
+        self.stats.bytes_out += sent
+        return sent
+
+    def _lose(self, error: OSError) -> ConnectionClosed:
+        """The socket failed under a read or a write: the transport is over. Returns the
+        exception that reports the end (the peer's close code if its close frame came)."""
+        self._transport_error = error
+        self.eof = True
+        with self._state_lock:
+            self.protocol.receive_eof()
+        return self.closed_exception()
+
+    def closed_exception(self) -> ConnectionClosed:
+        """The exception that reports this connection's end to callers: the protocol's, with the
+        socket error behind an abnormal end as its ``__cause__`` and named in its reason."""
+        closed = self.protocol.closed_exception()
+        error = self._transport_error
+        if error is None or closed.code != CloseCode.ABNORMAL:
+            return closed
+        lost = ConnectionClosedError(CloseCode.ABNORMAL, f"connection lost: {describe_socket_error(error)}")
+        lost.__cause__ = error
+        return lost
+
+    def _write_all(self) -> None:
+        """Under the write lock: write everything queued, waiting for room up to ``write_timeout``."""
+        if not self._write_unsent(self.write_timeout):
+            raise TimeoutError(f"the peer took no data for {self.write_timeout} seconds")
+
+    def try_send(self, frame: Frame) -> bool:
+        """Encode ``frame`` and write what the socket takes now, never blocking: the reader's way.
+
+        Returns False, having encoded nothing, when the frame cannot go now: a close went out
+        (see :attr:`can_send`), bytes wait for room in the socket (see :attr:`backlogged`), or
+        another thread writes. Bytes the socket has no room for stay queued for :meth:`flush`.
+        """
+        if not self.can_send or not self._write_lock.acquire(False):
+            return False
+        try:
+            if self._unsent:  # backlogged: the frame waits its turn with the caller
+                return False
+            if not self._write_now(self._encode(frame, None)):
+                self._write_unsent(0)
+        finally:
+            self._write_lock.release()
+        return True
+
+    def flush(self, wait: float | None = 0.0) -> bool:
+        """Write the protocol's replies and the bytes still queued, waiting at most ``wait``
+        seconds for another writer and for room (``None``: as long as it takes; 0: never blocks,
+        so a reader cannot deadlock against a blocked writer). True when nothing is left."""
+        if not self._write_lock.acquire(timeout=-1 if wait is None else wait):
+            return False
+        try:
+            return self._write_unsent(wait)
+        finally:
+            self._write_lock.release()
+
+    @property
+    def backlogged(self) -> bool:
+        """Whether encoded bytes wait for room in the socket (a slow or paused peer)."""
+        return bool(self._unsent)
+
+    @property
+    def has_output(self) -> bool:
+        """Whether bytes or protocol replies wait to be written (see :meth:`flush`)."""
+        return bool(self._unsent or self.protocol.replies)
+
+    @property
+    def writing(self) -> bool:
+        """Whether a thread is writing now (its bytes and the replies go out when it is done)."""
+        return self._write_lock.locked()
+
+    def send_control(self, frame: Ping | Pong) -> bool:
+        """Queue a ping or pong to go after the frame being written now, and write it if the
+        socket is free; never blocks (see :meth:`flush`). True when it went out already."""
+        with self._state_lock:
+            self.protocol.queue_control(frame)
+        return self.flush(0)
+
+    def fail(self) -> None:
+        """Queue the close frame that fails the connection after a protocol violation."""
+        with self._state_lock:
+            self.protocol.send_failure()
+
+    def _encode(self, frame: Frame, fragment_size: int | None) -> bytes:
+        """Under the write lock: ``frame`` encoded, counted and traced."""
+        if fragment_size is None and isinstance(frame, (Text, Binary)):
+            data = self.protocol.send_message(frame.data)  # no state lock: see send_message
+        else:
+            with self._state_lock:
+                data = self.protocol.send(frame, fragment_size=fragment_size)
+        if self.tracer.enabled:
+            self.tracer.frame("out", frame)
+        self.stats.frames_out += 1
+        return data
+
+    def _take_replies(self) -> None:
+        """Under the write lock: queue the frames the protocol owes the peer."""
+        with self._state_lock:
+            replies = self.protocol.replies_to_send()
+        for frame, data in replies:
+            if self.tracer.enabled:
+                self.tracer.frame("out", frame)
+            self.stats.frames_out += 1
+            self._unsent.append(data)
+
+    def _write_unsent(self, timeout: float | None) -> bool:
+        """Under the write lock: write the queued bytes in order, then the replies the protocol
+        owes the peer, waiting up to ``timeout`` for room (0: never, None: forever). True when
+        everything was written."""
+        unsent, protocol = self._unsent, self.protocol
+        deadline = None
+        while True:
+            if not unsent:
+                if not protocol.replies:
+                    return True
+                self._take_replies()
+                continue
+            chunk = unsent[0]
+            sent = self._send_some(chunk)
+            if sent == len(chunk):
+                unsent.popleft()
+                continue
+            if sent:
+                unsent[0] = memoryview(chunk)[sent:]
+                continue
+            if timeout == 0:
+                return False
+            if deadline is None and timeout is not None:
+                deadline = time.monotonic() + timeout
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            try:
+                wait_writable(self.sock, remaining)
+            except OSError as exc:
+                raise self._lose(exc) from exc
+
+    @property
+    def has_buffered_input(self) -> bool:
+        """Whether input waits where a poll of the socket cannot see it: bytes that came with the
+        handshake, or TLS records already decrypted."""
+        return bool(self.early_data) or (self._tls and self.sock.pending())  # type: ignore[attr-defined]
+
+    def wait_readable(self, timeout: float | None) -> bool:
+        """Wait for data; True also when the socket was closed meanwhile (``receive`` then sees EOF),
+        and at once while bytes that came with the handshake wait to be parsed.
+
+        Only the thread holding :attr:`read_lock` may call this (it keeps the reader's poll object).
+        """
+        if self.early_data:
+            return True
+        try:
+            return self._wait_readable(timeout)
+        except (ValueError, OSError):
+            return True
+
+    def receive(self, *, block: bool = False) -> list[Frame]:
+        """Read what the socket has and return the frames it completes, counted and traced; with
+        ``block``, wait for data first (only the thread holding :attr:`read_lock` may block).
+        Never blocks otherwise. The bytes that came with the handshake come first.
+
+        Sets :attr:`eof` when the peer closed the TCP connection; an ``OSError`` from the socket
+        counts as a lost connection too. Whole messages need no state lock
+        (``Protocol.receive_messages``); the state lock is taken for the rest (control frames,
+        fragments, a partial frame, a violation).
+        """
+        self.only_messages = False
+        if self.early_data:
+            data: bytes | memoryview = self.early_data
+            size = len(data)
+            self.early_data = b""
+        else:
+            if block and not self._dontwait:  # TLS, or no MSG_DONTWAIT: the socket is non-blocking
+                self.wait_readable(None)
+            buffer = self._read_buffer
+            try:
+                # Blocking, with no flags: recv_into parses each argument it is given (~0.1 µs).
+                size = self.sock.recv_into(buffer) if block else self.sock.recv_into(buffer, 0, self._dontwait)
+            except WOULD_BLOCK:
+                return []
+            except OSError as exc:
+                self._lose(exc)
+                return []
+            if not size:
+                self.eof = True
+                with self._state_lock:
+                    self.protocol.receive_eof()
+                return []
+            if size == len(buffer) < MAX_READ_SIZE:
+                self._read_buffer = memoryview(bytearray(2 * size))
+            data = buffer[:size]
+        self.stats.bytes_in += size
+        frames, used = self.protocol.receive_messages(data)
+        self.only_messages = used == size
+        if used < size:
+            with self._state_lock:
+                frames += self.protocol.receive_data(data[used:] if used else data)
+        self.stats.frames_in += len(frames)
+        if self.tracer.enabled:
+            for frame in frames:
+                self.tracer.frame("in", frame)
+        return frames
+
+    @property
+    def closing(self) -> bool:
+        """True once a close frame went either way or the protocol failed."""
+        return self.protocol.closing
+
+    @property
+    def can_send(self) -> bool:
+        """True until a close frame was sent (after a failure, until its close frame is written)."""
+        return self.protocol.close_sent is None and self.protocol.state is not State.CLOSED
+
+    def close_transport(self) -> None:
+        """Close the socket (TLS: without waiting for the peer's close_notify).
+
+        The shutdown first wakes a thread blocked reading the socket; the close waits (briefly)
+        for it to leave.
+        """
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        acquired = self.read_lock.acquire(timeout=1.0)
+        try:
+            self.sock.close()
+        finally:
+            if acquired:
+                self.read_lock.release()
+        with self._state_lock:
+            self.protocol.receive_eof()
+
+    def peer_done(self) -> bool:
+        """Whether the peer is done with the connection once this side's close went out: a client
+        waits for the server to close TCP first (RFC 6455 7.1.1)."""
+        return self.eof
+
+    def drain_until_eof(self, timeout: float | None) -> None:
+        """After the close handshake, or the close that failed the connection, read and discard
+        until :meth:`peer_done`, at most ``timeout`` seconds: a peer still writing when TCP closes
+        would get a reset instead of the close frame."""
+        if self.peer_done():
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self.read_lock.acquire(timeout=-1 if timeout is None else timeout):
+            return
+        try:
+            while not self.peer_done():
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                if self.wait_readable(remaining):
+                    self.receive()
+        finally:
+            self.read_lock.release()
+
+
+def describe_socket_error(error: OSError) -> str:
+    """A socket error in words: "connection reset by peer" rather than "[Errno 104] ..."."""
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error: {error.reason or error}"
+    if isinstance(error, ConnectionResetError):
+        return "connection reset by peer"
+    if isinstance(error, BrokenPipeError):
+        return "broken pipe (the peer closed the connection)"
+    return error.strerror or str(error)

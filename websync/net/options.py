@@ -1,0 +1,89 @@
+"""Typed option groups for opening connections and running workers."""
+
+from __future__ import annotations
+
+import dataclasses
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from ssl import SSLContext
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..core.headers import HeadersLike
+from ..core.protocol import DEFAULT_MAX_SIZE
+from .proxy import ProxySetting
+
+if TYPE_CHECKING:
+    from ..http2 import Session
+
+__all__ = ["ConnectOptions", "KeepaliveOptions", "split_options"]
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """How to open one WebSocket: handshake, limits, TLS, timeouts and HTTP version.
+
+    ``http2``: False (HTTP/1.1), True (RFC 8441 over HTTP/2: ALPN h2 for wss://, h2c by prior
+    knowledge for ws://) or ``"auto"`` (wss:// offers h2 and http/1.1 by ALPN and falls back to
+    HTTP/1.1 when the server has no extended CONNECT; ws:// uses HTTP/1.1). ``session``: a
+    :class:`websync.http2.Session` whose connection carries this WebSocket (``http2`` is then moot).
+    ``proxy``: True (the default) reads ``https_proxy``/``http_proxy``/``all_proxy``/``no_proxy``
+    from the environment; None connects directly; a URL (``http://user:pass@host:port``,
+    ``https://…``, ``socks5://…``, ``socks5h://…``) names the proxy. ``proxy_ssl``: the context
+    for TLS to an ``https://`` proxy (default: verification against certifi's bundle).
+
+    ``ssl`` and ``proxy_ssl`` are used as given and never modified, so one context may serve many
+    threads and connections. ALPN can only be set on a context, so the protocols offered are the
+    context's own: without ``ssl``, websync builds a context per connection offering what
+    ``http2`` needs; with ``ssl``, offer h2 yourself for ``http2=True``/``"auto"``
+    (``context.set_alpn_protocols(["h2", "http/1.1"])``). A context that offers h2 cannot fall
+    back to HTTP/1.1 with a server that chose h2 without extended CONNECT (it raises
+    :class:`~websync.core.errors.ExtendedConnectDisabled`), nor connect with ``http2=False`` to a
+    server that chooses h2.
+    """
+
+    headers: HeadersLike | None = None
+    subprotocols: Sequence[str] = ()
+    origin: str | None = None
+    compression: Literal["deflate"] | None = "deflate"
+    max_size: int | None = DEFAULT_MAX_SIZE
+    ssl: ssl.SSLContext | None = None
+    server_hostname: str | None = None
+    open_timeout: float | None = 10.0
+    close_timeout: float | None = 10.0
+    follow_redirects: bool = True
+    max_redirects: int = 5
+    trace: bool = False
+    http2: bool | Literal["auto"] = False
+    session: Session | None = None
+    proxy: ProxySetting = True
+    proxy_ssl: SSLContext | None = None  # ``ssl`` is a field name in this class body
+
+
+@dataclass(frozen=True)
+class KeepaliveOptions:
+    """Pings that detect a dead peer: a ping every ``ping_interval`` seconds (None: off), and the
+    connection counts as lost when its pong takes longer than ``ping_timeout``."""
+
+    ping_interval: float | None = None
+    ping_timeout: float | None = 20.0
+
+
+_CONNECT_FIELDS = frozenset(f.name for f in dataclasses.fields(ConnectOptions))
+_KEEPALIVE_FIELDS = frozenset(f.name for f in dataclasses.fields(KeepaliveOptions))
+
+
+def split_options(
+    options: Mapping[str, Any], extra: frozenset[str] = frozenset()
+) -> tuple[ConnectOptions, KeepaliveOptions, dict[str, Any]]:
+    """Sort keyword options into their groups; the names in ``extra`` are returned as a dict.
+
+    Raises ``TypeError`` for an unknown option name, as a misspelt keyword argument would.
+    """
+    unknown = set(options) - _CONNECT_FIELDS - _KEEPALIVE_FIELDS - extra
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    connect = ConnectOptions(**{k: v for k, v in options.items() if k in _CONNECT_FIELDS})
+    keepalive = KeepaliveOptions(**{k: v for k, v in options.items() if k in _KEEPALIVE_FIELDS})
+    rest = {k: v for k, v in options.items() if k in extra}
+    return connect, keepalive, rest

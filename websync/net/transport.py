@@ -1,0 +1,289 @@
+"""Sockets: TCP connections with timeouts, TLS with certifi's CA bundle, non-blocking I/O helpers."""
+
+from __future__ import annotations
+
+import math
+import select
+import socket
+import ssl
+import time
+from collections.abc import Callable, Sequence
+
+import certifi
+
+from ..core.errors import OpenTimeout, ProxyError, TransportError
+from ..core.uri import WebSocketURI
+from .proxy import Proxy, establish_tunnel, relay
+
+__all__ = [
+    "default_ssl_context",
+    "open_socket",
+    "send_all",
+    "send_some",
+    "wait_readable",
+    "readable_waiter",
+    "wait_writable",
+    "readable",
+    "readable_or_writable",
+    "Poller",
+    "Waker",
+    "WOULD_BLOCK",
+]
+
+WOULD_BLOCK: tuple[type[OSError], ...] = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+"""What a call on a non-blocking socket (plain or TLS) raises when it would have to wait."""
+
+
+def default_ssl_context(alpn: Sequence[str] = ()) -> ssl.SSLContext:
+    """A new client context: TLS 1.2 or newer, certificates checked against certifi's bundle, SNI,
+    offering ``alpn`` by ALPN. websync builds one per connection when the caller gives none, so
+    that the protocols it offers are set on a context nobody else holds."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if alpn:
+        context.set_alpn_protocols(list(alpn))
+    return context
+
+
+def open_socket(
+    uri: WebSocketURI,
+    *,
+    timeout: float | None,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+    alpn: Sequence[str] = (),
+    proxy: Proxy | None = None,
+    proxy_ssl: ssl.SSLContext | None = None,
+) -> socket.socket:
+    """Connect to ``uri``'s host and port (IPv4 or IPv6), with TLS for wss://.
+
+    ``ssl_context`` and ``proxy_ssl`` are the caller's and are used as given, never modified
+    (they may be shared by threads and other libraries): a context's settings cannot be copied,
+    and ALPN can be set only on a context, so a caller's context offers what the caller set on it
+    (``set_alpn_protocols``), and ``alpn`` is ignored then. Without ``ssl_context``, a fresh
+    default context offers ``alpn`` (the protocol the caller picks reads the outcome from
+    ``selected_alpn_protocol()``). With ``proxy``, the connection goes to the proxy (TLS to it
+    with ``proxy_ssl`` or a default context for ``https://``), which opens a tunnel to the host;
+    TLS to the host then runs inside the tunnel. The socket is returned in non-blocking mode.
+    Raises :class:`OpenTimeout` past ``timeout``, :class:`TransportError` for refused
+    connections, DNS and TLS failures, and :class:`ProxyError` when the proxy refuses.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    where = f"{uri.host}:{uri.port}"
+    host, port, first = (uri.host, uri.port, where) if proxy is None else (proxy.host, proxy.port, f"proxy {proxy}")
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except TimeoutError:
+        raise OpenTimeout(f"timed out connecting to {first}") from None
+    except OSError as exc:
+        raise TransportError(exc.errno, f"cannot connect to {first}: {exc.strerror or exc}") from exc
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if proxy is not None:
+            sock = _tunnel(sock, proxy, proxy_ssl, uri, deadline)
+        if uri.secure:
+            context = ssl_context or default_ssl_context(alpn)
+            sock = _start_tls(sock, context, server_hostname or uri.host, deadline, where)
+        sock.setblocking(False)
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _tunnel(
+    sock: socket.socket, proxy: Proxy, context: ssl.SSLContext | None, uri: WebSocketURI, deadline: float | None
+) -> socket.socket:
+    """The tunnel to ``uri`` through ``proxy`` on ``sock``; a relayed socket when TLS must nest."""
+    where = f"proxy {proxy}"
+    if proxy.scheme == "https":
+        sock = _start_tls(sock, context or default_ssl_context(), proxy.host, deadline, where)
+        if isinstance(sock, ssl.SSLSocket) and sock.selected_alpn_protocol() not in (None, "http/1.1"):
+            protocol = sock.selected_alpn_protocol()
+            sock.close()
+            raise ProxyError(
+                f"{where} chose {protocol} by ALPN, offered by the proxy_ssl context; a CONNECT tunnel "
+                "needs HTTP/1.1: offer only http/1.1 (or no ALPN) in proxy_ssl"
+            )
+    try:
+        establish_tunnel(sock, proxy, uri.host, uri.port, deadline)
+    except BaseException as exc:
+        sock.close()
+        if isinstance(exc, OSError) and not isinstance(exc, OpenTimeout):
+            raise TransportError(exc.errno, f"connection to {where} failed: {exc.strerror or exc}") from exc
+        raise
+    return relay(sock) if isinstance(sock, ssl.SSLSocket) and uri.secure else sock
+
+
+def _start_tls(
+    sock: socket.socket,
+    context: ssl.SSLContext,
+    hostname: str,
+    deadline: float | None,
+    where: str,
+) -> ssl.SSLSocket:
+    """TLS on ``sock`` with ``context`` as it is (its ALPN protocols included)."""
+    if deadline is not None:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+    try:
+        return context.wrap_socket(sock, server_hostname=hostname)
+    except TimeoutError:
+        raise OpenTimeout(f"timed out in the TLS handshake with {where}") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise TransportError(
+            exc.errno, f"TLS certificate verification of {where} failed: {exc.verify_message}"
+        ) from exc
+    except ssl.SSLError as exc:
+        raise TransportError(exc.errno, f"TLS handshake with {where} failed: {exc.reason or exc}") from exc
+    except OSError as exc:
+        raise TransportError(exc.errno, f"TLS handshake with {where} failed: {exc}") from exc
+
+
+def wait_readable(sock: socket.socket, timeout: float | None) -> bool:
+    """Wait until ``sock`` has data (TLS: including bytes already decrypted and buffered)."""
+    return readable_waiter(sock)(timeout)
+
+
+def readable_waiter(sock: socket.socket) -> Callable[[float | None], bool]:
+    """:func:`wait_readable` for ``sock``, keeping its poll object from call to call: for the one
+    thread that reads a socket (a poll object is not for concurrent use)."""
+    poller = select.poll()
+    poller.register(sock, _READABLE)
+    tls = isinstance(sock, ssl.SSLSocket)
+
+    def wait(timeout: float | None) -> bool:
+        if tls and sock.pending():  # type: ignore[attr-defined]
+            return True
+        return bool(poller.poll(_milliseconds(timeout)))
+
+    return wait
+
+
+def readable(socks: Sequence[socket.socket], timeout: float | None) -> list[socket.socket]:
+    """Wait until one of ``socks`` has data, EOF or an error; return those that do (none on timeout)."""
+    return _poll([(sock, _READABLE) for sock in socks], timeout)
+
+
+def readable_or_writable(
+    readers: Sequence[socket.socket], writer: socket.socket, timeout: float | None
+) -> list[socket.socket]:
+    """Like :func:`readable`, but ``writer`` also counts as ready once it has room to write."""
+    events = [(sock, _READABLE | (_WRITABLE if sock is writer else 0)) for sock in readers]
+    if writer not in readers:
+        events.append((writer, _WRITABLE))
+    return _poll(events, timeout)
+
+
+class Poller:
+    """Waits on a fixed set of sockets with one poll object kept from call to call: for a thread
+    that waits on the same sockets again and again (:func:`readable` builds one per call, which
+    costs more than the wait itself when data is there). Not for concurrent use."""
+
+    def __init__(self, socks: Sequence[socket.socket]) -> None:
+        self._poller = select.poll()
+        self._by_fd = {sock.fileno(): sock for sock in socks}
+        for fd in self._by_fd:
+            self._poller.register(fd, _READABLE)
+        self._writer: int | None = None
+
+    def wait(self, timeout: float | None, writer: socket.socket | None = None) -> list[socket.socket]:
+        """The sockets that have data, EOF or an error, and ``writer`` (one of the sockets) once
+        it has room to write; none on timeout."""
+        fd = None if writer is None else writer.fileno()
+        if fd != self._writer:
+            if self._writer is not None:
+                self._poller.modify(self._writer, _READABLE)
+            if fd is not None:
+                self._poller.modify(fd, _READABLE | _WRITABLE)
+            self._writer = fd
+        return [self._by_fd[ready] for ready, _ in self._poller.poll(_milliseconds(timeout))]
+
+
+class Waker:
+    """Wakes a thread that waits in ``poll``: it waits on :attr:`reader` too, and any thread
+    calls :meth:`wake`. A wake-up while one is pending writes nothing (no system call)."""
+
+    def __init__(self) -> None:
+        self.reader, self._writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self._writer.setblocking(False)
+        self.pending = False
+        """True from a wake-up until the woken thread's :meth:`drain`: meanwhile, more wake-ups
+        need no byte of their own."""
+
+    def wake(self) -> None:
+        """Make :attr:`reader` readable, if it is not already waiting to be drained."""
+        if self.pending:
+            return  # the woken thread has yet to drain, and looks at what it is woken for after that
+        self.pending = True
+        try:
+            self._writer.send(b"\0")
+        except OSError:
+            pass  # the socket is full (a wake-up is pending anyway) or closed (the thread is gone)
+
+    def drain(self) -> None:
+        """Empty :attr:`reader`; the woken thread calls this before it looks at what it was woken
+        for, so that a wake-up after that look writes a byte again."""
+        try:
+            while self.reader.recv(4096):
+                pass
+        except OSError:
+            pass  # empty
+        self.pending = False
+
+    def close(self) -> None:
+        self.reader.close()
+        self._writer.close()
+
+
+def wait_writable(sock: socket.socket, timeout: float | None) -> bool:
+    """Wait until ``sock`` has room to write (or an error); False on timeout."""
+    return bool(_poll([(sock, _WRITABLE)], timeout))
+
+
+_READABLE = select.POLLIN | select.POLLPRI
+_WRITABLE = select.POLLOUT
+
+
+def _poll(events: Sequence[tuple[socket.socket, int]], timeout: float | None) -> list[socket.socket]:
+    """The sockets that are ready for their events (hang-ups and errors count as ready).
+
+    ``poll()`` rather than ``select()``: select fails on descriptors above 1023 (FD_SETSIZE),
+    which a server with a few hundred connections reaches.
+    """
+    poller = select.poll()
+    for sock, mask in events:
+        poller.register(sock, mask)
+    ready = {fd for fd, _ in poller.poll(_milliseconds(timeout))}
+    return [sock for sock, _ in events if sock.fileno() in ready]
+
+
+def _milliseconds(timeout: float | None) -> int | None:
+    """A timeout in seconds as ``poll()`` takes it: whole milliseconds, rounded up; None: forever."""
+    return None if timeout is None else max(math.ceil(timeout * 1000), 0)
+
+
+def send_some(sock: socket.socket, data: bytes | memoryview) -> int:
+    """Write what a non-blocking socket takes now; 0 when it has no room."""
+    try:
+        return sock.send(data)
+    except WOULD_BLOCK:
+        return 0
+
+
+def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float | None = None) -> None:
+    """Write all of ``data`` to a non-blocking socket, waiting for room; TimeoutError past ``timeout``."""
+    sent = send_some(sock, data) if data else 0
+    if sent == len(data):
+        return  # the common case: the socket took it all at once
+    view = memoryview(data)[sent:]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while view:
+        sent = send_some(sock, view)
+        if sent:
+            view = view[sent:]
+            continue
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError("timed out sending data")
+        wait_writable(sock, remaining)

@@ -1,0 +1,1 @@
+"""The server: ServerHandler, serve(), the per-connection workers and the acceptor."""

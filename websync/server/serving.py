@@ -1,0 +1,296 @@
+"""The WebSocket server: :class:`ServerHandler` (the WebSock behaviour), :func:`serve` and :class:`Server`.
+
+Each connection has its own worker thread, the same :class:`~websync.worker.worker.Worker` as a
+client's, which does the opening handshake (bounded by ``handshake_timeout``) and then calls the
+handler. The server is a supervision tree::
+
+    Supervisor (rest_for_one)
+    ├── DynamicSupervisor "connections": one temporary child per connection (max_connections)
+    └── Acceptor: accepts sockets and starts their workers under "connections"
+
+so ``websync.trace(worker, True)`` and ``websync.statistics(worker)`` work on connections, and
+``server.stop()`` closes every connection with 1001 (going away).
+
+Thread stacks: a connection costs one thread. Python's default stack reservation (8 MiB on
+Linux) is virtual memory, but a server holding thousands of connections may lower it with
+``threading.stack_size(256 * 1024)`` before :func:`serve`, as ``tools/load_server.py`` does; the
+worker's call depth needs far less than that.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, Self
+
+from supervisors import (
+    ChildSpec,
+    DynamicSupervisor,
+    MaxChildrenError,
+    NotRunningError,
+    Supervisor,
+)
+
+from ..core.frames import Binary, Close, Ping, Pong, Text
+from ..core.headers import HeadersLike
+from ..core.protocol import DEFAULT_MAX_SIZE
+from ..core.server_handshake import Request, ServerHandshake
+from ..extensions.base import ServerExtensionFactory
+from ..extensions.permessage_deflate import ServerPerMessageDeflate
+from ..worker.handler import Reply
+from ..worker.worker import Worker
+from .connection_worker import Acceptor, ConnectionSettings, ConnectionWorker
+
+__all__ = ["Reject", "Request", "Server", "ServerHandler", "ServerOptions", "serve"]
+
+
+class Reject(Exception):
+    """Refuse the upgrade with an HTTP ``status`` (e.g. 403), ``body`` and extra ``headers``.
+
+    ``ServerHandler.init`` raises it or returns it; the client gets the response and the
+    connection closes without ever opening. ``Content-Length`` and ``Connection: close`` are added.
+    """
+
+    def __init__(self, status: int, body: bytes = b"", headers: HeadersLike | None = None) -> None:
+        if not 300 <= status <= 599:
+            raise ValueError(f"a rejection needs a 3xx, 4xx or 5xx status, not {status}")
+        super().__init__(f"upgrade rejected with HTTP status {status}")
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
+class ServerHandler:
+    """The callbacks of one server connection (the WebSock behaviour); one instance per connection.
+
+    Every callback but ``init`` and ``terminate`` may return ``None``, a frame, a list of frames
+    (sent in order) or :class:`~websync.Stop` (close with 1000; ``Stop("shutdown")`` with 1001).
+    Return ``Close(code, reason)`` to close with another code. Callbacks run in the connection's
+    own thread, one at a time, so the handler's state needs no lock.
+
+    Before ``init``, the server sets:
+
+    - ``worker``: the connection's :class:`~websync.Worker`. Other threads push to the client with
+      ``worker.send(message)`` and reach ``handle_info`` with ``worker.send_info(message)``.
+    - ``remote_address``: the client's address, as ``socket.accept`` gives it.
+    - ``subprotocol``: the negotiated subprotocol, or None.
+    """
+
+    worker: Worker | None = None
+    remote_address: Any = None
+    subprotocol: str | None = None
+
+    def init(self, request: Request) -> Reply | Reject:
+        """The client asked for the upgrade (``request.path``, ``request.headers``).
+
+        Raise or return :class:`Reject` to refuse it with an HTTP status; otherwise the 101 is sent
+        and what ``init`` returns (frames, or Stop) is carried out on the open connection.
+        """
+        return None
+
+    def handle_in(self, frame: Text | Binary) -> Reply:
+        """A whole message arrived (fragments are joined, compression undone)."""
+        return None
+
+    def handle_info(self, message: Any) -> Reply:
+        """A message from another thread, sent with ``self.worker.send_info(message)``."""
+        return None
+
+    def handle_control(self, frame: Ping | Pong | Close) -> Reply:
+        """A control frame arrived; the default answers a ping with its pong.
+
+        A close frame is answered by the protocol itself; the connection ends after it.
+        """
+        return Pong(frame.data) if isinstance(frame, Ping) else None
+
+    def handle_error(self, error: Exception) -> Reply:
+        """A callback raised ``error``; the default re-raises, ending the connection (let it crash)."""
+        raise error
+
+    def terminate(self, reason: object) -> None:
+        """Called once the connection is over, if ``init`` accepted it.
+
+        ``reason`` is the :class:`~websync.ConnectionClosed` error when the client closed or the
+        connection was lost (with ``code`` and ``reason``), ``"shutdown"`` when the server stops,
+        the reason of a :class:`~websync.Stop` the handler returned, or the exception that
+        crashed a callback.
+        """
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """The options of :func:`serve`.
+
+    - ``subprotocols``: subprotocols the server speaks, most preferred first.
+    - ``compression``: ``"deflate"`` accepts permessage-deflate offers; None declines them.
+    - ``max_size``: bound on a received message in bytes (None: unlimited); past it, 1009.
+    - ``max_connections``: past it, new clients get HTTP 503 (None: unlimited).
+    - ``handshake_timeout``: seconds a client has to send its upgrade request.
+    - ``origins``: allowed ``Origin`` values (None: any; include None to allow no Origin header).
+    - ``close_timeout``: seconds to wait for the client's close frame after ours.
+    - ``trace``: trace every connection (see ``websync.trace``).
+    - ``ping_interval``, ``ping_timeout``: keepalive pings, as for clients.
+    """
+
+    subprotocols: Sequence[str] = ()
+    compression: Literal["deflate"] | None = "deflate"
+    max_size: int | None = DEFAULT_MAX_SIZE
+    max_connections: int | None = None
+    handshake_timeout: float | None = 10.0
+    origins: Collection[str | None] | None = None
+    close_timeout: float | None = 10.0
+    trace: bool = False
+    ping_interval: float | None = None
+    ping_timeout: float | None = 20.0
+
+    def extension_factories(self) -> list[ServerExtensionFactory]:
+        """The extensions to accept for the ``compression`` option."""
+        if self.compression is None:
+            return []
+        if self.compression == "deflate":
+            return [ServerPerMessageDeflate()]
+        raise ValueError(f"unsupported compression {self.compression!r}: use 'deflate' or None")
+
+    def handshake(self) -> ServerHandshake:
+        """The sans-IO handshake that checks and answers upgrade requests with these options."""
+        return ServerHandshake(
+            subprotocols=self.subprotocols, extensions=self.extension_factories(), origins=self.origins
+        )
+
+    def worker_options(self) -> dict[str, Any]:
+        """The options every connection's worker gets."""
+        return {
+            "max_size": self.max_size,
+            "close_timeout": self.close_timeout,
+            "trace": self.trace,
+            "ping_interval": self.ping_interval,
+            "ping_timeout": self.ping_timeout,
+        }
+
+
+HandlerFactory = Callable[[], ServerHandler]
+
+
+class Server:
+    """A running WebSocket server; create it with :func:`serve`. A context manager that stops it."""
+
+    def __init__(self, handler_factory: HandlerFactory, host: str, port: int, options: ServerOptions) -> None:
+        self.handler_factory = handler_factory
+        self.options = options
+        handshake = options.handshake()
+        self.listener = socket.create_server((host, port), backlog=socket.SOMAXCONN)
+        self.listener.setblocking(False)
+        self.host, self.port = self.listener.getsockname()[:2]
+        self._settings = ConnectionSettings(
+            handshake, options.handshake_timeout, options.max_size, (self.host, self.port)
+        )
+        self._ids = itertools.count(1)
+        self._stop_lock = threading.Lock()
+        self._connections: DynamicSupervisor | None = None
+        self.supervisor = Supervisor(
+            [
+                ChildSpec("connections", self._start_connections, shutdown=None, type="supervisor"),
+                ChildSpec("acceptor", self._start_acceptor, shutdown=5.0),
+            ],
+            strategy="rest_for_one",
+        )
+        """The root of the server's supervision tree."""
+
+    def start(self) -> Self:
+        """Start accepting connections; returns once the server listens."""
+        try:
+            self.supervisor.start()
+        except BaseException:
+            self.listener.close()
+            raise
+        return self
+
+    @property
+    def connections(self) -> list[Worker]:
+        """The workers of the current connections (including those still in their handshake)."""
+        if self._connections is None:
+            return []
+        try:
+            children = self._connections.which_children()
+        except NotRunningError:
+            return []
+        return [process for _, process, _ in children if isinstance(process, Worker)]
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop accepting, close every connection with 1001 (going away) and wait for them.
+
+        Connections still open after ``timeout`` seconds (None: each waits up to close_timeout
+        for its client) are killed. Idempotent.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._stop_lock:
+            if not self.supervisor.is_alive():
+                self.listener.close()
+                return
+            try:
+                self.supervisor.terminate_child("acceptor")
+            except NotRunningError:
+                pass
+            workers = self.connections
+            for worker in workers:
+                worker.request_stop("shutdown")  # all of them close at once
+            for worker in workers:
+                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+                if not worker.join(remaining):
+                    worker.kill()
+            self.supervisor.stop("shutdown", None if deadline is None else max(deadline - time.monotonic(), 0))
+            self.listener.close()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the server has stopped; True if it has."""
+        return self.supervisor.join(timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- the tree's start functions --------------------------------------------------------------
+
+    def _start_connections(self) -> DynamicSupervisor:
+        self._connections = DynamicSupervisor(max_children=self.options.max_connections, max_restarts=0).start()
+        return self._connections
+
+    def _start_acceptor(self) -> Acceptor:
+        return Acceptor(self.listener, self._start_connection).start()
+
+    def _start_connection(self, sock: socket.socket, address: Any) -> bool:
+        """Start the worker of an accepted socket; False at max_connections."""
+        assert self._connections is not None
+        close_timeout = self.options.close_timeout
+        spec = ChildSpec(
+            ("connection", next(self._ids)),
+            lambda: ConnectionWorker(
+                sock, address, self.handler_factory(), self._settings, **self.options.worker_options()
+            ).start(),
+            restart="temporary",
+            shutdown=None if close_timeout is None else close_timeout + 1,
+        )
+        try:
+            self._connections.start_child(spec)
+        except MaxChildrenError:
+            return False
+        return True
+
+
+def serve(handler_factory: HandlerFactory, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:
+    """Start a WebSocket server on ``host``:``port`` (0: any free port, see ``server.port``).
+
+    ``handler_factory`` (a :class:`ServerHandler` subclass, or any callable returning one) makes
+    the handler of each connection. Options are those of :class:`ServerOptions`; an unknown
+    option raises ``TypeError``.
+    """
+    return Server(handler_factory, host, port, ServerOptions(**options)).start()

@@ -1,0 +1,1 @@
+"""What runs a client connection: the Handler behaviour, the worker thread, keepalive, opening, the blocking client."""

@@ -1,0 +1,274 @@
+"""``connect()``: the blocking connection for scripts, served by a worker thread like every other."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Self
+
+from ..core.errors import ConnectionClosed, ConnectionClosedOK
+from ..core.frames import Binary, Close, Frame, Ping, Pong, Text, close_payload
+from ..core.handshake import Response
+from ..core.headers import Headers
+from ..core.uri import without_credentials
+from ..net.connection import Connection
+from ..net.options import split_options
+from ..net.tracing import Tracer
+from .handler import Handler, Reply, Stop
+from .opening import open_connection
+from .worker import Worker, as_frame
+
+__all__ = ["ClientConnection", "connect"]
+
+
+class _Inbox(Handler):
+    """The worker-side handler of a blocking connection: puts every frame where ``recv`` reads."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.frames: queue.SimpleQueue[Frame | ConnectionClosed | _Violation] = queue.SimpleQueue()
+        self.pong_waiters: dict[bytes, deque[threading.Event]] = {}
+        self.lock = threading.Lock()
+
+    def handle_frame(self, frame: Text | Binary) -> Reply:
+        self.frames.put(frame)
+        return None
+
+    def handle_ping(self, frame: Ping) -> Reply:
+        self.frames.put(frame)
+        return Pong(frame.data)
+
+    def handle_pong(self, frame: Pong) -> Reply:
+        with self.lock:
+            waiters = self.pong_waiters.get(frame.data)
+            waiter = waiters.popleft() if waiters else None
+            if waiters is not None and not waiters:
+                del self.pong_waiters[frame.data]
+        if waiter is not None:
+            waiter.set()
+        self.frames.put(frame)
+        return None
+
+    def handle_close(self, frame: Close) -> Reply:
+        self.frames.put(frame)
+        return None
+
+    def handle_disconnect(self, reason: Exception, attempt: int) -> Stop:
+        return Stop("normal")  # the caller learns the close code from recv()/send()
+
+    def terminate(self, reason: object) -> None:
+        self.frames.put(self.connection.closed_exception())
+
+
+class _Violation:
+    """The place in the inbox where a protocol violation stopped the frames (see ``_ClientWorker``)."""
+
+
+_VIOLATION = _Violation()
+_FRAME_TYPES = frozenset({Text, Binary, Ping, Pong, Close})
+
+
+class _ClientWorker(Worker):
+    """A blocking connection's worker. After a protocol violation, the failing close waits until
+    ``recv`` reaches the violation in the inbox: the messages before it can still be answered."""
+
+    fails_at_once = False
+
+    def _hold_failure(self) -> None:
+        assert isinstance(self.handler, _Inbox)
+        self.handler.frames.put(_VIOLATION)
+
+
+class ClientConnection:
+    """A WebSocket opened by :func:`connect`. Thread-safe; a context manager; iterable."""
+
+    def __init__(self, connection: Connection, options: dict[str, Any]) -> None:
+        self._connection = connection
+        self._inbox = _Inbox(connection)
+        self._closed: ConnectionClosed | None = None
+        close_timeout = options.get("close_timeout", 10.0)
+        self._join_timeout = None if close_timeout is None else 2 * close_timeout + 1
+        self._worker = _ClientWorker(self._inbox, connection=connection, **options).start()
+
+    # -- handshake results ----------------------------------------------------------------------
+
+    @property
+    def response(self) -> Response:
+        """The server's handshake response."""
+        return self._connection.response
+
+    @property
+    def status(self) -> int:
+        return self._connection.response.status
+
+    @property
+    def headers(self) -> Headers:
+        """The handshake response's headers."""
+        return self._connection.response.headers
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._connection.subprotocol
+
+    @property
+    def extensions(self) -> list[str]:
+        """Names of the negotiated extensions, e.g. ``["permessage-deflate"]``."""
+        return self._connection.extensions
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code once the connection is closed (1006 if it was lost), else None."""
+        return None if self._closed is None else self._closed.code
+
+    @property
+    def close_reason(self) -> str | None:
+        return None if self._closed is None else self._closed.reason
+
+    @property
+    def worker(self) -> Worker:
+        """The worker thread serving this connection (for ``websync.trace`` and ``statistics``)."""
+        return self._worker
+
+    # -- traffic --------------------------------------------------------------------------------
+
+    def send(self, message: str | bytes | bytearray | memoryview | Frame, *, fragment_size: int | None = None) -> None:
+        """Send ``str`` as text, bytes-like as binary, or a frame value; split into ``fragment_size`` pieces."""
+        kind = type(message)
+        try:
+            if (kind is bytes or kind is str) and fragment_size is None:
+                self._connection.send_message(message)  # type: ignore[arg-type]
+            else:
+                self._connection.send(as_frame(message), fragment_size=fragment_size)
+        except ConnectionClosed:
+            closed = self._connection.closed_exception()
+            raise closed from closed.__cause__
+
+    def recv(self, timeout: float | None = None) -> str | bytes:
+        """The next message; ``TimeoutError`` after ``timeout`` seconds (the connection stays usable)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            frame = self._next_frame(timeout, deadline)
+            if type(frame) is Binary or type(frame) is Text:
+                return frame.data
+
+    def recv_frame(self, timeout: float | None = None) -> Frame:
+        """The next frame, control frames included; ``TimeoutError`` after ``timeout`` seconds."""
+        return self._next_frame(timeout, None if timeout is None else time.monotonic() + timeout)
+
+    def _next_frame(self, timeout: float | None, deadline: float | None) -> Frame:
+        """The next frame, waiting until ``deadline`` (a ``time.monotonic()`` value, None: forever);
+        ``timeout`` is the caller's, for the ``TimeoutError`` message.
+
+        The caller reads the socket itself while the worker stands by, unless the worker holds the
+        socket or the connection is closing (the worker finishes the close handshake and reports
+        the end through the inbox): the common case has no thread hand-off.
+        """
+        frames = self._inbox.frames
+        connection = self._connection
+        protocol = connection.protocol
+        read_lock = connection.read_lock
+        while True:
+            if not frames.empty():
+                item = frames.get_nowait()
+            elif self._closed is not None:
+                raise self._closed
+            elif not protocol.closing and read_lock.acquire(False):
+                connection.caller_reads += 1  # here, not after the read: that part is on the round trip's clock
+                try:
+                    # Unless the worker put frames in the inbox before this thread came.
+                    if not frames.empty():
+                        continue
+                    if deadline is not None and not connection.wait_readable(max(deadline - time.monotonic(), 0)):
+                        if frames.empty():
+                            raise TimeoutError(f"no message within {timeout} seconds")
+                        continue
+                    received = connection.receive(block=deadline is None)
+                    if connection.only_messages:  # nothing the worker must act on
+                        if len(received) > 1:
+                            for later in received[1:]:
+                                frames.put(later)  # before the lock is released: no later read overtakes them
+                        return received[0]
+                    self._worker.handle_read(connection, received)
+                finally:
+                    read_lock.release()
+                if protocol.closing or connection.eof:
+                    self._worker.wake()
+                continue
+            else:
+                try:
+                    item = frames.get(timeout=None if deadline is None else max(deadline - time.monotonic(), 0))
+                except queue.Empty:
+                    raise TimeoutError(f"no message within {timeout} seconds") from None
+            if type(item) in _FRAME_TYPES:
+                return item  # type: ignore[return-value]
+            self._take_mark(item)  # type: ignore[arg-type]
+
+    def _take_mark(self, item: ConnectionClosed | _Violation) -> None:
+        """Act on an inbox entry that is not a frame: raise once closed; at the violation mark,
+        every message before it was read (and perhaps answered): fail the connection now."""
+        if isinstance(item, ConnectionClosed):
+            self._closed = item
+            raise item
+        self._connection.fail()
+        try:
+            self._connection.flush(wait=self._join_timeout)
+        except ConnectionClosed:
+            pass  # the transport is gone: the worker reports the end
+        self._worker.wake()
+
+    def __iter__(self) -> Iterator[str | bytes]:
+        """Messages until the peer closes normally (an abnormal close raises)."""
+        while True:
+            try:
+                yield self.recv()
+            except ConnectionClosedOK:
+                return
+
+    def ping(self, data: bytes = b"") -> threading.Event:
+        """Send a ping; the returned event is set when the matching pong arrives."""
+        waiter = threading.Event()
+        with self._inbox.lock:
+            self._inbox.pong_waiters.setdefault(bytes(data), deque()).append(waiter)
+        self.send(Ping(data))
+        return waiter
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the handshake with ``code`` and ``reason``, bounded by close_timeout; idempotent.
+
+        Raises ``ValueError`` (and leaves the connection open) for a code that may not be sent
+        or a reason longer than 123 bytes.
+        """
+        close_payload(code, reason)
+        self._worker.close(code, reason)
+        if not self._worker.join(self._join_timeout) and self._worker.is_alive():
+            self._worker.kill()  # blocked writing to a peer that does not read: shut the socket down
+            self._worker.join(1)
+        self._closed = self._connection.closed_exception()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def connect(url: str, **options: Any) -> ClientConnection:
+    """Open a WebSocket and return a blocking :class:`ClientConnection`.
+
+    Options: ``headers``, ``subprotocols``, ``origin``, ``compression`` ("deflate" or None),
+    ``open_timeout``, ``close_timeout``, ``max_size`` (None: unlimited), ``ssl`` (an
+    ``ssl.SSLContext``), ``server_hostname``, ``follow_redirects``, ``max_redirects``, ``trace``,
+    ``ping_interval``, ``ping_timeout``, ``proxy`` (a URL, None for none; default: the
+    environment's), ``proxy_ssl``. Raises :class:`~websync.core.errors.InvalidHandshake`
+    subclasses and :class:`~websync.core.errors.TransportError` when the connection cannot open.
+    """
+    connect_options, _, _ = split_options(options)
+    tracer = Tracer(f"client {without_credentials(url)}", enabled=connect_options.trace)
+    connection = open_connection(url, connect_options, tracer)
+    return ClientConnection(connection, options)

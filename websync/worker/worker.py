@@ -1,0 +1,611 @@
+"""The worker: one thread per connection that waits on its socket and its mailbox together,
+drives a :class:`~websync.worker.handler.Handler`, reconnects, and keeps frames queued while disconnected."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Literal, get_args
+
+from supervisors import FORKED, Process, is_normal_exit
+
+from ..core.errors import ConnectionClosed, ConnectionClosedError, WebSocketError
+from ..core.frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
+from ..core.headers import Headers
+from ..net.connection import Connection, Statistics
+from ..net.options import ConnectOptions, split_options
+from ..net.tracing import Tracer
+from ..net.transport import Poller, Waker, readable, readable_or_writable
+from .handler import Handler, Reconnect, Reply, Stop
+from .keepalive import Keepalive
+from .opening import open_connection
+
+__all__ = ["Worker", "QueueFull", "start"]
+
+logger = logging.getLogger("websync")
+_worker_ids = itertools.count(1)
+
+Overflow = Literal["error", "drop_oldest", "drop_newest"]
+DEFAULT_FAILURE_GRACE = 10.0
+"""How long a failing close may wait for a blocking client's application when close_timeout is None."""
+WRITE_RETRY_INTERVAL = 0.01
+"""How often a worker retries its writes while another thread holds the socket for writing."""
+STANDBY_INTERVAL = 0.05
+"""How often a standing-by worker looks whether the thread reading its socket has left: it stands
+by while a caller holds the socket or read it since the worker's last look."""
+
+
+class QueueFull(WebSocketError):
+    """A worker's queue of frames waiting for a connection is full (``max_queue``)."""
+
+
+class _Lost(Exception):
+    """Internal: the connection ended; ``error`` is what handle_disconnect is told."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _close_code_for(reason: object) -> int:
+    """1001 (going away) when the worker is shut down by its supervisor, 1000 otherwise."""
+    shutdown = reason == "shutdown" or (isinstance(reason, tuple) and reason[:1] == ("shutdown",))
+    return CloseCode.GOING_AWAY if shutdown else CloseCode.NORMAL
+
+
+class Worker(Process):
+    """A thread that owns one WebSocket connection and calls its handler's callbacks.
+
+    Create it with :func:`start`. ``max_queue`` bounds the frames kept while disconnected and
+    ``overflow`` says what happens past it: ``"error"`` (``send`` raises :class:`QueueFull`),
+    ``"drop_oldest"`` or ``"drop_newest"``.
+    """
+
+    fails_at_once: ClassVar[bool] = True
+    """Send the close that fails a broken connection right after dispatching the frames before it
+    (see ``_failure_held``); a blocking client's worker waits for its application instead."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        name: str | None = None,
+        debug: Iterable[str] = (),
+        connection: Connection | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(name=name)
+        self.handler = handler
+        connect_options, keepalive, extra = split_options(options, frozenset({"max_queue", "overflow"}))
+        self.default_options = connect_options
+        self.max_queue: int | None = extra.get("max_queue", 10_000)
+        self.overflow: Overflow = extra.get("overflow", "error")
+        if self.overflow not in get_args(Overflow):
+            raise ValueError(f"overflow must be one of {get_args(Overflow)}, not {self.overflow!r}")
+        label = name or f"worker-{next(_worker_ids)}"
+        self.tracer = connection.tracer if connection is not None else Tracer(label)
+        if "trace" in debug or connect_options.trace:
+            self.tracer.switch(True)
+        self.stats = connection.stats if connection is not None else Statistics()
+        self.connection = connection
+        self._mailbox: deque[tuple[str, Any]] = deque()
+        self._outbox: deque[Frame] = deque()
+        self._outbox_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._waker = Waker()
+        self._stopping: object | None = None
+        self._close_deadline: float | None = None
+        self._failure_deadline: float | None = None
+        self._stop_deadline: float | None = None
+        """Until when a stop lets a handshake go on for the frames queued before it."""
+        self._keepalive = Keepalive(keepalive, time.monotonic())
+        self._caller_reads_seen = 0
+
+    # -- the public side (any thread) ---------------------------------------------------------
+
+    def send(self, message: str | bytes | bytearray | memoryview | Frame) -> None:
+        """Queue a message (``str``: text, bytes-like: binary) or a frame for sending."""
+        frame = as_frame(message)
+        with self._outbox_lock:
+            if self.max_queue is not None and len(self._outbox) >= self.max_queue:
+                if self.overflow == "error":
+                    raise QueueFull(f"{self.max_queue} frames are already queued")
+                self.stats.dropped += 1
+                if self.overflow == "drop_newest":
+                    return
+                self._outbox.popleft()
+            self._outbox.append(frame)
+        self._waker.wake()
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting to be sent."""
+        return len(self._outbox)
+
+    def send_info(self, message: Any) -> None:
+        """Deliver ``message`` to the handler's ``handle_info`` in the worker's thread."""
+        self._post("info", message)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the close handshake with ``code`` and ``reason``; the worker exits after it."""
+        self._post("close", (code, reason))
+
+    def request_stop(self, reason: object) -> None:
+        timeout = self.stop_timeout
+        self._stop_deadline = None if timeout is None else time.monotonic() + timeout / 2
+        self._post("stop", reason)
+
+    def stop(self, reason: object = "normal", timeout: float | None = 5) -> None:
+        """Close (1000, or 1001 for a shutdown), call ``terminate``, end the thread.
+
+        The close handshake gets close_timeout, but at most half of ``timeout`` so that the close
+        is forced (and ``terminate`` called) before the worker would be killed.
+        """
+        super().stop(reason, timeout)
+
+    def kill(self) -> None:
+        """Exit at once with reason ``"killed"`` and shut the socket down.
+
+        The shutdown ends a thread blocked writing to a peer that stopped reading (its pongs or
+        messages fill the socket buffers), which no stop request can reach. In a process forked
+        from the one the worker ran in, the connection belongs to the parent: only this process's
+        copy of the socket is closed.
+        """
+        forked = self.exit_reason == FORKED
+        super().kill()
+        connection = self.connection
+        if connection is None:
+            return
+        try:
+            if forked:
+                connection.sock.close()
+            else:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _close_timeout(self) -> float | None:
+        """How long the close handshake (and then the wait for the peer's TCP close) may take."""
+        timeout = self.default_options.close_timeout
+        if self.stop_timeout is None:
+            return timeout
+        return self.stop_timeout / 2 if timeout is None else min(timeout, self.stop_timeout / 2)
+
+    def _post(self, kind: str, payload: Any) -> None:
+        self._mailbox.append((kind, payload))
+        self._waker.wake()
+
+    # -- the worker's thread --------------------------------------------------------------------
+
+    def run(self) -> object:
+        reason: object = "normal"
+        try:
+            reason = self._lifecycle()
+            return reason
+        except BaseException as exc:
+            reason = exc
+            raise
+        finally:
+            self._discard_connection()
+            self._report_unsent()
+            self._call_terminate(reason)
+            self._waker.close()
+
+    def _report_unsent(self) -> None:
+        """Count and log the frames that never went out (no connection came up before the exit)."""
+        with self._outbox_lock:
+            unsent = len(self._outbox)
+            self._outbox.clear()
+        if unsent:
+            self.stats.dropped += unsent
+            logger.warning("%s exited with %d queued frame(s) unsent", self.tracer.name, unsent)
+
+    def _lifecycle(self) -> object:
+        """Connect, serve, and ask the handler what to do after each end, until a stop."""
+        attempt = 0
+        while True:
+            reason: Exception
+            if self.connection is None:
+                try:
+                    self.connection = self._connect()
+                except (WebSocketError, OSError) as exc:
+                    attempt += 1
+                    self.tracer.event("connection attempt %d failed: %s", attempt, exc)
+                    reason = exc
+            if self.connection is not None:
+                reason = self._serve(self.connection)
+                attempt = 1
+            self._drain_mailbox(None)
+            if self._stopping is not None:
+                return self._stopping
+            decision = self._callback(self.handler.handle_disconnect, reason, attempt)
+            if isinstance(decision, Stop):
+                return decision.reason
+            if not isinstance(decision, Reconnect):
+                raise TypeError(f"handle_disconnect must return Reconnect or Stop, not {decision!r}")
+            self.stats.reconnects += 1
+            self.tracer.event("reconnecting in %.3fs (attempt %d)", decision.delay, attempt)
+            if not self._idle(decision.delay):
+                return self._stopping
+
+    def _connect(self) -> Connection:
+        url, options = self._connect_details()
+        return open_connection(url, options, self.tracer, stats=self.stats, cancelled=self._stop_posted)
+
+    def _stop_posted(self) -> bool:
+        """Whether a handshake in progress gives up (polled while it waits): a stop or close waits
+        in the mailbox, and no frame queued before it needs the connection (those get half the
+        stop's timeout, or the handshake's own, to go out before the close)."""
+        if not any(kind in ("stop", "close") for kind, _ in list(self._mailbox)):
+            return False
+        deadline = self._stop_deadline
+        return not self._outbox or (deadline is not None and time.monotonic() >= deadline)
+
+    def _connect_details(self) -> tuple[str, ConnectOptions]:
+        details = self._callback(self.handler.connect)
+        if isinstance(details, str):
+            return details, self.default_options
+        url, headers, *rest = details
+        overrides: Mapping[str, Any] = rest[0] if rest else {}
+        merged = {**self.default_options.__dict__, **overrides}
+        if headers:
+            merged["headers"] = Headers(
+                [*Headers(self.default_options.headers or ()).items(), *Headers(headers).items()]
+            )
+        connect_options, _, _ = split_options(merged)
+        return url, connect_options
+
+    def _idle(self, delay: float) -> bool:
+        """Wait ``delay`` seconds while handling the mailbox; False if a stop arrived."""
+        deadline = time.monotonic() + delay
+        while self._stopping is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            readable([self._waker.reader], remaining)
+            self._drain_mailbox(None)
+        return False
+
+    # -- serving one connection -----------------------------------------------------------------
+
+    def _serve(self, connection: Connection) -> Exception:
+        """Run one connection until it ends; return the reason it ended."""
+        try:
+            self._apply(connection, self._callback(self.handler.handle_connect, connection.response), first=True)
+            self._flush_outbox(connection)
+            if connection.early_data:
+                with connection.read_lock:  # unless a caller's recv() took them first
+                    self.handle_read(connection, connection.receive())
+            return self._loop(connection)
+        except _Lost as lost:
+            return lost.error
+        except BaseException:
+            self._report_crash(connection)
+            raise
+        finally:
+            self._discard_connection()
+
+    def _report_crash(self, connection: Connection) -> None:
+        """Tell the peer that this side failed (close code 1011) before the socket closes.
+
+        Best effort and never blocking: the close frame goes if the socket takes it now.
+        """
+        if not connection.can_send:
+            return
+        self.tracer.event("crashed: closing with %d", CloseCode.INTERNAL_ERROR)
+        try:
+            connection.try_send(Close(CloseCode.INTERNAL_ERROR, "internal error"))
+        except ConnectionClosed:
+            pass  # the connection is gone already
+
+    def _loop(self, connection: Connection) -> Exception:
+        self._keepalive.restart(time.monotonic())
+        self._caller_reads_seen = 0
+        poller = Poller([connection.sock, self._waker.reader])
+        woken = True
+        while True:
+            self._drain_mailbox(connection, woken=woken)
+            if connection.eof or connection.protocol.closing:
+                ended = self._ended(connection)
+                if ended is not None:
+                    return ended
+            now = time.monotonic()
+            if self._close_deadline is not None and now >= self._close_deadline:
+                self.tracer.event("forced close: no close frame from the peer within close_timeout")
+                return ConnectionClosedError(CloseCode.ABNORMAL, "close handshake timed out")
+            keepalive_due = self._keepalive.next_deadline()
+            if keepalive_due is not None and now >= keepalive_due:
+                if self._keepalive.expired(now):
+                    self.tracer.event(
+                        "keepalive: no pong within %ss, connection lost", self._keepalive.options.ping_timeout
+                    )
+                    return ConnectionClosedError(CloseCode.ABNORMAL, "keepalive ping timed out")
+                payload = None if connection.closing else self._keepalive.ping_due(now)
+                if payload is not None:
+                    self._send_control(connection, Ping(payload))
+                keepalive_due = self._keepalive.next_deadline()
+            deadline = keepalive_due
+            if self._close_deadline is not None or self._failure_deadline is not None:  # closing
+                deadline = min(d for d in (deadline, self._close_deadline, self._failure_deadline) if d is not None)
+            timeout = None if deadline is None else max(deadline - now, 0)
+            woken = self._wait_and_read(connection, poller, timeout)
+
+    def _wait_and_read(self, connection: Connection, poller: Poller, timeout: float | None) -> bool:
+        """Write what waits, then sleep until the socket or the mailbox needs the worker, at most
+        ``timeout`` seconds (the next deadline), and read; True when the wait saw a wake-up byte
+        (see :meth:`_drain_mailbox`).
+
+        While another thread reads the socket (a caller blocked in ``recv``, or one that read it
+        since the worker last looked and is likely to call again), the worker stands by on its
+        mailbox only and looks again every STANDBY_INTERVAL seconds: racing that caller for the
+        socket would turn its next message into a thread hand-off.
+        """
+        writer = None
+        if connection.has_output or connection.protocol.error or self._outbox:
+            if not self._flush(connection) and connection.writing:  # another thread writes: look again soon
+                timeout = WRITE_RETRY_INTERVAL if timeout is None else min(timeout, WRITE_RETRY_INTERVAL)
+            if self._outbox and not connection.backlogged:  # the backlog drained: the queue goes on
+                self._flush_outbox(connection)
+            if connection.backlogged and not connection.writing:
+                writer = connection.sock
+        caller_reads = connection.caller_reads
+        if connection.read_lock.locked() or caller_reads != self._caller_reads_seen:
+            self._caller_reads_seen = caller_reads
+            timeout = STANDBY_INTERVAL if timeout is None else min(timeout, STANDBY_INTERVAL)
+            return self._waker.reader in self._wait([self._waker.reader], writer, timeout)
+        if connection.has_buffered_input:  # no poll would see it
+            self._read_now(connection)
+            return False
+        ready = poller.wait(timeout, writer)  # the connection's socket and the wake-up socket
+        if connection.sock in ready:  # readable, or room for the backlog: a read never blocks
+            self._read_now(connection)
+        return self._waker.reader in ready
+
+    def _read_now(self, connection: Connection) -> None:
+        """Read and dispatch what the socket holds, without blocking, unless another thread reads
+        it; the replies go out at the loop's next turn."""
+        if connection.read_lock.acquire(False):
+            try:
+                frames = connection.receive()
+                if frames:
+                    self._dispatch(connection, frames)
+            finally:
+                connection.read_lock.release()
+
+    @staticmethod
+    def _wait(readers: list[socket.socket], writer: socket.socket | None, timeout: float | None) -> list[socket.socket]:
+        """Wait for ``readers``, and for room in ``writer`` when bytes wait for it."""
+        return readable(readers, timeout) if writer is None else readable_or_writable(readers, writer, timeout)
+
+    def handle_read(self, connection: Connection, frames: list[Frame]) -> None:
+        """Dispatch the frames one read produced and write the replies they need; the caller holds
+        ``connection.read_lock`` (a blocking client's ``recv`` reads in its own thread and hands
+        over what it does not consume itself)."""
+        try:
+            if frames:
+                self._dispatch(connection, frames)
+            if connection.protocol.error is not None or (frames and connection.has_output):
+                self._flush(connection)
+        except _Lost:
+            self.wake()  # the connection is over: the worker's loop sees it and reports the end
+
+    def _flush(self, connection: Connection, wait: float | None = 0.0) -> bool:
+        """Write the replies and queued bytes, the failing close once it is due (``_failure_held``);
+        ``wait`` as for ``Connection.flush``. True when nothing is left to write."""
+        if connection.protocol.error is not None and not self._failure_held(connection):
+            connection.fail()
+        try:
+            return connection.flush(wait)
+        except ConnectionClosed as exc:
+            raise _Lost(exc) from None
+
+    def _failure_held(self, connection: Connection) -> bool:
+        """Whether the close that fails a broken connection waits for the application.
+
+        A handler-driven worker has answered the messages before the violation when it gets here,
+        so its close goes at once. A blocking client's application reads those messages later: its
+        ``recv()`` sends the close once it has taken them all, or the worker does after close_timeout.
+        """
+        if self.fails_at_once or connection.protocol.error is None or not connection.can_send:
+            return False
+        if self._failure_deadline is None:
+            timeout = self._close_timeout()
+            self._failure_deadline = time.monotonic() + (DEFAULT_FAILURE_GRACE if timeout is None else timeout)
+            self._hold_failure()
+        return time.monotonic() < self._failure_deadline
+
+    def _hold_failure(self) -> None:
+        """Called once when a failing close starts waiting (only when ``fails_at_once`` is False),
+        after the frames before the violation were dispatched."""
+
+    def _ended(self, connection: Connection) -> Exception | None:
+        """The reason the connection is over (after the close handshake, a failure or EOF), or None."""
+        protocol = connection.protocol
+        if protocol.error is None and (protocol.close_received is None or protocol.close_sent is None):
+            if protocol.close_sent is not None and self._close_deadline is None:  # a close a callback sent
+                timeout = self._close_timeout()
+                self._close_deadline = None if timeout is None else time.monotonic() + timeout
+            return connection.closed_exception() if connection.eof else None
+        if self._failure_held(connection) and not connection.eof:
+            return None
+        # The close frame owed to the peer goes out even if a sender holds the socket now.
+        try:
+            self._flush(connection, wait=self._close_timeout())
+        except _Lost:
+            pass  # the peer is gone: nothing more can be written
+        connection.drain_until_eof(self._close_timeout())
+        return protocol.error or connection.closed_exception()
+
+    def wake(self) -> None:
+        """Make the worker look at its connection now (after another thread read from it)."""
+        self._waker.wake()
+
+    def _dispatch(self, connection: Connection, frames: list[Frame]) -> None:
+        handler = self.handler
+        for frame in frames:
+            if isinstance(frame, (Text, Binary)):
+                reply = self._callback(handler.handle_frame, frame)
+            elif isinstance(frame, Ping):
+                reply = self._callback(handler.handle_ping, frame)
+                if isinstance(reply, Pong):
+                    self.tracer.event("ping answered (%d bytes)", len(frame.data))
+            elif isinstance(frame, Pong):
+                self._keepalive.pong_received(frame.data)
+                reply = self._callback(handler.handle_pong, frame)
+            else:
+                self.tracer.event("close received: %s %r", frame.code, frame.reason)
+                reply = self._callback(handler.handle_close, frame)
+                if reply is not None:
+                    self._apply(connection, reply)
+                # After the answers to the frames before it; a close the handler sent wins.
+                reply = None if self._close_queued() else connection.protocol.close_reply()
+            if reply is not None:
+                self._apply(connection, reply)
+
+    def _close_queued(self) -> bool:
+        """Whether a close frame waits in the outbox."""
+        with self._outbox_lock:
+            return any(type(frame) is Close for frame in self._outbox)
+
+    def _drain_mailbox(self, connection: Connection | None, *, woken: bool = True) -> None:
+        """Empty the wake-up socket, then act on the outbox and the mailbox.
+
+        ``woken=False`` says the last wait saw no wake-up byte: the socket is then read only if a
+        wake-up was sent since (a byte sent after that read shows in the next wait).
+        """
+        if woken or self._waker.pending:
+            self._waker.drain()
+        if connection is not None and self._outbox:
+            self._flush_outbox(connection)  # frames sent before an info or stop go first
+        while self._mailbox:
+            kind, payload = self._mailbox.popleft()
+            if kind == "info":
+                self._apply(connection, self._callback(self.handler.handle_info, payload))
+            elif kind == "close":
+                self._begin_stop("normal", connection, *payload)
+            elif kind == "stop":
+                self._begin_stop(payload, connection, _close_code_for(payload), "")
+
+    def _flush_outbox(self, connection: Connection) -> None:
+        """Send queued frames in order without ever blocking: stop while another thread writes,
+        while the socket has no room, or once a close went out."""
+        if not self._outbox or not self._flush_lock.acquire(False):
+            return  # nothing queued, or another thread (a blocking client's reader) is flushing
+        try:
+            while True:
+                with self._outbox_lock:
+                    if not self._outbox:
+                        return
+                    frame = self._outbox[0]
+                if not self._send(connection, frame):
+                    return
+                with self._outbox_lock:
+                    self._outbox.popleft()
+        finally:
+            self._flush_lock.release()
+
+    def _begin_stop(self, reason: object, connection: Connection | None, code: int, text: str) -> None:
+        """Stop with ``reason``: the close frame goes after the frames queued before it. The
+        first stop decides; a connection is never served once a stop came (see ``_lifecycle``)."""
+        if self._stopping is not None:
+            return  # stopping already: its close frame is on its way
+        self._stopping = reason
+        if connection is None or connection.protocol.close_sent is not None:
+            return
+        self.tracer.event("closing: %d %r", code, text)
+        timeout = self._close_timeout()
+        self._close_deadline = None if timeout is None else time.monotonic() + timeout
+        self._apply(connection, Close(code, text))
+
+    def _apply(self, connection: Connection | None, reply: Reply, *, first: bool = False) -> None:
+        """Carry out what a callback returned; ``first`` puts its frames before those already queued."""
+        if (
+            isinstance(reply, (Text, Binary))
+            and connection is not None
+            and not self._outbox
+            and self._send(connection, reply)
+        ):
+            return  # one message with nothing queued before it (the common reply): no outbox round trip
+        if reply is None:
+            return
+        if isinstance(reply, Stop):
+            self._begin_stop(reply.reason, connection, _close_code_for(reply.reason), "")
+            return
+        frames: list[Frame] = []
+        for frame in reply if isinstance(reply, list) else [reply]:
+            if not isinstance(frame, (Ping, Pong)):
+                frames.append(frame)
+            elif connection is not None:
+                self._send_control(connection, frame)
+        with self._outbox_lock:
+            if first:
+                self._outbox.extendleft(reversed(frames))
+            else:
+                self._outbox.extend(frames)
+        if connection is not None:
+            self._flush_outbox(connection)
+
+    def _send_control(self, connection: Connection, frame: Ping | Pong) -> None:
+        """A ping or pong jumps the outbox: it goes right after the frame being written now."""
+        try:
+            connection.send_control(frame)
+        except ConnectionClosed:
+            if connection.eof:
+                raise _Lost(connection.closed_exception()) from None
+            # closing: no more pings or pongs
+
+    def _send(self, connection: Connection, frame: Frame) -> bool:
+        """Hand ``frame`` to the connection without blocking; False when it cannot go now (see
+        ``Connection.try_send``)."""
+        try:
+            return connection.try_send(frame)
+        except ConnectionClosed as exc:
+            raise _Lost(exc) from None
+
+    def _callback(self, callback: Any, *args: Any) -> Any:
+        """Call a handler callback; its exception goes to ``handle_error`` (which re-raises by default)."""
+        try:
+            return callback(*args)
+        except Exception as exc:  # noqa: BLE001 - handed to the handler, which decides
+            return self.handler.handle_error(exc)
+
+    def _discard_connection(self) -> None:
+        connection, self.connection = self.connection, None
+        self._close_deadline = self._failure_deadline = None
+        if connection is not None:
+            connection.close_transport()
+            with self._outbox_lock:  # a close frame still queued was meant for this connection only
+                self._outbox = deque(frame for frame in self._outbox if type(frame) is not Close)
+            self.stats.connected_since = None
+            self.tracer.event("disconnected: %d %r", connection.protocol.close_code, connection.protocol.close_reason)
+
+    def _call_terminate(self, reason: object) -> None:
+        self.tracer.event("terminating: %r", reason)
+        try:
+            self.handler.terminate(reason)
+        except Exception:  # the worker is exiting; the error must still be seen
+            logger.exception("terminate() of %s raised", self.tracer.name)
+        if not is_normal_exit(reason):
+            self.tracer.event("exit reason is abnormal: %r", reason)
+
+
+def as_frame(message: str | bytes | bytearray | memoryview | Frame) -> Frame:
+    """``str`` -> Text, bytes-like -> Binary, a frame value -> itself; TypeError otherwise."""
+    if type(message) is bytes:
+        return Binary(message)
+    if isinstance(message, str):
+        return Text(message)
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return Binary(bytes(message))
+    if isinstance(message, (Text, Binary, Ping, Pong, Close)):
+        return message
+    raise TypeError(f"cannot send {type(message).__name__}: use str, bytes or a frame value")
+
+
+def start(handler: Handler, *, name: str | None = None, debug: Iterable[str] = (), **options: Any) -> Worker:
+    """Start a worker thread for ``handler`` and return it at once; it connects in the background."""
+    return Worker(handler, name=name, debug=debug, **options).start()
