@@ -28,12 +28,14 @@ test: $(STAMP) peers
 test-pythons: peers
 	tools/test_pythons.sh
 
-# Static checks, pinned: ruff's lint and format, mypy --strict (tests: bodies checked, fixtures unannotated).
+# Static checks, pinned: ruff's lint and format, mypy --strict (tests: bodies checked, fixtures unannotated),
+# and the import rules between the layers (import-linter; the contracts are in setup.cfg).
 LINTED := websync supervisors tools tests examples docs/conf.py docs/_ext setup.py
 lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # What a release uploads, in dist/: the sdist, a manylinux wheel with the C accelerator for each of
 # CPython 3.11, 3.12 and 3.13 found (auditwheel repair on this host), a py3-none-any wheel; twine check.

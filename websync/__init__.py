@@ -1,6 +1,6 @@
 """websync: a thread-based, synchronous WebSocket client with OTP-style supervision."""
 
-from supervisors._version import __version__ as __version__
+from supervisors import __version__ as __version__
 
 from .core.errors import (
     ConnectionClosed,
