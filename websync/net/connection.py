@@ -57,6 +57,8 @@ class Connection:
     tracer: Tracer
     stats: Statistics = field(default_factory=Statistics)
     write_timeout: float | None = None
+    early_data: bytes = b""
+    """Bytes that came with the handshake (the peer's first frames), for :meth:`receive` to parse first."""
 
     def __post_init__(self) -> None:
         self._state_lock = threading.Lock()
@@ -76,12 +78,14 @@ class Connection:
         self.sock.setblocking(not self._tls and bool(_MSG_DONTWAIT))
         self._wait_readable = readable_waiter(self.sock)
         self.eof = False
-        """Whether the transport ended: the peer closed TCP, or a read or write failed."""
+        """Whether the transport ended and every frame read from it was returned by :meth:`receive`:
+        the peer closed TCP, or a read or write failed."""
         self._transport_error: OSError | None = None
         """The socket error that ended the connection, if one did (see :meth:`closed_exception`)."""
-        self.early_data = b""
-        """Bytes that came with the handshake (the peer's first frames), for :meth:`receive` to
-        parse first."""
+        self._write_error: OSError | None = None
+        """The error of a failed write: no more writes are tried (see :meth:`_end_on_write`)."""
+        self._held: list[Frame] = []
+        """Frames read after a write failed (see :meth:`_end_on_write`), for :meth:`receive` to return first."""
         self.only_messages = False
         """Whether the last :meth:`receive` made whole text and binary messages only, at least
         one, and nothing else: no control frame, fragment, partial frame or violation (nothing a
@@ -102,8 +106,11 @@ class Connection:
         Raises :class:`~websync.core.errors.ConnectionClosed` once the close handshake started.
         """
         with self._write_lock:
-            if not self._write_now(self._encode(frame, fragment_size)):
-                self._write_all()
+            try:
+                if not self._write_now(self._encode(frame, fragment_size)):
+                    self._write_all()
+            except _WriteFailed as failed:
+                raise self._end_on_write(failed.error, wait=True) from failed.error
 
     def send_message(self, data: str | bytes) -> None:
         """Send a whole message, ``str`` as text and ``bytes`` as binary, as :meth:`send` does.
@@ -121,6 +128,8 @@ class Connection:
             self.stats.frames_out += 1
             if not written:
                 self._write_all()
+        except _WriteFailed as failed:
+            raise self._end_on_write(failed.error, wait=True) from failed.error
         finally:
             write_lock.release()
 
@@ -141,25 +150,65 @@ class Connection:
     def _send_some(self, data: bytes | memoryview) -> int:
         """Under the write lock: write what the socket takes of ``data`` now; return how much.
 
-        Raises :class:`~websync.core.errors.ConnectionClosed` when the socket fails (see :meth:`_lose`).
+        Raises ``_WriteFailed`` when the socket fails, now or before (see :meth:`_end_on_write`).
         """
+        if self._write_error is not None:
+            raise _WriteFailed(self._write_error)
         try:
             sent: int = self.sock.send(data, self._dontwait)
         except WOULD_BLOCK:
             return 0
         except OSError as exc:
-            raise self._lose(exc) from exc
+            self._write_error = exc
+            raise _WriteFailed(exc) from exc
         self.stats.bytes_out += sent
         return sent
 
-    def _lose(self, error: OSError) -> ConnectionClosed:
-        """The socket failed under a read or a write: the transport is over. Returns the
-        exception that reports the end (the peer's close code if its close frame came)."""
-        self._transport_error = error
+    def _end_on_write(self, error: OSError, *, wait: bool) -> ConnectionClosed:
+        """A write failed (the peer reset or closed the connection): return the exception that
+        reports the end, after reading what the socket still holds.
+
+        A peer may send its close frame and then reset the connection; Linux keeps the bytes it
+        received before the reset readable, so they are read and parsed here, their frames kept
+        for :meth:`receive`, and the end reported with the peer's close code. That takes the read
+        lock: ``wait`` (a blocking writer, which never holds it) waits for the reader's turn to
+        end, else only a free lock is taken; a reader holding it reads the rest itself (its reads
+        meet the same end), and :attr:`eof` is set once :meth:`receive` returned the kept frames.
+        """
+        if self._transport_error is None:
+            self._transport_error = error
+        if self.eof or self._held or not self.read_lock.acquire(timeout=1.0 if wait else 0):
+            return self.closed_exception()
+        try:
+            self._held += self._parse(self._read_what_remains())
+            with self._state_lock:
+                self.protocol.receive_eof()
+            self.eof = not self._held
+        finally:
+            self.read_lock.release()
+        return self.closed_exception()
+
+    def _read_what_remains(self) -> bytes:
+        """Holding the read lock after a failed write: the bytes the socket still holds, never blocking."""
+        chunks = [self.early_data]
+        self.early_data = b""
+        while True:
+            try:
+                data = self.sock.recv(MAX_READ_SIZE, self._dontwait)
+            except OSError:  # would block, or the reset itself
+                break
+            if not data:
+                break
+            chunks.append(data)
+        return b"".join(chunks)
+
+    def _lose(self, error: OSError) -> None:
+        """A read failed: the transport is over (the peer's close code stands if its close frame came)."""
+        if self._transport_error is None:
+            self._transport_error = error
         self.eof = True
         with self._state_lock:
             self.protocol.receive_eof()
-        return self.closed_exception()
 
     def closed_exception(self) -> ConnectionClosed:
         """The exception that reports this connection's end to callers: the protocol's, with the
@@ -191,6 +240,8 @@ class Connection:
                 return False
             if not self._write_now(self._encode(frame, None)):
                 self._write_unsent(0)
+        except _WriteFailed as failed:
+            raise self._end_on_write(failed.error, wait=False) from failed.error
         finally:
             self._write_lock.release()
         return True
@@ -203,6 +254,8 @@ class Connection:
             return False
         try:
             return self._write_unsent(wait)
+        except _WriteFailed as failed:
+            raise self._end_on_write(failed.error, wait=wait != 0) from failed.error
         finally:
             self._write_lock.release()
 
@@ -285,13 +338,14 @@ class Connection:
             try:
                 wait_writable(self.sock, remaining)
             except OSError as exc:
-                raise self._lose(exc) from exc
+                self._write_error = exc
+                raise _WriteFailed(exc) from exc
 
     @property
     def has_buffered_input(self) -> bool:
         """Whether input waits where a poll of the socket cannot see it: bytes that came with the
         handshake, or TLS records already decrypted."""
-        return bool(self.early_data) or (self._tls and self.sock.pending())  # type: ignore[attr-defined]
+        return bool(self.early_data or self._held) or (self._tls and self.sock.pending())  # type: ignore[attr-defined]
 
     def wait_readable(self, timeout: float | None) -> bool:
         """Wait for data; True also when the socket was closed meanwhile (``receive`` then sees EOF),
@@ -299,7 +353,7 @@ class Connection:
 
         Only the thread holding :attr:`read_lock` may call this (it keeps the reader's poll object).
         """
-        if self.early_data:
+        if self.early_data or self._held:
             return True
         try:
             return self._wait_readable(timeout)
@@ -317,6 +371,10 @@ class Connection:
         fragments, a partial frame, a violation).
         """
         self.only_messages = False
+        if self._held:  # read after a write failed: the transport is over once they are returned
+            frames, self._held = self._held, []
+            self.eof = True
+            return frames
         if self.early_data:
             data: bytes | memoryview = self.early_data
             size = len(data)
@@ -341,6 +399,11 @@ class Connection:
             if size == len(buffer) < MAX_READ_SIZE:
                 self._read_buffer = memoryview(bytearray(2 * size))
             data = buffer[:size]
+        return self._parse(data)
+
+    def _parse(self, data: bytes | memoryview) -> list[Frame]:
+        """Holding the read lock: the frames ``data`` completes, counted and traced."""
+        size = len(data)
         self.stats.bytes_in += size
         frames, used = self.protocol.receive_messages(data)
         self.only_messages = used == size
@@ -405,6 +468,13 @@ class Connection:
                     self.receive()
         finally:
             self.read_lock.release()
+
+
+class _WriteFailed(Exception):
+    """Internal: a write failed with ``error``; the public write calls turn it into ConnectionClosed."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
 
 
 def describe_socket_error(error: OSError) -> str:

@@ -177,11 +177,18 @@ class ConnectionWorker(Worker):
         protocol = Protocol(Role.SERVER, max_size=self.settings.max_size, extensions=upgrade.extensions)
         host, port = self.settings.local_address[:2]
         uri = WebSocketURI(secure=False, host=host, port=port, resource=request.path)
-        connection = ServerConnection(self.sock, protocol, uri, upgrade.response, upgrade.subprotocol, self.tracer)
-        connection.stats = self.stats
+        connection = ServerConnection(
+            self.sock,
+            protocol,
+            uri,
+            upgrade.response,
+            upgrade.subprotocol,
+            self.tracer,
+            self.stats,
+            early_data=leftover,
+        )
         self.stats.connected_since = time.time()
         self.tracer.event("connected (subprotocol %s, extensions %s)", upgrade.subprotocol, connection.extensions)
-        connection.early_data = leftover
         return connection
 
     def _read_request(self, deadline: float | None) -> tuple[Request, bytes]:

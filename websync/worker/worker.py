@@ -51,6 +51,13 @@ class _Lost(Exception):
         self.error = error
 
 
+def _end_if_read_to_end(connection: Connection) -> None:
+    """A write met the end of the connection: report it once every frame read from the connection
+    was dispatched (frames the peer sent before a reset still are: see ``Connection.receive``)."""
+    if connection.eof:
+        raise _Lost(connection.closed_exception())
+
+
 def _close_code_for(reason: object) -> int:
     """1001 (going away) when the worker is shut down by its supervisor, 1000 otherwise."""
     shutdown = reason == "shutdown" or (isinstance(reason, tuple) and reason[:1] == ("shutdown",))
@@ -400,8 +407,9 @@ class Worker(Process):
             connection.fail()
         try:
             return connection.flush(wait)
-        except ConnectionClosed as exc:
-            raise _Lost(exc) from None
+        except ConnectionClosed:
+            _end_if_read_to_end(connection)
+            return False
 
     def _failure_held(self, connection: Connection) -> bool:
         """Whether the close that fails a broken connection waits for the application.
@@ -554,17 +562,16 @@ class Worker(Process):
         try:
             connection.send_control(frame)
         except ConnectionClosed:
-            if connection.eof:
-                raise _Lost(connection.closed_exception()) from None
-            # closing: no more pings or pongs
+            _end_if_read_to_end(connection)  # else closing (no more pings or pongs), or frames wait to be read
 
     def _send(self, connection: Connection, frame: Frame) -> bool:
         """Hand ``frame`` to the connection without blocking; False when it cannot go now (see
         ``Connection.try_send``)."""
         try:
             return connection.try_send(frame)
-        except ConnectionClosed as exc:
-            raise _Lost(exc) from None
+        except ConnectionClosed:
+            _end_if_read_to_end(connection)
+            return False
 
     def _callback(self, callback: Any, *args: Any) -> Any:
         """Call a handler callback; its exception goes to ``handle_error`` (which re-raises by default)."""
