@@ -7,10 +7,11 @@ import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core.errors import ConnectionClosed, ConnectionClosedError
-from ..core.frames import Binary, CloseCode, Frame, Ping, Pong, Text
+from ..core.frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
 from ..core.handshake import Response
 from ..core.protocol import Protocol, State
 from ..core.uri import WebSocketURI
@@ -84,12 +85,19 @@ class Connection:
         """The socket error that ended the connection, if one did (see :meth:`closed_exception`)."""
         self._write_error: OSError | None = None
         """The error of a failed write: no more writes are tried (see :meth:`_end_on_write`)."""
+        self._record: Callable[[str, object], None] | None = None
+        """Where frames in and out are recorded (the owning process's flight recorder)."""
         self._held: list[Frame] = []
         """Frames read after a write failed (see :meth:`_end_on_write`), for :meth:`receive` to return first."""
         self.only_messages = False
         """Whether the last :meth:`receive` made whole text and binary messages only, at least
         one, and nothing else: no control frame, fragment, partial frame or violation (nothing a
         worker must act on)."""
+
+    def record_into(self, record: Callable[[str, object], None]) -> None:
+        """Record every frame in and out with ``record(kind, detail)`` (``Process.record``: the
+        owning worker's flight recorder), from whichever thread reads or writes the frame."""
+        self._record = record
 
     @property
     def extensions(self) -> list[str]:
@@ -124,6 +132,9 @@ class Connection:
             encoded = self.protocol.send_message(data)
             if self.tracer.enabled:  # before the write, so that no answer is traced before it
                 self.tracer.frame("out", Text(data) if type(data) is str else Binary(data))  # type: ignore[arg-type]
+            record = self._record
+            if record is not None:
+                record("out Text" if type(data) is str else "out Binary", len(data))
             written = self._write_now(encoded)
             self.stats.frames_out += 1
             if not written:
@@ -180,7 +191,9 @@ class Connection:
         if self.eof or self._held or not self.read_lock.acquire(timeout=1.0 if wait else 0):
             return self.closed_exception()
         try:
-            self._held += self._parse(self._read_what_remains())
+            self.early_data = self._read_what_remains()
+            if self.early_data:
+                self._held += self.receive()  # parses early_data, reads nothing
             with self._state_lock:
                 self.protocol.receive_eof()
             self.eof = not self._held
@@ -295,6 +308,8 @@ class Connection:
                 data = self.protocol.send(frame, fragment_size=fragment_size)
         if self.tracer.enabled:
             self.tracer.frame("out", frame)
+        if self._record is not None:
+            self._record(_OUT_KINDS[type(frame)], _detail(frame))
         self.stats.frames_out += 1
         return data
 
@@ -305,6 +320,8 @@ class Connection:
         for frame, data in replies:
             if self.tracer.enabled:
                 self.tracer.frame("out", frame)
+            if self._record is not None:
+                self._record(_OUT_KINDS[type(frame)], _detail(frame))
             self.stats.frames_out += 1
             self._unsent.append(data)
 
@@ -399,11 +416,6 @@ class Connection:
             if size == len(buffer) < MAX_READ_SIZE:
                 self._read_buffer = memoryview(bytearray(2 * size))
             data = buffer[:size]
-        return self._parse(data)
-
-    def _parse(self, data: bytes | memoryview) -> list[Frame]:
-        """Holding the read lock: the frames ``data`` completes, counted and traced."""
-        size = len(data)
         self.stats.bytes_in += size
         frames, used = self.protocol.receive_messages(data)
         self.only_messages = used == size
@@ -414,6 +426,10 @@ class Connection:
         if self.tracer.enabled:
             for frame in frames:
                 self.tracer.frame("in", frame)
+        record = self._record
+        if record is not None:
+            for frame in frames:
+                record(_IN_KINDS[type(frame)], _detail(frame))
         return frames
 
     @property
@@ -468,6 +484,18 @@ class Connection:
                     self.receive()
         finally:
             self.read_lock.release()
+
+
+_IN_KINDS = {kind: f"in {kind.__name__}" for kind in (Text, Binary, Ping, Pong, Close)}
+_OUT_KINDS = {kind: f"out {kind.__name__}" for kind in (Text, Binary, Ping, Pong, Close)}
+"""The flight recorder's event kinds, made once: a frame's direction and type."""
+
+
+def _detail(frame: Frame) -> object:
+    """What the flight recorder keeps of a frame: a message's size, a close's code, a ping's payload size."""
+    if isinstance(frame, Close):
+        return None if frame.code is None else int(frame.code)
+    return len(frame.data)
 
 
 class _WriteFailed(Exception):

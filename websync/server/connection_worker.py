@@ -141,6 +141,15 @@ class ConnectionWorker(Worker):
         handler.worker = self
         handler.remote_address = address
 
+    def system_get_state(self) -> object:
+        """The connection's :class:`~websync.server.serving.ServerHandler` (``supervisors.sys.get_state``)."""
+        return self.handler.handler
+
+    def system_replace_state(self, replace: Callable[[Any], Any]) -> object:
+        """Replace the connection's ServerHandler with ``replace(handler)``."""
+        self.handler.handler = replace(self.handler.handler)
+        return self.handler.handler
+
     def _connect(self) -> Connection:
         """Read the upgrade request, answer it and return the open connection.
 

@@ -265,10 +265,10 @@ def connect(url: str, **options: Any) -> ClientConnection:
     ``open_timeout``, ``close_timeout``, ``max_size`` (None: unlimited), ``ssl`` (an
     ``ssl.SSLContext``), ``server_hostname``, ``follow_redirects``, ``max_redirects``, ``trace``,
     ``ping_interval``, ``ping_timeout``, ``proxy`` (a URL, None for none; default: the
-    environment's), ``proxy_ssl``. Raises :class:`~websync.core.errors.InvalidHandshake`
+    environment's), ``proxy_ssl``, ``record_frames`` (keep frames in the worker's flight recorder). Raises :class:`~websync.core.errors.InvalidHandshake`
     subclasses and :class:`~websync.core.errors.TransportError` when the connection cannot open.
     """
-    connect_options, _, _ = split_options(options)
+    connect_options, _, _ = split_options(options, frozenset({"record_frames"}))
     tracer = Tracer(f"client {without_credentials(url)}", enabled=connect_options.trace)
     connection = open_connection(url, connect_options, tracer)
     return ClientConnection(connection, options)

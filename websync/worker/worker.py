@@ -9,10 +9,11 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Literal, get_args
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar, get_args
 
-from supervisors import FORKED, Process, is_normal_exit
+from supervisors import FORKED, Exit, NotRunningError, Process, is_normal_exit
 
 from ..core.errors import ConnectionClosed, ConnectionClosedError, WebSocketError
 from ..core.frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
@@ -42,6 +43,30 @@ by while a caller holds the socket or read it since the worker's last look."""
 
 class QueueFull(WebSocketError):
     """A worker's queue of frames waiting for a connection is full (``max_queue``)."""
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class _SystemCall:
+    """A ``supervisors.sys`` call posted to the worker's mailbox, and its answer."""
+
+    fn: Callable[[], Any]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            self.error = exc
+        self.done.set()
+
+    def refuse(self, error: BaseException) -> None:
+        self.error = error
+        self.done.set()
 
 
 class _Lost(Exception):
@@ -87,10 +112,15 @@ class Worker(Process):
     ) -> None:
         super().__init__(name=name)
         self.handler = handler
-        connect_options, keepalive, extra = split_options(options, frozenset({"max_queue", "overflow"}))
+        connect_options, keepalive, extra = split_options(
+            options, frozenset({"max_queue", "overflow", "record_frames"})
+        )
         self.default_options = connect_options
         self.max_queue: int | None = extra.get("max_queue", 10_000)
         self.overflow: Overflow = extra.get("overflow", "error")
+        self.record_frames: bool = extra.get("record_frames", False)
+        """Keep every frame in and out in the flight recorder (``supervisors.sys.log``, crash
+        reports). Off by default: about 0.1-0.2 µs per frame (see docs/supervisors.md)."""
         if self.overflow not in get_args(Overflow):
             raise ValueError(f"overflow must be one of {get_args(Overflow)}, not {self.overflow!r}")
         label = name or f"worker-{next(_worker_ids)}"
@@ -111,6 +141,8 @@ class Worker(Process):
         """Until when a stop lets a handshake go on for the frames queued before it."""
         self._keepalive = Keepalive(keepalive, time.monotonic())
         self._caller_reads_seen = 0
+        if connection is not None and self.record_frames:
+            connection.record_into(self.record)
 
     # -- the public side (any thread) ---------------------------------------------------------
 
@@ -186,6 +218,54 @@ class Worker(Process):
         self._mailbox.append((kind, payload))
         self._waker.wake()
 
+    # -- the system protocol of supervisors.sys (any thread) -------------------------------------
+
+    def system_call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in the worker's thread between two steps (also while suspended or
+        connecting) and return its result or raise its exception; NotRunningError once the
+        worker has exited."""
+        if self._in_own_thread():
+            return fn()
+        if not self.is_alive():
+            raise NotRunningError(f"{self!r} is not running")
+        call = _SystemCall(fn)
+        self._post("system", call)
+        while not call.done.wait(STANDBY_INTERVAL):
+            if not self.is_alive():  # exited: it answered what it found queued, not this one
+                call.refuse(NotRunningError(f"{self!r} is not running"))
+        if call.error is not None:
+            raise call.error
+        return call.result  # type: ignore[no-any-return]
+
+    def system_get_state(self) -> object:
+        """The handler: the state its callbacks keep (a server connection's ServerHandler)."""
+        return self.handler
+
+    def system_replace_state(self, replace: Callable[[Any], Any]) -> object:
+        """Replace the handler with ``replace(handler)``; its callbacks are called from now on."""
+        self.handler = replace(self.handler)
+        return self.handler
+
+    def system_statistics(self) -> dict[str, object]:
+        """Frames and bytes in and out, reconnects, dropped and queued frames, connected since."""
+        counters: dict[str, object] = {**self.stats.as_dict(), "queued": len(self._outbox)}
+        return counters
+
+    def system_trace(self, enabled: bool) -> None:
+        """Switch the ``supervisors.trace`` log and the frame trace (``websync.trace``) together."""
+        super().system_trace(enabled)
+        self.tracer.switch(enabled)
+
+    def _answer_system_calls(self) -> None:
+        """Run the system calls waiting in the mailbox, leaving the other messages in order."""
+        mailbox = self._mailbox
+        for _ in range(len(mailbox)):
+            kind, payload = mailbox.popleft()
+            if kind == "system":
+                payload.run()
+            else:
+                mailbox.append((kind, payload))
+
     # -- the worker's thread --------------------------------------------------------------------
 
     def run(self) -> object:
@@ -194,13 +274,20 @@ class Worker(Process):
             reason = self._lifecycle()
             return reason
         except BaseException as exc:
-            reason = exc
+            reason = exc.reason if isinstance(exc, Exit) else exc
             raise
         finally:
             self._discard_connection()
             self._report_unsent()
             self._call_terminate(reason)
+            self._refuse_system_calls()
             self._waker.close()
+
+    def _refuse_system_calls(self) -> None:
+        """At exit: system calls still queued get NotRunningError."""
+        for kind, payload in list(self._mailbox):
+            if kind == "system":
+                payload.refuse(NotRunningError(f"{self!r} is not running"))
 
     def _report_unsent(self) -> None:
         """Count and log the frames that never went out (no connection came up before the exit)."""
@@ -219,6 +306,9 @@ class Worker(Process):
             if self.connection is None:
                 try:
                     self.connection = self._connect()
+                    if self.record_frames:
+                        self.connection.record_into(self.record)
+                    self.record("connected", str(self.connection.uri))
                 except (WebSocketError, OSError) as exc:
                     attempt += 1
                     self.tracer.event("connection attempt %d failed: %s", attempt, exc)
@@ -247,6 +337,8 @@ class Worker(Process):
         """Whether a handshake in progress gives up (polled while it waits): a stop or close waits
         in the mailbox, and no frame queued before it needs the connection (those get half the
         stop's timeout, or the handshake's own, to go out before the close)."""
+        if any(kind == "system" for kind, _ in list(self._mailbox)):
+            self._answer_system_calls()
         if not any(kind in ("stop", "close") for kind, _ in list(self._mailbox)):
             return False
         deadline = self._stop_deadline
@@ -487,16 +579,35 @@ class Worker(Process):
         """
         if woken or self._waker.pending:
             self._waker.drain()
+        if self.suspended:
+            self._stay_suspended()
         if connection is not None and self._outbox:
             self._flush_outbox(connection)  # frames sent before an info or stop go first
         while self._mailbox:
             kind, payload = self._mailbox.popleft()
-            if kind == "info":
+            if kind == "system":
+                payload.run()
+                if self.suspended:  # suspended by this call: nothing more until resumed
+                    self._stay_suspended()
+            elif kind == "info":
                 self._apply(connection, self._callback(self.handler.handle_info, payload))
             elif kind == "close":
                 self._begin_stop("normal", connection, *payload)
             elif kind == "stop":
                 self._begin_stop(payload, connection, _close_code_for(payload), "")
+
+    def _stay_suspended(self) -> None:
+        """While ``suspended`` (``supervisors.sys.suspend``): answer system calls and nothing else
+        (no socket reads or writes, no info or close) until resumed. A stop ends the suspension:
+        the messages queued before it are then handled in order, and the stop."""
+        while self.suspended:
+            if any(kind == "stop" for kind, _ in self._mailbox):
+                self.suspended = False
+                return
+            self._answer_system_calls()
+            if self.suspended:
+                readable([self._waker.reader], None)
+                self._waker.drain()
 
     def _flush_outbox(self, connection: Connection) -> None:
         """Send queued frames in order without ever blocking: stop while another thread writes,
@@ -577,7 +688,8 @@ class Worker(Process):
         """Call a handler callback; its exception goes to ``handle_error`` (which re-raises by default)."""
         try:
             return callback(*args)
-        except Exception as exc:  # noqa: BLE001 - handed to the handler, which decides
+        except Exception as exc:  # noqa: BLE001 - handed to the handler, which decides (Exit passes)
+            self.record("callback raised", type(exc).__name__)
             return self.handler.handle_error(exc)
 
     def _discard_connection(self) -> None:
@@ -588,6 +700,7 @@ class Worker(Process):
             with self._outbox_lock:  # a close frame still queued was meant for this connection only
                 self._outbox = deque(frame for frame in self._outbox if type(frame) is not Close)
             self.stats.connected_since = None
+            self.record("disconnected", int(connection.protocol.close_code))
             self.tracer.event("disconnected: %d %r", connection.protocol.close_code, connection.protocol.close_reason)
 
     def _call_terminate(self, reason: object) -> None:
