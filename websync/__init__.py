@@ -26,7 +26,8 @@ from .embedding import ProcessTree
 from .introspection import get_state, statistics, trace
 from .net.tracing import install_trace_signal, trace_all
 from .rpc import Correlated, WorkerNotFound, request
-from .server.serving import Reject, Server, ServerHandler, serve
+from .server.handler import Reject, ServerHandler
+from .server.serving import Server, serve
 from .worker.client import ClientConnection, connect
 from .worker.handler import Handler, Reconnect, Stop, backoff
 from .worker.supervision import child_spec

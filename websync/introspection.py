@@ -11,7 +11,7 @@ from typing import Any
 from supervisors import NotRunningError
 from supervisors import sys as system
 
-from .server.serving import ServerHandler
+from .server.handler import ServerHandler
 from .worker.client import ClientConnection
 from .worker.handler import Handler
 from .worker.worker import Worker

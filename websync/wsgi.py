@@ -41,8 +41,10 @@ from supervisors import ChildSpec, DynamicSupervisor, MaxChildrenError
 from .core.handshake import Response
 from .core.headers import Headers
 from .core.server_handshake import InvalidRequest, Request, error_response
+from .net.deadline import Deadline
 from .server.connection_worker import ConnectionSettings, ConnectionWorker
-from .server.serving import HandlerFactory, ServerHandler, ServerOptions
+from .server.handler import ServerHandler
+from .server.serving import HandlerFactory, ServerOptions
 
 __all__ = ["UnsupportedServer", "UpgradeResponse", "accept", "request_from_environ"]
 
@@ -114,10 +116,10 @@ class BridgeWorker(ConnectionWorker):
         self.answer: Response | None = None
         """The response the WSGI server should send instead of the 101, if the upgrade was refused."""
 
-    def _read_request(self, deadline: float | None) -> tuple[Request, bytes]:
+    def _read_request(self, deadline: Deadline) -> tuple[Request, bytes]:
         return self.request, b""
 
-    def _respond(self, response: Response, deadline: float | None) -> None:
+    def _respond(self, response: Response, deadline: Deadline) -> None:
         if response.status == 101:
             super()._respond(response, deadline)
         else:

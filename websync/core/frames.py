@@ -20,6 +20,7 @@ __all__ = [
     "Pong",
     "Close",
     "Frame",
+    "as_frame",
     "WireFrame",
     "CloseCode",
     "apply_mask",
@@ -303,3 +304,16 @@ def parse_close_payload(payload: bytes) -> Close:
     except UnicodeDecodeError:
         raise ProtocolError("close reason is not valid UTF-8", CloseCode.INVALID_DATA) from None
     return Close(code, reason)
+
+
+def as_frame(message: str | bytes | bytearray | memoryview | Frame) -> Frame:
+    """``str`` -> Text, bytes-like -> Binary, a frame value -> itself; TypeError otherwise."""
+    if type(message) is bytes:
+        return Binary(message)
+    if isinstance(message, str):
+        return Text(message)
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return Binary(bytes(message))
+    if isinstance(message, (Text, Binary, Ping, Pong, Close)):
+        return message
+    raise TypeError(f"cannot send {type(message).__name__}: use str, bytes or a frame value")

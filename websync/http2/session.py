@@ -6,13 +6,13 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from ..core.errors import ExtendedConnectDisabled, InvalidHandshake, OpenTimeout
 from ..core.handshake import ClientHandshake
 from ..core.uri import WebSocketURI, parse_uri
+from ..net.deadline import Deadline
 from ..net.proxy import ProxySetting, resolve_proxy
 from ..net.tracing import Tracer
 from ..net.transport import open_socket
@@ -23,28 +23,17 @@ from .stream import Stream
 if TYPE_CHECKING:
     from ..net.options import ConnectOptions
 
-__all__ = ["Session", "connect_session", "open_stream"]
+__all__ = ["OPEN_TIMED_OUT", "Session", "connect_session", "open_stream"]
 
-
-class _Deadline:
-    def __init__(self, timeout: float | None) -> None:
-        self.at = None if timeout is None else time.monotonic() + timeout
-
-    def remaining(self) -> float | None:
-        if self.at is None:
-            return None
-        remaining = self.at - time.monotonic()
-        if remaining <= 0:
-            raise OpenTimeout("timed out during the opening handshake")
-        return remaining
+OPEN_TIMED_OUT = "timed out during the opening handshake"
 
 
 def _dial(
-    uri: WebSocketURI, alpn: tuple[str, ...], options: ConnectOptions | Session, deadline: _Deadline
+    uri: WebSocketURI, alpn: tuple[str, ...], options: ConnectOptions | Session, deadline: Deadline
 ) -> socket.socket:
     return open_socket(
         uri,
-        timeout=deadline.remaining(),
+        timeout=deadline.left(OpenTimeout, OPEN_TIMED_OUT),
         ssl_context=options.ssl,
         server_hostname=options.server_hostname,
         alpn=alpn if uri.secure else (),
@@ -57,7 +46,7 @@ def _start(
     uri: WebSocketURI,
     alpn: tuple[str, ...],
     options: ConnectOptions | Session,
-    deadline: _Deadline,
+    deadline: Deadline,
     tracer: Tracer,
     *,
     close_when_idle: bool,
@@ -87,10 +76,10 @@ def _disabled(uri: WebSocketURI) -> ExtendedConnectDisabled:
     return ExtendedConnectDisabled(f"{uri.authority} does not enable extended CONNECT (RFC 8441) over HTTP/2")
 
 
-def _open_on(link: Link, handshake: ClientHandshake, tracer: Tracer, deadline: _Deadline) -> Stream:
+def _open_on(link: Link, handshake: ClientHandshake, tracer: Tracer, deadline: Deadline) -> Stream:
     headers = request_headers(handshake)
     tracer.headers(f"h2 CONNECT {handshake.uri.resource}", headers)
-    answer = link.open(headers, deadline.remaining())
+    answer = link.open(headers, deadline.left(OpenTimeout, OPEN_TIMED_OUT))
     tracer.headers(f"h2 answer {answer.status}", answer.headers.items())
     try:
         response, accepted = accept(handshake, answer.status, answer.headers, answer.body)
@@ -111,9 +100,9 @@ def open_stream(
     it. Returns a socket instead of a :class:`Stream` when ``http2="auto"`` settled on HTTP/1.1
     (the server chose it by ALPN, or it does not enable extended CONNECT): the caller upgrades it.
     """
-    deadline = _Deadline(timeout)
+    deadline = Deadline(timeout)
     if options.session is not None:
-        return options.session.open_stream(uri, handshake, tracer, deadline.remaining())
+        return options.session.open_stream(uri, handshake, tracer, deadline.left(OpenTimeout, OPEN_TIMED_OUT))
     auto = options.http2 == "auto"
     if auto and not uri.secure:
         tracer.event("http2='auto' over ws:// has no ALPN to negotiate with: using HTTP/1.1")
@@ -122,7 +111,7 @@ def open_stream(
     if isinstance(link, socket.socket):
         return link
     try:
-        if not link.wait_ready(deadline.remaining()):
+        if not link.wait_ready(deadline.left(OpenTimeout, OPEN_TIMED_OUT)):
             if not auto:
                 raise _disabled(uri)
             if options.ssl is not None:  # it offers h2 and the server chose it: it would again
@@ -176,7 +165,7 @@ class Session:
         self._link: Link | None = None
         self._closed = False
 
-    def _current_link(self, deadline: _Deadline) -> Link:
+    def _current_link(self, deadline: Deadline) -> Link:
         with self._lock:
             if self._closed:
                 raise InvalidHandshake(f"the HTTP/2 session to {self.origin} is closed")
@@ -184,12 +173,12 @@ class Session:
                 self._link = self._dial(deadline)
             return self._link
 
-    def _dial(self, deadline: _Deadline) -> Link:
+    def _dial(self, deadline: Deadline) -> Link:
         self.tracer.event("dialing %s over HTTP/2", self.origin)
         link = _start(self._uri, ("h2",), self, deadline, self.tracer, close_when_idle=False)
         assert isinstance(link, Link)
         try:
-            if not link.wait_ready(deadline.remaining()):
+            if not link.wait_ready(deadline.left(OpenTimeout, OPEN_TIMED_OUT)):
                 raise _disabled(self._uri)
         except BaseException:
             link.close()
@@ -198,7 +187,7 @@ class Session:
 
     def connect(self) -> Session:
         """Open the HTTP/2 connection now (else the first WebSocket opens it); returns the session."""
-        self._current_link(_Deadline(self._open_timeout))
+        self._current_link(Deadline(self._open_timeout))
         return self
 
     def open_stream(
@@ -207,7 +196,7 @@ class Session:
         """Open one WebSocket stream on the connection (used by ``websync.connect``)."""
         if f"{uri.scheme}://{uri.authority}" != self.origin:
             raise InvalidHandshake(f"{uri} is not on the HTTP/2 session's origin {self.origin}")
-        deadline = _Deadline(timeout)
+        deadline = Deadline(timeout)
         link = self._current_link(deadline)
         stream = _open_on(link, handshake, tracer, deadline)
         tracer.event("WebSocket %s opened on the HTTP/2 session to %s", uri.resource, self.origin)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from ..core.frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
 from ..core.handshake import Response
 from ..core.protocol import Protocol, State
 from ..core.uri import WebSocketURI
+from .deadline import Deadline
 from .tracing import Tracer
 from .transport import WOULD_BLOCK, readable_waiter, wait_writable
 
@@ -347,10 +347,10 @@ class Connection:
                 continue
             if timeout == 0:
                 return False
-            if deadline is None and timeout is not None:
-                deadline = time.monotonic() + timeout
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            if deadline is None:
+                deadline = Deadline(timeout)
+            remaining = deadline.remaining()
+            if remaining == 0:
                 return False
             try:
                 wait_writable(self.sock, remaining)
@@ -472,13 +472,13 @@ class Connection:
         would get a reset instead of the close frame."""
         if self.peer_done():
             return
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         if not self.read_lock.acquire(timeout=-1 if timeout is None else timeout):
             return
         try:
             while not self.peer_done():
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+                remaining = deadline.remaining()
+                if remaining == 0:
                     break
                 if self.wait_readable(remaining):
                     self.receive()

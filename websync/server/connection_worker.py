@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from supervisors import Process, StartError
 
@@ -33,12 +33,11 @@ from ..core.server_handshake import (
 )
 from ..core.uri import WebSocketURI
 from ..net.connection import Connection
+from ..net.deadline import Deadline
 from ..net.transport import Waker, readable, send_all
 from ..worker.handler import Handler, Reply, Stop
 from ..worker.worker import Worker
-
-if TYPE_CHECKING:
-    from .serving import Reject, ServerHandler
+from .handler import Reject, ServerHandler
 
 __all__ = ["LINGER_SECONDS", "Acceptor", "ConnectionSettings", "ConnectionWorker", "HandlerAdapter", "ServerConnection"]
 
@@ -71,8 +70,6 @@ class HandlerAdapter(Handler):
 
     def open(self, request: Request) -> Reject | None:
         """Call ``init``; a :class:`~websync.server.serving.Reject` it raises or returns refuses the upgrade."""
-        from .serving import Reject
-
         try:
             reply = self.handler.init(request)
         except Reject as reject:
@@ -157,8 +154,7 @@ class ConnectionWorker(Worker):
         silent past ``handshake_timeout``, or the server is stopping) and ``OSError``; the socket is
         closed then, and the worker ends.
         """
-        timeout = self.settings.handshake_timeout
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(self.settings.handshake_timeout)
         try:
             return self._upgrade(deadline)
         except InvalidRequest as refusal:
@@ -170,7 +166,7 @@ class ConnectionWorker(Worker):
             self.sock.close()
             raise
 
-    def _upgrade(self, deadline: float | None) -> Connection:
+    def _upgrade(self, deadline: Deadline) -> Connection:
         request, leftover = self._read_request(deadline)
         self.tracer.headers(f"{request.method} {request.path}", request.headers.items())
         upgrade = self.settings.handshake.negotiate(request)
@@ -200,7 +196,7 @@ class ConnectionWorker(Worker):
         self.tracer.event("connected (subprotocol %s, extensions %s)", upgrade.subprotocol, connection.extensions)
         return connection
 
-    def _read_request(self, deadline: float | None) -> tuple[Request, bytes]:
+    def _read_request(self, deadline: Deadline) -> tuple[Request, bytes]:
         """The upgrade request, and the bytes the client sent after it (its first frames)."""
         parser = RequestParser()
         request = None
@@ -208,12 +204,12 @@ class ConnectionWorker(Worker):
             request = parser.receive_data(self._read_request_bytes(deadline))
         return request, parser.leftover
 
-    def _read_request_bytes(self, deadline: float | None) -> bytes:
+    def _read_request_bytes(self, deadline: Deadline) -> bytes:
         """The next bytes of the request; pushes and stop requests are handled while waiting."""
         while True:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise OpenTimeout(f"no complete upgrade request within {self.settings.handshake_timeout}s")
+            remaining = deadline.left(
+                OpenTimeout, f"no complete upgrade request within {self.settings.handshake_timeout}s"
+            )
             ready = readable([self.sock, self._waker.reader], remaining)
             if self._waker.reader in ready:
                 self._drain_mailbox(None)  # frames pushed meanwhile wait in the outbox
@@ -229,12 +225,11 @@ class ConnectionWorker(Worker):
                 raise InvalidHandshake("the client closed the connection during the handshake")
             return data
 
-    def _respond(self, response: Response, deadline: float | None) -> None:
+    def _respond(self, response: Response, deadline: Deadline) -> None:
         self.tracer.headers(f"HTTP {response.status}", response.headers.items())
-        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
-        send_all(self.sock, format_response(response), remaining)
+        send_all(self.sock, format_response(response), deadline.remaining(0.001))
 
-    def _respond_quietly(self, response: Response, deadline: float | None) -> None:
+    def _respond_quietly(self, response: Response, deadline: Deadline) -> None:
         """Best effort: the client may be gone already."""
         try:
             self._respond(response, deadline)

@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from ..core.errors import ConnectionClosed, ConnectionClosedOK
-from ..core.frames import Binary, Close, Frame, Ping, Pong, Text, close_payload
+from ..core.frames import Binary, Close, Frame, Ping, Pong, Text, as_frame, close_payload
 from ..core.handshake import Response
 from ..core.headers import Headers
 from ..core.uri import without_credentials
@@ -20,7 +20,7 @@ from ..net.options import split_options
 from ..net.tracing import Tracer
 from .handler import Handler, Reply, Stop
 from .opening import open_connection
-from .worker import Worker, as_frame
+from .worker import Worker
 
 __all__ = ["ClientConnection", "connect"]
 

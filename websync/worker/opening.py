@@ -13,26 +13,17 @@ from ..core.errors import InvalidHandshake, InvalidStatus, OpenTimeout
 from ..core.handshake import REDIRECT_STATUSES, Accepted, ClientHandshake, Response, ResponseParser
 from ..core.protocol import Protocol, Role
 from ..core.uri import WebSocketURI, parse_uri
-from ..extensions.base import ClientExtensionFactory
-from ..extensions.permessage_deflate import ClientPerMessageDeflate
-from ..http2.session import open_stream
+from ..extensions.factories import extension_factories
+from ..http2.session import OPEN_TIMED_OUT, open_stream
 from ..http2.stream import StreamConnection
 from ..net.connection import Connection, Statistics
+from ..net.deadline import Deadline
 from ..net.options import ConnectOptions
 from ..net.proxy import resolve_proxy
 from ..net.tracing import Tracer
 from ..net.transport import open_socket, send_all, wait_readable
 
 __all__ = ["open_connection"]
-
-
-def extension_factories(options: ConnectOptions) -> list[ClientExtensionFactory]:
-    """The extensions to offer for the ``compression`` option."""
-    if options.compression is None:
-        return []
-    if options.compression == "deflate":
-        return [ClientPerMessageDeflate()]
-    raise ValueError(f"unsupported compression {options.compression!r}: use 'deflate' or None")
 
 
 CANCEL_CHECK_INTERVAL = 0.05
@@ -47,19 +38,14 @@ class OpenCancelled(InvalidHandshake):
 class _Budget:
     """The time left for one opening attempt, and whether its opener gave up on it."""
 
-    deadline: float | None
+    deadline: Deadline
     cancelled: Callable[[], bool] | None = None
 
     def remaining(self) -> float | None:
         """Seconds left; raises OpenTimeout past the deadline and OpenCancelled once cancelled."""
         if self.cancelled is not None and self.cancelled():
             raise OpenCancelled("the opening handshake was cancelled")
-        if self.deadline is None:
-            return None
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise OpenTimeout("timed out during the opening handshake")
-        return remaining
+        return self.deadline.left(OpenTimeout, OPEN_TIMED_OUT)
 
     def wait_slice(self) -> float | None:
         """How long one wait may last: the time left, in short slices when cancellable."""
@@ -84,8 +70,7 @@ def open_connection(
     Raises :class:`~websync.core.errors.InvalidHandshake` subclasses (``InvalidStatus`` for a refusal,
     ``OpenTimeout``) and :class:`~websync.core.errors.TransportError`.
     """
-    deadline = None if options.open_timeout is None else time.monotonic() + options.open_timeout
-    budget = _Budget(deadline, cancelled)
+    budget = _Budget(Deadline(options.open_timeout), cancelled)
     uri = parse_uri(url)
     for _ in range(options.max_redirects + 1):
         tracer.event("connecting to %s", uri)
@@ -120,7 +105,7 @@ def _upgrade(
         headers=options.headers,
         origin=options.origin,
         subprotocols=options.subprotocols,
-        extensions=extension_factories(options),
+        extensions=extension_factories(options.compression, Role.CLIENT),
     )
     if options.session is not None or options.http2:
         opened = open_stream(uri, handshake, options, tracer, budget.remaining())

@@ -16,9 +16,10 @@ from typing import Any, ClassVar, Literal, TypeVar, get_args
 from supervisors import FORKED, Exit, NotRunningError, Process, is_normal_exit
 
 from ..core.errors import ConnectionClosed, ConnectionClosedError, WebSocketError
-from ..core.frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
+from ..core.frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text, as_frame
 from ..core.headers import Headers
 from ..net.connection import Connection, Statistics
+from ..net.deadline import Deadline
 from ..net.options import ConnectOptions, split_options
 from ..net.tracing import Tracer
 from ..net.transport import Poller, Waker, readable, readable_or_writable
@@ -360,10 +361,10 @@ class Worker(Process):
 
     def _idle(self, delay: float) -> bool:
         """Wait ``delay`` seconds while handling the mailbox; False if a stop arrived."""
-        deadline = time.monotonic() + delay
+        deadline = Deadline(delay)
         while self._stopping is None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            remaining = deadline.remaining()
+            if remaining == 0:
                 return True
             readable([self._waker.reader], remaining)
             self._drain_mailbox(None)
@@ -711,19 +712,6 @@ class Worker(Process):
             logger.exception("terminate() of %s raised", self.tracer.name)
         if not is_normal_exit(reason):
             self.tracer.event("exit reason is abnormal: %r", reason)
-
-
-def as_frame(message: str | bytes | bytearray | memoryview | Frame) -> Frame:
-    """``str`` -> Text, bytes-like -> Binary, a frame value -> itself; TypeError otherwise."""
-    if type(message) is bytes:
-        return Binary(message)
-    if isinstance(message, str):
-        return Text(message)
-    if isinstance(message, (bytes, bytearray, memoryview)):
-        return Binary(bytes(message))
-    if isinstance(message, (Text, Binary, Ping, Pong, Close)):
-        return message
-    raise TypeError(f"cannot send {type(message).__name__}: use str, bytes or a frame value")
 
 
 def start(handler: Handler, *, name: str | None = None, debug: Iterable[str] = (), **options: Any) -> Worker:
