@@ -237,9 +237,14 @@ def _iterate(ws: websync.ClientConnection, timeout: float) -> None:
 
 
 def _repeated(call: Callable[[], object]) -> None:
-    """A call that may succeed into a socket not yet known to be dead: again until it raises."""
+    """A call that may succeed into a socket not yet known to be dead: again until it raises, for
+    at most RECV_TIMEOUT (a black hole's rescuer closes the connection soon after, and 40 sleeps of
+    10 ms overran it on two busy cores)."""
+    deadline = time.monotonic() + RECV_TIMEOUT
     for _ in range(40):
         call()
+        if time.monotonic() >= deadline:
+            return
         time.sleep(0.01)
 
 
