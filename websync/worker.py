@@ -17,7 +17,7 @@ from supervisors import FORKED, Process, is_normal_exit
 from .connection import Connection, Statistics
 from .errors import ConnectionClosed, ConnectionClosedError, WebSocketError
 from .frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
-from .handler import Handler, Reconnect, Reply, Stop
+from .handler import Attempts, Handler, Reconnect, Reply, Stop
 from .headers import Headers
 from .keepalive import Keepalive
 from .opening import open_connection
@@ -206,19 +206,20 @@ class Worker(Process):
 
     def _lifecycle(self) -> object:
         """Connect, serve, and ask the handler what to do after each end, until a stop."""
-        attempt = 0
+        attempts = Attempts(self.handler.stable_after)
         while True:
             reason: Exception
             if self.connection is None:
                 try:
                     self.connection = self._connect()
                 except (WebSocketError, OSError) as exc:
-                    attempt += 1
+                    attempt = attempts.failed()
                     self.tracer.event("connection attempt %d failed: %s", attempt, exc)
                     reason = exc
             if self.connection is not None:
+                attempts.connected(time.monotonic())
                 reason = self._serve(self.connection)
-                attempt = 1
+                attempt = attempts.ended(time.monotonic())
             self._drain_mailbox(None)
             if self._stopping is not None:
                 return self._stopping
