@@ -150,7 +150,9 @@ def _upgrade(
         connection_class, sock = StreamConnection, opened.sock
         response, accepted, leftover = opened.response, opened.accepted, b""
     protocol = Protocol(Role.CLIENT, max_size=options.max_size, extensions=accepted.extensions)
-    connection = connection_class(sock, protocol, uri, response, accepted.subprotocol, tracer, stats)
+    connection = connection_class(
+        sock, protocol, uri, response, accepted.subprotocol, tracer, stats, write_timeout=options.write_timeout
+    )
     stats.connected_since = time.time()
     tracer.event("connected to %s (subprotocol %s, extensions %s)", uri, accepted.subprotocol, connection.extensions)
     connection.early_data = leftover

@@ -51,6 +51,7 @@ class ConnectOptions:
     server_hostname: str | None = None
     open_timeout: float | None = 10.0
     close_timeout: float | None = 10.0
+    write_timeout: float | None = None
     follow_redirects: bool = True
     max_redirects: int = 5
     trace: bool = False
