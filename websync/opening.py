@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from .connection import Connection, Statistics
 from .errors import InvalidHandshake, InvalidStatus, OpenTimeout
-from .extensions.base import ClientExtensionFactory
-from .extensions.permessage_deflate import ClientPerMessageDeflate
+from .extensions.factories import extension_factories
 from .handshake import REDIRECT_STATUSES, Accepted, ClientHandshake, Response, ResponseParser
 from .http2.session import open_stream
 from .http2.stream import StreamConnection
@@ -24,15 +23,6 @@ from .transport import open_socket, send_all, wait_readable
 from .uri import WebSocketURI, parse_uri
 
 __all__ = ["open_connection"]
-
-
-def extension_factories(options: ConnectOptions) -> list[ClientExtensionFactory]:
-    """The extensions to offer for the ``compression`` option."""
-    if options.compression is None:
-        return []
-    if options.compression == "deflate":
-        return [ClientPerMessageDeflate()]
-    raise ValueError(f"unsupported compression {options.compression!r}: use 'deflate' or None")
 
 
 CANCEL_CHECK_INTERVAL = 0.05
@@ -120,7 +110,7 @@ def _upgrade(
         headers=options.headers,
         origin=options.origin,
         subprotocols=options.subprotocols,
-        extensions=extension_factories(options),
+        extensions=extension_factories(options.compression, options.extensions, Role.CLIENT),
     )
     if options.session is not None or options.http2:
         opened = open_stream(uri, handshake, options, tracer, budget.remaining())

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any, Literal
 
+from .extensions import ClientExtensionFactory, ClientPerMessageDeflate
 from .headers import HeadersLike
 from .protocol import DEFAULT_MAX_SIZE
 from .proxy import ProxySetting
@@ -45,7 +46,8 @@ class ConnectOptions:
     headers: HeadersLike | None = None
     subprotocols: Sequence[str] = ()
     origin: str | None = None
-    compression: Literal["deflate"] | None = "deflate"
+    compression: Literal["deflate"] | ClientPerMessageDeflate | None = "deflate"
+    extensions: Sequence[ClientExtensionFactory] = ()
     max_size: int | None = DEFAULT_MAX_SIZE
     ssl: ssl.SSLContext | None = None
     server_hostname: str | None = None

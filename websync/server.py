@@ -37,11 +37,12 @@ from supervisors import (
 )
 
 from .extensions.base import ServerExtensionFactory
+from .extensions.factories import extension_factories
 from .extensions.permessage_deflate import ServerPerMessageDeflate
 from .frames import Binary, Close, Ping, Pong, Text
 from .handler import Reply
 from .headers import HeadersLike
-from .protocol import DEFAULT_MAX_SIZE
+from .protocol import DEFAULT_MAX_SIZE, Role
 from .server_handshake import Request, ServerHandshake
 from .server_worker import Acceptor, ConnectionSettings, ConnectionWorker
 from .worker import Worker
@@ -127,7 +128,9 @@ class ServerOptions:
     """The options of :func:`serve`.
 
     - ``subprotocols``: subprotocols the server speaks, most preferred first.
-    - ``compression``: ``"deflate"`` accepts permessage-deflate offers; None declines them.
+    - ``compression``: ``"deflate"`` accepts permessage-deflate offers; None declines them; a
+      configured ``websync.extensions.ServerPerMessageDeflate(...)`` accepts them with its settings.
+    - ``extensions``: more :class:`~websync.extensions.ServerExtensionFactory` objects, tried in order.
     - ``max_size``: bound on a received message in bytes (None: unlimited); past it, 1009.
     - ``max_connections``: past it, new clients get HTTP 503 (None: unlimited).
     - ``handshake_timeout``: seconds a client has to send its upgrade request.
@@ -138,7 +141,8 @@ class ServerOptions:
     """
 
     subprotocols: Sequence[str] = ()
-    compression: Literal["deflate"] | None = "deflate"
+    compression: Literal["deflate"] | ServerPerMessageDeflate | None = "deflate"
+    extensions: Sequence[ServerExtensionFactory] = ()
     max_size: int | None = DEFAULT_MAX_SIZE
     max_connections: int | None = None
     handshake_timeout: float | None = 10.0
@@ -149,12 +153,8 @@ class ServerOptions:
     ping_timeout: float | None = 20.0
 
     def extension_factories(self) -> list[ServerExtensionFactory]:
-        """The extensions to accept for the ``compression`` option."""
-        if self.compression is None:
-            return []
-        if self.compression == "deflate":
-            return [ServerPerMessageDeflate()]
-        raise ValueError(f"unsupported compression {self.compression!r}: use 'deflate' or None")
+        """The extensions to accept, from the ``compression`` and ``extensions`` options."""
+        return extension_factories(self.compression, self.extensions, Role.SERVER)
 
     def handshake(self) -> ServerHandshake:
         """The sans-IO handshake that checks and answers upgrade requests with these options."""
