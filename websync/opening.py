@@ -72,7 +72,8 @@ def open_connection(
     ``stats`` counts the connection's traffic (a worker's counters span its reconnects);
     ``cancelled`` is polled while waiting for the server, and True ends the attempt.
     Raises :class:`~websync.errors.InvalidHandshake` subclasses (``InvalidStatus`` for a refusal,
-    ``OpenTimeout``) and :class:`~websync.errors.TransportError`.
+    ``OpenTimeout``), :class:`~websync.errors.TransportError`, and ``ValueError`` for options
+    that do not go together (``unix_socket`` or ``sock`` with HTTP/2) or an unknown ``compression``.
     """
     deadline = None if options.open_timeout is None else time.monotonic() + options.open_timeout
     budget = _Budget(deadline, cancelled)
@@ -85,6 +86,8 @@ def open_connection(
             location = refusal.headers.get("Location")
             if refusal.status not in REDIRECT_STATUSES or not options.follow_redirects or not location:
                 raise
+            if options.sock is not None:
+                raise  # the caller's one socket is closed with the refusal
             uri = _redirect_target(uri, location)
             tracer.event("redirected (%d) to %s", refusal.status, uri)
     raise InvalidHandshake(f"more than {options.max_redirects} redirects")
@@ -112,10 +115,13 @@ def _upgrade(
         subprotocols=options.subprotocols,
         extensions=extension_factories(options.compression, options.extensions, Role.CLIENT),
     )
+    given = options.sock is not None or options.unix_socket is not None
+    if given and (options.session is not None or options.http2):
+        raise ValueError("unix_socket and sock are for HTTP/1.1: leave http2 and session unset")
     if options.session is not None or options.http2:
         opened = open_stream(uri, handshake, options, tracer, budget.remaining())
     else:
-        proxy = resolve_proxy(options.proxy, uri)
+        proxy = None if given else resolve_proxy(options.proxy, uri)
         if proxy is not None:
             tracer.event("through proxy %s", proxy)
         opened = open_socket(
@@ -125,6 +131,8 @@ def _upgrade(
             server_hostname=options.server_hostname,
             proxy=proxy,
             proxy_ssl=options.proxy_ssl,
+            unix_socket=options.unix_socket,
+            sock=options.sock,
         )
     if uri.secure and isinstance(opened, ssl.SSLSocket) and opened.selected_alpn_protocol() == "h2":
         opened.close()  # only a caller's context offers h2 here, and websync leaves it as it is
