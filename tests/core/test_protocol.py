@@ -1355,9 +1355,25 @@ def test_after_a_refused_frame_the_peers_close_is_found_behind_its_payload() -> 
     assert proto.failure_acknowledged
 
 
-def test_after_a_malformed_frame_the_stream_is_not_followed() -> None:
+def test_after_a_malformed_frame_its_length_still_leads_to_the_peers_close() -> None:
     proto = Protocol(Role.SERVER)
-    proto.receive_data(frame(TEXT, b"x") + frame(CLOSE, b"\x03\xe8", key=KEY))  # unmasked: 1002
+    proto.receive_data(frame(TEXT, b"x") + frame(CLOSE, b"\x03\xe8", key=KEY)[:4])  # unmasked: 1002
+    assert_failed(proto, 1002)
+    assert not proto.failure_acknowledged
+    proto.receive_data(frame(CLOSE, b"\x03\xe8", key=KEY)[4:])
+    assert proto.failure_acknowledged
+
+
+def test_a_refused_close_frame_is_the_peers_answer_already() -> None:
+    proto = Protocol(Role.SERVER)
+    proto.receive_data(frame(CLOSE, b"\x07\xd0", key=KEY))  # code 2000 may not be sent: 1002
+    assert_failed(proto, 1002)
+    assert proto.failure_acknowledged
+
+
+def test_a_length_with_its_top_bit_set_cannot_be_followed() -> None:
+    proto = Protocol(Role.SERVER)
+    proto.receive_data(b"\x82\xff" + b"\x80" + b"\x00" * 7 + KEY)
     assert_failed(proto, 1002)
     proto.receive_data(frame(CLOSE, b"\x03\xe8", key=KEY))
     assert not proto.failure_acknowledged

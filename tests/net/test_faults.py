@@ -195,7 +195,7 @@ class TimedRecorder(Recorder):
         return super().connect()
 
 
-BACKOFF = {"min": 0.05, "max": 0.5}
+BACKOFF = {"min": 0.05, "max": 0.5, "jitter": 0}
 
 
 def inject(fault: str, proxy: FaultRelay, origin: ScriptedServer) -> None:

@@ -53,6 +53,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--certfile", help="PEM with the key and the certificate chain: serve wss")
     parser.add_argument("--no-compression", action="store_true", help="do not accept permessage-deflate")
+    parser.add_argument("--deflate", help="JSON keyword arguments of websockets' ServerPerMessageDeflateFactory")
     parser.add_argument("--subprotocols", nargs="*", default=None, help="subprotocols the server supports")
     parser.add_argument("--force-subprotocol", help="choose this subprotocol whatever the client offers")
     parser.add_argument("--max-size", type=int, default=None, help="incoming message limit (default: none)")
@@ -94,11 +95,15 @@ def main(argv: list[str] | None = None) -> None:
             ws.send(message)
 
     options: dict[str, Any] = {
-        "compression": None if args.no_compression else "deflate",
+        "compression": None if args.no_compression or args.deflate else "deflate",
         "max_size": args.max_size,
         "ping_interval": None,
         "close_timeout": 2,
     }
+    if args.deflate:
+        from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+
+        options["extensions"] = [ServerPerMessageDeflateFactory(**json.loads(args.deflate))]
     if args.subprotocols is not None:
         options["subprotocols"] = args.subprotocols
     if args.force_subprotocol is not None:
@@ -125,6 +130,8 @@ class ServerOptions:
     host: str = "127.0.0.1"
     certfile: str | None = None
     compression: bool = True
+    deflate: str | None = None
+    """JSON keyword arguments of websockets' ``ServerPerMessageDeflateFactory`` (``--deflate``)."""
     subprotocols: tuple[str, ...] | None = None
     force_subprotocol: str | None = None
     max_size: int | None = None
@@ -140,6 +147,8 @@ class ServerOptions:
             argv += ["--certfile", self.certfile]
         if not self.compression:
             argv.append("--no-compression")
+        if self.deflate is not None:
+            argv += ["--deflate", self.deflate]
         if self.subprotocols is not None:
             argv += ["--subprotocols", *self.subprotocols]
         if self.force_subprotocol is not None:

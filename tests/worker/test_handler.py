@@ -8,6 +8,7 @@ import pytest
 from worker_peers import Recorder, free_port, path_of, unique_url
 
 import websync
+from websync.worker.handler import Attempts
 
 pytestmark = pytest.mark.timeout(15)
 
@@ -15,32 +16,65 @@ pytestmark = pytest.mark.timeout(15)
 # -- backoff --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("attempt, delay", [(1, 0.2), (2, 0.8), (3, 1.8), (4, 3.2)])
-def test_backoff_defaults(attempt, delay):
-    assert websync.backoff(attempt) == pytest.approx(delay)
+@pytest.mark.parametrize("attempt, delay", [(1, 0.2), (2, 0.4), (3, 0.8), (4, 1.6), (5, 3.2)])
+def test_backoff_nominal_delays_grow_exponentially(attempt, delay):
+    assert websync.backoff(attempt, jitter=0) == pytest.approx(delay)
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 5, 9])
+def test_backoff_jitters_by_default(attempt):
+    nominal = websync.backoff(attempt, jitter=0)
+    delays = [websync.backoff(attempt) for _ in range(200)]
+    assert all(nominal / 2 - 1e-9 <= d <= nominal + 1e-9 for d in delays)
+    assert len(set(delays)) > 100
 
 
 def test_backoff_is_capped_at_max():
-    assert websync.backoff(13) == 30.0  # 0.2 * 169 = 33.8
-    assert websync.backoff(1000) == 30.0
-    assert websync.backoff(3, min=1, max=5) == 5
-    assert websync.backoff(2, min=1, max=5) == 4
+    assert websync.backoff(9, jitter=0) == 30.0  # 0.2 * 2**8 = 51.2
+    assert websync.backoff(1000, jitter=0) == 30.0
+    assert websync.backoff(100_000, jitter=0) == 30.0  # 2.0**99_999 overflows a float
+    assert websync.backoff(3, min=1, max=3, jitter=0) == 3
+    assert websync.backoff(2, min=1, max=5, jitter=0) == 2
 
 
-def test_backoff_factor():
-    assert websync.backoff(3, min=1, factor=1) == 3
-    assert websync.backoff(3, min=1, factor=3) == 27
+def test_backoff_factor_is_the_growth_per_attempt():
+    assert websync.backoff(3, min=1, factor=1, jitter=0) == 1
+    assert websync.backoff(3, min=1, factor=3, jitter=0) == 9
 
 
 def test_backoff_jitter_spreads_below_the_delay():
     delays = [websync.backoff(3, jitter=0.5) for _ in range(200)]
-    assert all(0.9 - 1e-9 <= d <= 1.8 + 1e-9 for d in delays)
+    assert all(0.4 - 1e-9 <= d <= 0.8 + 1e-9 for d in delays)
     assert len(set(delays)) > 100
-    assert min(delays) < 1.2 and max(delays) > 1.5  # spread over the range, not a constant shift
+    assert min(delays) < 0.5 and max(delays) > 0.7  # spread over the range, not a constant shift
 
 
 def test_backoff_without_jitter_is_deterministic():
-    assert {websync.backoff(2) for _ in range(20)} == {websync.backoff(2)}
+    assert {websync.backoff(2, jitter=0) for _ in range(20)} == {websync.backoff(2, jitter=0)}
+
+
+@pytest.mark.parametrize("jitter", [-0.1, 1.5])
+def test_backoff_refuses_jitter_outside_0_to_1(jitter):
+    with pytest.raises(ValueError, match="jitter"):
+        websync.backoff(1, jitter=jitter)
+
+
+# -- attempts -------------------------------------------------------------------------------------
+
+
+def test_attempts_count_failures_and_short_connections_in_a_row():
+    attempts = Attempts(stable_after=10)
+    assert attempts.failed() == 1
+    assert attempts.failed() == 2
+    attempts.connected(100.0)
+    assert attempts.ended(100.5) == 3  # accepted, then closed at once: still failing
+    attempts.connected(101.0)
+    assert attempts.ended(111.0) == 1  # lasted stable_after: the count starts again
+    assert attempts.failed() == 2
+
+
+def test_handler_stable_after_defaults_to_10_seconds():
+    assert websync.Handler.stable_after == 10.0
 
 
 # -- the defaults ---------------------------------------------------------------------------------
@@ -68,7 +102,10 @@ def test_default_handle_ping_answers_with_a_pong_of_the_same_data():
 def test_default_handle_disconnect_reconnects_after_backoff():
     handler = Bare()
     for attempt in (1, 2, 3, 4):
-        assert handler.handle_disconnect(ConnectionError(), attempt) == websync.Reconnect(websync.backoff(attempt))
+        decision = handler.handle_disconnect(ConnectionError(), attempt)
+        assert isinstance(decision, websync.Reconnect)
+        nominal = websync.backoff(attempt, jitter=0)
+        assert nominal / 2 <= decision.delay <= nominal  # jittered
 
 
 def test_default_handle_error_reraises():

@@ -159,7 +159,7 @@ class Protocol:
         self._probe: _Probe | None = None
         self._skip: int | None = None
         """After a violation: the bytes of the refused frame still to come, or None when the stream
-        cannot be followed (see :meth:`_discard`)."""
+        cannot be followed (a length with its most significant bit set; see :meth:`_discard`)."""
         self._after_failure = b""
         """The bytes after the refused frame in the read that failed, for :meth:`_discard`."""
         self.failure_acknowledged = False
@@ -255,8 +255,8 @@ class Protocol:
                 position = end
                 self._probe = None
                 event = self._receive_frame(WireFrame(opcode, payload, first > 0x7F, bool(first & 0x40), False, False))
-            except ProtocolError as error:
-                self._skip_after_failure(error, view, end)
+            except ProtocolError:
+                self._skip_after_failure(first, view, end)
                 raise
             if event is not None:
                 events.append(event)
@@ -412,12 +412,12 @@ class Protocol:
             return None
         return Close(None if received.code == CloseCode.NO_STATUS else received.code)
 
-    def _skip_after_failure(self, error: ProtocolError, view: bytes | bytearray | memoryview, end: int) -> None:
-        """Where to go on reading after ``error`` in the frame that ends at ``end``: a frame that
-        is well formed but refused (too big, bad UTF-8, a bad close payload) is skipped, so that
-        the peer's answer to our close can be found; a malformed stream is not followed (1002)."""
-        if error.close_code == CloseCode.PROTOCOL_ERROR:
-            self._skip = None
+    def _skip_after_failure(self, first: int, view: bytes | bytearray | memoryview, end: int) -> None:
+        """Where to go on reading after a violation in the frame that starts with byte ``first``
+        and ends at ``end``: its header gave its length, so it is skipped and the peer's answer to
+        our close can be found behind it. A refused close frame is that answer already."""
+        if first & 0x0F == Opcode.CLOSE:
+            self.failure_acknowledged = True
         else:
             self._skip = max(end - len(view), 0)
             self._after_failure = bytes(view[end:])

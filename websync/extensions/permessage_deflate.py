@@ -37,11 +37,20 @@ _WINDOW_BITS = {str(bits): bits for bits in range(8, 16)}
 
 
 def _check_compress_settings(settings: Mapping[str, int] | None) -> dict[str, int]:
-    """A copy of ``settings`` for :func:`zlib.compressobj`; ``wbits`` comes from negotiation."""
+    """A copy of ``settings`` for :func:`zlib.compressobj`; ``wbits`` comes from negotiation.
+
+    The values are checked now, by zlib itself, rather than at the first message sent.
+    """
     settings = dict(settings or {})
     unknown = settings.keys() - _COMPRESS_SETTINGS
     if unknown:
         raise ValueError(f"compress_settings accepts only {sorted(_COMPRESS_SETTINGS)}, not {sorted(unknown)}")
+    try:
+        zlib.compressobj(wbits=-15, **settings)  # type: ignore[arg-type]
+    except (ValueError, TypeError, zlib.error) as exc:
+        raise ValueError(
+            f"invalid compress_settings {settings}: level is -1..9, memLevel 1..9, strategy a zlib.Z_* value"
+        ) from exc
     return settings
 
 
@@ -226,7 +235,11 @@ class ClientPerMessageDeflate(ClientExtensionFactory):
         server_max_window_bits: 8..15 asks the server to compress with at most that window.
         client_no_context_takeover: reset our compressor after each message.
         server_no_context_takeover: ask the server to reset its compressor after each message.
-        compress_settings: ``level``, ``memLevel`` and ``strategy`` for :func:`zlib.compressobj`.
+        compress_settings: ``level`` (-1..9), ``memLevel`` (1..9) and ``strategy`` for
+            :func:`zlib.compressobj`, e.g. ``{"level": 1, "memLevel": 4}`` for speed and memory.
+
+    Give a configured instance as ``compression=`` to ``websync.connect`` or ``websync.start``.
+    Raises ``ValueError`` for window bits outside 8..15 and invalid ``compress_settings``.
     """
 
     name = _NAME
@@ -313,7 +326,11 @@ class ServerPerMessageDeflate(ServerExtensionFactory):
         client_max_window_bits: 8..15, asked of the client when its offer allows it.
         server_no_context_takeover: reset our compressor after each message.
         client_no_context_takeover: require the client to reset its compressor.
-        compress_settings: ``level``, ``memLevel`` and ``strategy`` for :func:`zlib.compressobj`.
+        compress_settings: ``level`` (-1..9), ``memLevel`` (1..9) and ``strategy`` for
+            :func:`zlib.compressobj`.
+
+    Give a configured instance as ``compression=`` to ``websync.serve``.
+    Raises ``ValueError`` for window bits outside 8..15 and invalid ``compress_settings``.
     """
 
     name = _NAME

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,9 @@ class Connection:
         (see ``Worker``). A count, not a clock: the blocking client's hot path reads no clock."""
         self._unsent: deque[bytes | memoryview] = deque()
         """Encoded bytes the socket has not taken yet, oldest first (guarded by the write lock)."""
+        self._stalled_since: float | None = None
+        """When a non-blocking write first left bytes the socket had no room for (see
+        :attr:`write_deadline`); None once everything is written."""
         self._read_buffer = memoryview(bytearray(READ_SIZE))
         self._tls = isinstance(self.sock, ssl.SSLSocket)
         self._dontwait = 0 if self._tls else _MSG_DONTWAIT
@@ -109,9 +113,10 @@ class Connection:
 
     def send(self, frame: Frame, *, fragment_size: int | None = None) -> None:
         """Encode and write ``frame`` after anything queued before it, blocking until the socket
-        took it all (``TimeoutError`` past ``write_timeout``); thread-safe.
+        took it all; thread-safe.
 
-        Raises :class:`~websync.core.errors.ConnectionClosed` once the close handshake started.
+        Raises :class:`~websync.core.errors.ConnectionClosed` once the close handshake started, and
+        when the write takes longer than ``write_timeout`` (see :meth:`_write_all`).
         """
         with self._write_lock:
             try:
@@ -235,9 +240,31 @@ class Connection:
         return lost
 
     def _write_all(self) -> None:
-        """Under the write lock: write everything queued, waiting for room up to ``write_timeout``."""
+        """Under the write lock: write everything queued, waiting for room up to ``write_timeout``.
+
+        Past it the stream is mid-frame and the connection is lost: raises
+        :class:`~websync.core.errors.ConnectionClosedError` (1006) with the ``TimeoutError`` as its
+        cause, and shuts the socket down, which wakes the worker to report the end.
+        """
         if not self._write_unsent(self.write_timeout):
-            raise TimeoutError(f"the peer took no data for {self.write_timeout} seconds")
+            raise self._write_timed_out()
+
+    def _write_timed_out(self) -> ConnectionClosed:
+        """Under the write lock: the peer took too long to read, with the stream mid-frame: the
+        connection is lost. Shuts the socket down, which wakes the worker to report the end."""
+        self._lose(TimeoutError(f"write timed out after {self.write_timeout:g} s"))
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return self.closed_exception()
+
+    @property
+    def write_deadline(self) -> float | None:
+        """When bytes that wait for room in the socket will have waited ``write_timeout``: a
+        :meth:`flush` after it loses the connection (``time.monotonic()``; None: no deadline)."""
+        since = self._stalled_since
+        return None if since is None or self.write_timeout is None else since + self.write_timeout
 
     def try_send(self, frame: Frame) -> bool:
         """Encode ``frame`` and write what the socket takes now, never blocking: the reader's way.
@@ -262,11 +289,19 @@ class Connection:
     def flush(self, wait: float | None = 0.0) -> bool:
         """Write the protocol's replies and the bytes still queued, waiting at most ``wait``
         seconds for another writer and for room (``None``: as long as it takes; 0: never blocks,
-        so a reader cannot deadlock against a blocked writer). True when nothing is left."""
+        so a reader cannot deadlock against a blocked writer). True when nothing is left.
+
+        Raises :class:`~websync.core.errors.ConnectionClosedError` (1006) past :attr:`write_deadline`.
+        """
         if not self._write_lock.acquire(timeout=-1 if wait is None else wait):
             return False
         try:
-            return self._write_unsent(wait)
+            if self._write_unsent(wait):
+                return True
+            deadline = self.write_deadline
+            if deadline is not None and time.monotonic() >= deadline:
+                raise self._write_timed_out()
+            return False
         except _WriteFailed as failed:
             raise self._end_on_write(failed.error, wait=wait != 0) from failed.error
         finally:
@@ -334,6 +369,7 @@ class Connection:
         while True:
             if not unsent:
                 if not protocol.replies:
+                    self._stalled_since = None
                     return True
                 self._take_replies()
                 continue
@@ -346,6 +382,8 @@ class Connection:
                 unsent[0] = memoryview(chunk)[sent:]
                 continue
             if timeout == 0:
+                if self._stalled_since is None:
+                    self._stalled_since = time.monotonic()
                 return False
             if deadline is None:
                 deadline = Deadline(timeout)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..core.headers import HeadersLike
 from ..core.protocol import DEFAULT_MAX_SIZE
+from ..extensions import ClientExtensionFactory, ClientPerMessageDeflate
 from .proxy import ProxySetting
 
 if TYPE_CHECKING:
@@ -32,6 +34,21 @@ class ConnectOptions:
     ``https://…``, ``socks5://…``, ``socks5h://…``) names the proxy. ``proxy_ssl``: the context
     for TLS to an ``https://`` proxy (default: verification against certifi's bundle).
 
+    ``unix_socket``: the path of a Unix domain socket to connect to instead of the URL's host
+    and port (the URL still gives the ``Host`` header, the path and ws:// or wss://). ``sock``: a
+    socket you connected, which the connection owns from then on; a worker's reconnects need a
+    new one each time (return it in the options of ``Handler.connect()``), and redirects are not
+    followed. With either, TLS is applied for wss:// (checked against ``server_hostname`` or the
+    URL's host), no proxy is used, and HTTP/2 is not available.
+
+    ``write_timeout``: seconds a write (``send()``, or the bytes a worker could not write at
+    once) may wait for the peer to take it; past it the connection is lost (1006, its cause a
+    ``TimeoutError``). None: as long as it takes.
+
+    ``compression``: ``"deflate"``, None, or a configured
+    :class:`~websync.extensions.ClientPerMessageDeflate`; ``extensions``: more
+    :class:`~websync.extensions.ClientExtensionFactory` objects to offer, after it.
+
     ``ssl`` and ``proxy_ssl`` are used as given and never modified, so one context may serve many
     threads and connections. ALPN can only be set on a context, so the protocols offered are the
     context's own: without ``ssl``, websync builds a context per connection offering what
@@ -45,12 +62,14 @@ class ConnectOptions:
     headers: HeadersLike | None = None
     subprotocols: Sequence[str] = ()
     origin: str | None = None
-    compression: Literal["deflate"] | None = "deflate"
+    compression: Literal["deflate"] | ClientPerMessageDeflate | None = "deflate"
+    extensions: Sequence[ClientExtensionFactory] = ()
     max_size: int | None = DEFAULT_MAX_SIZE
     ssl: ssl.SSLContext | None = None
     server_hostname: str | None = None
     open_timeout: float | None = 10.0
     close_timeout: float | None = 10.0
+    write_timeout: float | None = None
     follow_redirects: bool = True
     max_redirects: int = 5
     trace: bool = False
@@ -58,6 +77,8 @@ class ConnectOptions:
     session: Session | None = None
     proxy: ProxySetting = True
     proxy_ssl: SSLContext | None = None  # ``ssl`` is a field name in this class body
+    unix_socket: str | None = None
+    sock: socket.socket | None = None
 
 
 @dataclass(frozen=True)

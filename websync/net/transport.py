@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import select
 import socket
@@ -54,8 +55,15 @@ def open_socket(
     alpn: Sequence[str] = (),
     proxy: Proxy | None = None,
     proxy_ssl: ssl.SSLContext | None = None,
+    unix_socket: str | None = None,
+    sock: socket.socket | None = None,
 ) -> socket.socket:
     """Connect to ``uri``'s host and port (IPv4 or IPv6), with TLS for wss://.
+
+    ``unix_socket`` (a path) connects to that Unix domain socket instead, and ``sock`` uses a
+    socket the caller connected (which the connection then owns and closes); either way TLS is
+    still applied for wss://, checked against ``server_hostname`` or ``uri``'s host, and no
+    ``proxy`` is used.
 
     ``ssl_context`` and ``proxy_ssl`` are the caller's and are used as given, never modified
     (they may be shared by threads and other libraries): a context's settings cannot be copied,
@@ -70,15 +78,14 @@ def open_socket(
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     where = f"{uri.host}:{uri.port}"
-    host, port, first = (uri.host, uri.port, where) if proxy is None else (proxy.host, proxy.port, f"proxy {proxy}")
+    if sock is not None or unix_socket is not None:
+        proxy = None
+        sock, where = _given_socket(sock, unix_socket, timeout)
+    else:
+        sock = _connect_tcp(uri, proxy, timeout)
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except TimeoutError:
-        raise OpenTimeout(f"timed out connecting to {first}") from None
-    except OSError as exc:
-        raise TransportError(exc.errno, f"cannot connect to {first}: {exc.strerror or exc}") from exc
-    try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if proxy is not None:
             sock = _tunnel(sock, proxy, proxy_ssl, uri, deadline)
         if uri.secure:
@@ -89,6 +96,46 @@ def open_socket(
     except BaseException:
         sock.close()
         raise
+
+
+def _connect_tcp(uri: WebSocketURI, proxy: Proxy | None, timeout: float | None) -> socket.socket:
+    """A TCP connection to ``uri``'s host and port, or to ``proxy``."""
+    host, port, where = (uri.host, uri.port, f"{uri.host}:{uri.port}")
+    if proxy is not None:
+        host, port, where = proxy.host, proxy.port, f"proxy {proxy}"
+    try:
+        return socket.create_connection((host, port), timeout=timeout)
+    except TimeoutError:
+        raise OpenTimeout(f"timed out connecting to {where}") from None
+    except OSError as exc:
+        raise TransportError(exc.errno, f"cannot connect to {where}: {exc.strerror or exc}") from exc
+
+
+def _given_socket(
+    sock: socket.socket | None, unix_socket: str | None, timeout: float | None
+) -> tuple[socket.socket, str]:
+    """The caller's connected socket, or a connection to the Unix socket ``unix_socket``, and
+    how errors name it."""
+    if sock is not None:
+        if sock.fileno() == -1:
+            raise TransportError(
+                errno.EBADF, "the socket given as sock= is closed (a worker needs a new one for each connection)"
+            )
+        return sock, "the socket given as sock="
+    assert unix_socket is not None
+    where = f"unix socket {unix_socket}"
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        unix.settimeout(timeout)
+        unix.connect(unix_socket)
+    except BaseException as exc:
+        unix.close()
+        if isinstance(exc, TimeoutError):
+            raise OpenTimeout(f"timed out connecting to {where}") from None
+        if isinstance(exc, OSError):
+            raise TransportError(exc.errno, f"cannot connect to {where}: {exc.strerror or exc}") from exc
+        raise
+    return unix, where
 
 
 def _tunnel(

@@ -38,7 +38,9 @@ from supervisors import (
 
 from ..core.protocol import DEFAULT_MAX_SIZE, Role
 from ..core.server_handshake import Request, ServerHandshake
+from ..extensions.base import ServerExtensionFactory
 from ..extensions.factories import extension_factories
+from ..extensions.permessage_deflate import ServerPerMessageDeflate
 from ..worker.worker import Worker
 from .connection_worker import Acceptor, ConnectionSettings, ConnectionWorker
 from .handler import ServerHandler
@@ -51,7 +53,9 @@ class ServerOptions:
     """The options of :func:`serve`.
 
     - ``subprotocols``: subprotocols the server speaks, most preferred first.
-    - ``compression``: ``"deflate"`` accepts permessage-deflate offers; None declines them.
+    - ``compression``: ``"deflate"`` accepts permessage-deflate offers; None declines them; a
+      configured ``websync.extensions.ServerPerMessageDeflate(...)`` accepts them with its settings.
+    - ``extensions``: more :class:`~websync.extensions.ServerExtensionFactory` objects, tried in order.
     - ``max_size``: bound on a received message in bytes (None: unlimited); past it, 1009.
     - ``max_connections``: past it, new clients get HTTP 503 (None: unlimited).
     - ``handshake_timeout``: seconds a client has to send its upgrade request.
@@ -62,7 +66,8 @@ class ServerOptions:
     """
 
     subprotocols: Sequence[str] = ()
-    compression: Literal["deflate"] | None = "deflate"
+    compression: Literal["deflate"] | ServerPerMessageDeflate | None = "deflate"
+    extensions: Sequence[ServerExtensionFactory] = ()
     max_size: int | None = DEFAULT_MAX_SIZE
     max_connections: int | None = None
     handshake_timeout: float | None = 10.0
@@ -76,7 +81,7 @@ class ServerOptions:
         """The sans-IO handshake that checks and answers upgrade requests with these options."""
         return ServerHandshake(
             subprotocols=self.subprotocols,
-            extensions=extension_factories(self.compression, Role.SERVER),
+            extensions=extension_factories(self.compression, self.extensions, Role.SERVER),
             origins=self.origins,
         )
 

@@ -68,7 +68,8 @@ def open_connection(
     ``stats`` counts the connection's traffic (a worker's counters span its reconnects);
     ``cancelled`` is polled while waiting for the server, and True ends the attempt.
     Raises :class:`~websync.core.errors.InvalidHandshake` subclasses (``InvalidStatus`` for a refusal,
-    ``OpenTimeout``) and :class:`~websync.core.errors.TransportError`.
+    ``OpenTimeout``), :class:`~websync.core.errors.TransportError`, and ``ValueError`` for options
+    that do not go together (``unix_socket`` or ``sock`` with HTTP/2) or an unknown ``compression``.
     """
     budget = _Budget(Deadline(options.open_timeout), cancelled)
     uri = parse_uri(url)
@@ -80,6 +81,8 @@ def open_connection(
             location = refusal.headers.get("Location")
             if refusal.status not in REDIRECT_STATUSES or not options.follow_redirects or not location:
                 raise
+            if options.sock is not None:
+                raise  # the caller's one socket is closed with the refusal
             uri = _redirect_target(uri, location)
             tracer.event("redirected (%d) to %s", refusal.status, uri)
     raise InvalidHandshake(f"more than {options.max_redirects} redirects")
@@ -105,12 +108,15 @@ def _upgrade(
         headers=options.headers,
         origin=options.origin,
         subprotocols=options.subprotocols,
-        extensions=extension_factories(options.compression, Role.CLIENT),
+        extensions=extension_factories(options.compression, options.extensions, Role.CLIENT),
     )
+    given = options.sock is not None or options.unix_socket is not None
+    if given and (options.session is not None or options.http2):
+        raise ValueError("unix_socket and sock are for HTTP/1.1: leave http2 and session unset")
     if options.session is not None or options.http2:
         opened = open_stream(uri, handshake, options, tracer, budget.remaining())
     else:
-        proxy = resolve_proxy(options.proxy, uri)
+        proxy = None if given else resolve_proxy(options.proxy, uri)
         if proxy is not None:
             tracer.event("through proxy %s", proxy)
         opened = open_socket(
@@ -120,6 +126,8 @@ def _upgrade(
             server_hostname=options.server_hostname,
             proxy=proxy,
             proxy_ssl=options.proxy_ssl,
+            unix_socket=options.unix_socket,
+            sock=options.sock,
         )
     if uri.secure and isinstance(opened, ssl.SSLSocket) and opened.selected_alpn_protocol() == "h2":
         opened.close()  # only a caller's context offers h2 here, and websync leaves it as it is
@@ -136,7 +144,15 @@ def _upgrade(
         response, accepted, leftover = opened.response, opened.accepted, b""
     protocol = Protocol(Role.CLIENT, max_size=options.max_size, extensions=accepted.extensions)
     connection = connection_class(
-        sock, protocol, uri, response, accepted.subprotocol, tracer, stats, early_data=leftover
+        sock,
+        protocol,
+        uri,
+        response,
+        accepted.subprotocol,
+        tracer,
+        stats,
+        write_timeout=options.write_timeout,
+        early_data=leftover,
     )
     stats.connected_since = time.time()
     tracer.event("connected to %s (subprotocol %s, extensions %s)", uri, accepted.subprotocol, connection.extensions)

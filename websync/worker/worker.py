@@ -23,7 +23,7 @@ from ..net.deadline import Deadline
 from ..net.options import ConnectOptions, split_options
 from ..net.tracing import Tracer
 from ..net.transport import Poller, Waker, readable, readable_or_writable
-from .handler import Handler, Reconnect, Reply, Stop
+from .handler import Attempts, Handler, Reconnect, Reply, Stop
 from .keepalive import Keepalive
 from .opening import open_connection
 
@@ -301,7 +301,7 @@ class Worker(Process):
 
     def _lifecycle(self) -> object:
         """Connect, serve, and ask the handler what to do after each end, until a stop."""
-        attempt = 0
+        attempts = Attempts(self.handler.stable_after)
         while True:
             reason: Exception
             if self.connection is None:
@@ -311,12 +311,13 @@ class Worker(Process):
                         self.connection.record_into(self.record)
                     self.record("connected", str(self.connection.uri))
                 except (WebSocketError, OSError) as exc:
-                    attempt += 1
+                    attempt = attempts.failed()
                     self.tracer.event("connection attempt %d failed: %s", attempt, exc)
                     reason = exc
             if self.connection is not None:
+                attempts.connected(time.monotonic())
                 reason = self._serve(self.connection)
-                attempt = 1
+                attempt = attempts.ended(time.monotonic())
             self._drain_mailbox(None)
             if self._stopping is not None:
                 return self._stopping
@@ -428,7 +429,7 @@ class Worker(Process):
                 if payload is not None:
                     self._send_control(connection, Ping(payload))
                 keepalive_due = self._keepalive.next_deadline()
-            deadline = keepalive_due
+            deadline = min((d for d in (keepalive_due, connection.write_deadline) if d is not None), default=None)
             if self._close_deadline is not None or self._failure_deadline is not None:  # closing
                 deadline = min(d for d in (deadline, self._close_deadline, self._failure_deadline) if d is not None)
             timeout = None if deadline is None else max(deadline - now, 0)
