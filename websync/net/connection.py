@@ -98,6 +98,15 @@ class Connection:
         one, and nothing else: no control frame, fragment, partial frame or violation (nothing a
         worker must act on)."""
 
+    def take_reads(self) -> bool:
+        """For a caller's ``recv``: take the socket's reads, unless another thread holds them
+        (False); release with ``read_lock.release()``. Counted in :attr:`caller_reads` first, not
+        after the read: that part is on the round trip's clock."""
+        if not self.read_lock.acquire(False):
+            return False
+        self.caller_reads += 1
+        return True
+
     def record_into(self, record: Callable[[str, object], None]) -> None:
         """Record every frame in and out with ``record(kind, detail)`` (``Process.record``: the
         owning worker's flight recorder), from whichever thread reads or writes the frame."""

@@ -176,8 +176,7 @@ class ClientConnection:
                 item = frames.get_nowait()
             elif self._closed is not None:
                 raise self._closed
-            elif not protocol.closing and read_lock.acquire(False):
-                connection.caller_reads += 1  # here, not after the read: that part is on the round trip's clock
+            elif not protocol.closing and connection.take_reads():
                 try:
                     # Unless the worker put frames in the inbox before this thread came.
                     if not frames.empty():

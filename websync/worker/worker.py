@@ -10,7 +10,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from supervisors import FORKED, Exit, NotRunningError, Process, is_normal_exit
@@ -26,6 +25,7 @@ from ..net.transport import Poller, Waker, readable, readable_or_writable
 from .handler import Attempts, Handler, Reconnect, Reply, Stop
 from .keepalive import Keepalive
 from .opening import open_connection
+from .system import Mailbox, SystemCall, answer_system_calls, refuse_system_calls
 
 __all__ = ["Worker", "QueueFull", "start"]
 
@@ -47,27 +47,6 @@ class QueueFull(WebSocketError):
 
 
 T = TypeVar("T")
-
-
-@dataclass
-class _SystemCall:
-    """A ``supervisors.sys`` call posted to the worker's mailbox, and its answer."""
-
-    fn: Callable[[], Any]
-    done: threading.Event = field(default_factory=threading.Event)
-    result: Any = None
-    error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.result = self.fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
-            self.error = exc
-        self.done.set()
-
-    def refuse(self, error: BaseException) -> None:
-        self.error = error
-        self.done.set()
 
 
 class _Lost(Exception):
@@ -130,7 +109,7 @@ class Worker(Process):
             self.tracer.switch(True)
         self.stats = connection.stats if connection is not None else Statistics()
         self.connection = connection
-        self._mailbox: deque[tuple[str, Any]] = deque()
+        self._mailbox: Mailbox = deque()
         self._outbox: deque[Frame] = deque()
         self._outbox_lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -229,14 +208,9 @@ class Worker(Process):
             return fn()
         if not self.is_alive():
             raise NotRunningError(f"{self!r} is not running")
-        call = _SystemCall(fn)
+        call = SystemCall(fn)
         self._post("system", call)
-        while not call.done.wait(STANDBY_INTERVAL):
-            if not self.is_alive():  # exited: it answered what it found queued, not this one
-                call.refuse(NotRunningError(f"{self!r} is not running"))
-        if call.error is not None:
-            raise call.error
-        return call.result  # type: ignore[no-any-return]
+        return call.answer(self.is_alive, self)  # type: ignore[no-any-return]
 
     def system_get_state(self) -> object:
         """The handler: the state its callbacks keep (a server connection's ServerHandler)."""
@@ -257,16 +231,6 @@ class Worker(Process):
         super().system_trace(enabled)
         self.tracer.switch(enabled)
 
-    def _answer_system_calls(self) -> None:
-        """Run the system calls waiting in the mailbox, leaving the other messages in order."""
-        mailbox = self._mailbox
-        for _ in range(len(mailbox)):
-            kind, payload = mailbox.popleft()
-            if kind == "system":
-                payload.run()
-            else:
-                mailbox.append((kind, payload))
-
     # -- the worker's thread --------------------------------------------------------------------
 
     def run(self) -> object:
@@ -281,14 +245,8 @@ class Worker(Process):
             self._discard_connection()
             self._report_unsent()
             self._call_terminate(reason)
-            self._refuse_system_calls()
+            refuse_system_calls(self._mailbox, self)
             self._waker.close()
-
-    def _refuse_system_calls(self) -> None:
-        """At exit: system calls still queued get NotRunningError."""
-        for kind, payload in list(self._mailbox):
-            if kind == "system":
-                payload.refuse(NotRunningError(f"{self!r} is not running"))
 
     def _report_unsent(self) -> None:
         """Count and log the frames that never went out (no connection came up before the exit)."""
@@ -340,7 +298,7 @@ class Worker(Process):
         in the mailbox, and no frame queued before it needs the connection (those get half the
         stop's timeout, or the handshake's own, to go out before the close)."""
         if any(kind == "system" for kind, _ in list(self._mailbox)):
-            self._answer_system_calls()
+            answer_system_calls(self._mailbox)
         if not any(kind in ("stop", "close") for kind, _ in list(self._mailbox)):
             return False
         deadline = self._stop_deadline
@@ -606,7 +564,7 @@ class Worker(Process):
             if any(kind == "stop" for kind, _ in self._mailbox):
                 self.suspended = False
                 return
-            self._answer_system_calls()
+            answer_system_calls(self._mailbox)
             if self.suspended:
                 readable([self._waker.reader], None)
                 self._waker.drain()
