@@ -387,7 +387,10 @@ class Worker(Process):
                 if payload is not None:
                     self._send_control(connection, Ping(payload))
                 keepalive_due = self._keepalive.next_deadline()
-            deadline = min((d for d in (keepalive_due, connection.write_deadline) if d is not None), default=None)
+            deadline = keepalive_due
+            write_due = connection.write_deadline  # no generator and min(): this runs every round trip
+            if write_due is not None and (deadline is None or write_due < deadline):
+                deadline = write_due
             if self._close_deadline is not None or self._failure_deadline is not None:  # closing
                 deadline = min(d for d in (deadline, self._close_deadline, self._failure_deadline) if d is not None)
             timeout = None if deadline is None else max(deadline - now, 0)
