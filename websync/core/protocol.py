@@ -123,6 +123,15 @@ class Protocol:
 
     ``max_size`` bounds a received message in bytes (``None``: unlimited); ``extensions`` are the
     negotiated extensions in the order the server listed them.
+
+    Threads: a Protocol takes no lock and starts no thread; its owner (``net.Connection``) calls it
+    under these rules. Receiving (``receive_messages``, ``receive_data``, ``receive_eof``) is done by
+    one reader at a time. ``send_message`` changes no state a reader shares (only the masking and
+    the compressor, which the writer owns), so it runs under the writer's lock alone; every other
+    call that changes state (``send``, ``queue_control``, ``replies_to_send``, ``send_failure``, the
+    receiving calls past whole messages) runs under the owner's state lock. Reading attributes
+    (``state``, ``closing``, ``close_sent``, ``error``) is safe from any thread: each is one
+    assignment.
     """
 
     def __init__(

@@ -49,7 +49,22 @@ class Statistics:
 
 @dataclass
 class Connection:
-    """One open WebSocket. Any thread may :meth:`send`; one thread (the worker) reads."""
+    """One open WebSocket on one socket, and the owner of that socket's reads and writes.
+
+    Threads:
+
+    - Writing: any thread may :meth:`send` and :meth:`send_message` (blocking, in order, under the
+      write lock); the reader writes only without blocking (:meth:`try_send`, :meth:`send_control`,
+      :meth:`flush` with ``wait=0``), so that a reader never waits for a blocked writer.
+    - Reading: one thread at a time, the holder of :attr:`read_lock`, calls :meth:`receive` and
+      :meth:`wait_readable`: the worker, or a blocking client's caller inside ``recv``
+      (:meth:`take_reads`). A write that finds the connection reset reads what the socket still
+      holds under the same lock (see :meth:`_end_on_write`): the peer's last frames are delivered
+      before the end, whoever wrote.
+    - The protocol's state changes under the state lock, except the two hot paths that need none
+      (see ``Protocol``). Attributes are set by this class only; :attr:`eof`, :attr:`closing`,
+      :attr:`can_send` and the counters may be read from any thread.
+    """
 
     sock: socket.socket
     protocol: Protocol
