@@ -27,7 +27,7 @@ from .handshake import Response
 from .headers import Headers
 from .introspection import get_state, statistics, trace
 from .rpc import Correlated, WorkerNotFound, request
-from .server import Reject, Server, ServerHandler, serve
+from .server import Draining, HTTPResponse, Reject, Server, ServerHandler, serve
 from .supervision import child_spec
 from .tracing import install_trace_signal, trace_all
 from .worker import QueueFull, Worker, start
@@ -45,6 +45,8 @@ __all__ = [
     "Server",
     "ServerHandler",
     "Reject",
+    "Draining",
+    "HTTPResponse",
     "Worker",
     "QueueFull",
     "Handler",

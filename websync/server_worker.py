@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,12 +29,15 @@ from .protocol import Protocol, Role
 from .server_handshake import (
     InvalidRequest,
     Request,
+    RequestAnswered,
     RequestParser,
     ServerHandshake,
     error_response,
     format_response,
 )
-from .transport import Waker, readable, send_all
+from .server_http import ProcessRequest, as_response
+from .server_tls import accept_tls
+from .transport import WOULD_BLOCK, Waker, readable, send_all
 from .uri import WebSocketURI
 from .worker import Worker
 
@@ -123,6 +127,8 @@ class ConnectionSettings:
     handshake_timeout: float | None
     max_size: int | None
     local_address: tuple[str, int]
+    ssl_context: ssl.SSLContext | None = None
+    process_request: ProcessRequest | None = None
 
 
 class ConnectionWorker(Worker):
@@ -142,15 +148,20 @@ class ConnectionWorker(Worker):
         handler.remote_address = address
 
     def _connect(self) -> Connection:
-        """Read the upgrade request, answer it and return the open connection.
+        """Do TLS (with ``ssl_context``), read the request, answer it and return the open connection.
 
-        Raises :class:`~websync.errors.InvalidHandshake` (the answer was a refusal, the client was
-        silent past ``handshake_timeout``, or the server is stopping) and ``OSError``; the socket is
-        closed then, and the worker ends.
+        Raises :class:`~websync.errors.InvalidHandshake` (the answer was a refusal or
+        ``process_request``'s response, the client was silent past ``handshake_timeout``, or the
+        server is stopping) and ``OSError`` (``ssl.SSLError`` included); the socket is closed
+        then, and the worker ends. TLS and the request share the one ``handshake_timeout``.
         """
         timeout = self.settings.handshake_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
+            if self.settings.ssl_context is not None:
+                self.sock = accept_tls(
+                    self.sock, self.settings.ssl_context, deadline, self._waker.reader, self._woken_in_handshake
+                )
             return self._upgrade(deadline)
         except InvalidRequest as refusal:
             self.tracer.event("upgrade refused: %s", refusal)
@@ -161,9 +172,16 @@ class ConnectionWorker(Worker):
             self.sock.close()
             raise
 
+    def _woken_in_handshake(self) -> None:
+        """The mailbox while no connection is up: pushed frames wait in the outbox; a stop ends the handshake."""
+        self._drain_mailbox(None)
+        if self._stopping is not None:
+            raise InvalidHandshake("the server is stopping")
+
     def _upgrade(self, deadline: float | None) -> Connection:
         request, leftover = self._read_request(deadline)
         self.tracer.headers(f"{request.method} {request.path}", request.headers.items())
+        self._process_request(request, deadline)
         upgrade = self.settings.handshake.negotiate(request)
         self.handler.handler.subprotocol = upgrade.subprotocol
         try:
@@ -176,13 +194,29 @@ class ConnectionWorker(Worker):
         self._respond(upgrade.response, deadline)
         protocol = Protocol(Role.SERVER, max_size=self.settings.max_size, extensions=upgrade.extensions)
         host, port = self.settings.local_address[:2]
-        uri = WebSocketURI(secure=False, host=host, port=port, resource=request.path)
+        uri = WebSocketURI(secure=self.settings.ssl_context is not None, host=host, port=port, resource=request.path)
         connection = ServerConnection(self.sock, protocol, uri, upgrade.response, upgrade.subprotocol, self.tracer)
         connection.stats = self.stats
         self.stats.connected_since = time.time()
         self.tracer.event("connected (subprotocol %s, extensions %s)", upgrade.subprotocol, connection.extensions)
         connection.early_data = leftover
         return connection
+
+    def _process_request(self, request: Request, deadline: float | None) -> None:
+        """Give ``process_request`` the request; its response ends the connection (RequestAnswered)."""
+        process_request = self.settings.process_request
+        if process_request is None:
+            return
+        try:
+            answer = process_request(request)
+            if answer is None:
+                return
+            response = as_response(answer)
+        except Exception:
+            logger.exception("process_request raised on %s %s", request.method, request.path[:200])
+            self._respond_quietly(error_response(500, b"internal server error"), deadline)
+            raise
+        raise RequestAnswered(response)
 
     def _read_request(self, deadline: float | None) -> tuple[Request, bytes]:
         """The upgrade request, and the bytes the client sent after it (its first frames)."""
@@ -198,16 +232,15 @@ class ConnectionWorker(Worker):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise OpenTimeout(f"no complete upgrade request within {self.settings.handshake_timeout}s")
-            ready = readable([self.sock, self._waker.reader], remaining)
+            tls_buffered = isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()
+            ready = [self.sock] if tls_buffered else readable([self.sock, self._waker.reader], remaining)
             if self._waker.reader in ready:
-                self._drain_mailbox(None)  # frames pushed meanwhile wait in the outbox
-                if self._stopping is not None:
-                    raise InvalidHandshake("the server is stopping")
+                self._woken_in_handshake()  # frames pushed meanwhile wait in the outbox
             if self.sock not in ready:
                 continue
             try:
                 data = self.sock.recv(READ_SIZE)
-            except BlockingIOError:
+            except WOULD_BLOCK:
                 continue
             if not data:
                 raise InvalidHandshake("the client closed the connection during the handshake")
