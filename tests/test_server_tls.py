@@ -138,7 +138,9 @@ def test_a_client_stalling_mid_tls_is_bounded_and_holds_up_nobody(
             sock.close()
 
 
-def test_an_h2_alpn_context_never_speaks_h2(server_ssl_context: ssl.SSLContext, tls_certfile: Path, tls_ca: Any) -> None:
+def test_an_h2_alpn_context_never_speaks_h2(
+    server_ssl_context: ssl.SSLContext, tls_certfile: Path, tls_ca: Any
+) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(tls_certfile))
     context.set_alpn_protocols(["h2", "http/1.1"])
@@ -146,11 +148,13 @@ def test_an_h2_alpn_context_never_speaks_h2(server_ssl_context: ssl.SSLContext, 
         client = ssl.create_default_context()
         tls_ca.configure_trust(client)
         client.set_alpn_protocols(["h2"])
-        with socket.create_connection(("127.0.0.1", running.port)) as raw:
-            with client.wrap_socket(raw, server_hostname="localhost") as tls:
-                assert tls.selected_alpn_protocol() == "h2"
-                tls.settimeout(5)
-                assert tls.recv(100) == b""  # refused: websync speaks HTTP/1.1 only
+        with (
+            socket.create_connection(("127.0.0.1", running.port)) as raw,
+            client.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            assert tls.selected_alpn_protocol() == "h2"
+            tls.settimeout(5)
+            assert tls.recv(100) == b""  # refused: websync speaks HTTP/1.1 only
         plain = ssl.create_default_context()
         tls_ca.configure_trust(plain)
         with websync.connect(f"wss://localhost:{running.port}/", ssl=plain) as ws:  # no ALPN: served

@@ -260,15 +260,15 @@ def drain(timeout: float | None = 10.0) -> None:
     drain_workers(_bridged.list, timeout, opened=lambda w: isinstance(w.handler, HandlerAdapter) and w.handler.opened)
 
 
-def drain_on_graceful_exit(worker: Any, timeout: float | None = None) -> None:
+def drain_on_graceful_exit(worker: Any) -> None:
     """gunicorn's ``post_worker_init`` hook: on the worker's SIGTERM, :func:`drain` in a thread.
 
-    ``timeout`` defaults to half the worker's ``graceful_timeout``, which leaves the other half
-    for the 1001 closes before gunicorn gives up on the worker. gunicorn's own SIGTERM handler
-    (stop accepting, wait for requests) still runs first. Put
+    The drain gives connections half the worker's ``graceful_timeout``, which leaves the other
+    half for the 1001 closes before gunicorn gives up on the worker. gunicorn's own SIGTERM
+    handler (stop accepting, wait for requests) still runs first. Put
     ``post_worker_init = websync.wsgi.drain_on_graceful_exit`` in the gunicorn config file.
     """
-    seconds = timeout if timeout is not None else float(worker.cfg.graceful_timeout) / 2
+    seconds = float(worker.cfg.graceful_timeout) / 2
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
