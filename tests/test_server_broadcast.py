@@ -19,6 +19,7 @@ from websockets.asyncio.client import connect as async_connect
 
 import websync
 from websync import Binary, ServerHandler, Text
+from websync.server_worker import ConnectionWorker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -107,7 +108,9 @@ def test_broadcast_to_200_with_one_stalled_reader(server: websync.Server, overfl
             time.sleep(0.05)
         assert len(server.open_connections) == READERS + 1
         slow_port = slow.sock.getsockname()[1]
-        slow_worker = next(w for w in server.open_connections if w.handler.handler.remote_address[1] == slow_port)
+        slow_worker = next(
+            w for w in server.open_connections if isinstance(w, ConnectionWorker) and w.remote_address[1] == slow_port
+        )
         assert slow_worker.connection is not None
         # Loopback autotunes a send buffer up to 4 MiB, which would absorb the whole test; a small
         # fixed one makes the stalled peer's backlog reach the queue after a few frames.

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from peers.spawn import free_port
+from peers.websync_serve import finish, serve_command, wait_listening
 from websockets.exceptions import ConnectionClosed as WebsocketsClosed
 from websockets.sync.client import connect as ws_connect
 
@@ -104,38 +105,6 @@ def test_drain_ends_early_when_every_connection_is_gone() -> None:
         assert time.monotonic() - started < 3
         assert ws.close_code == 1000 or ws.recv(timeout=1) is None
     assert server.join(1)
-
-
-def serve_command(port: int, *extra: str, handler: str = "serve_app:Echo") -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "websync", "serve", handler, "--app-dir", str(TESTS), "--port", str(port), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-
-
-def wait_listening(port: int, process: subprocess.Popen[str], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    _, stderr = process.communicate()
-    raise RuntimeError(f"websync serve did not start: {stderr[-2000:]}")
-
-
-def finish(process: subprocess.Popen[str], timeout: float = 15) -> tuple[int, str, str]:
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        stdout, stderr = process.communicate()
-    return process.returncode, stdout, stderr
 
 
 def test_sigterm_drains_the_serve_command() -> None:

@@ -105,7 +105,11 @@ class ServerHandler:
         return None
 
     def handle_in(self, frame: Text | Binary) -> Reply:
-        """A whole message arrived (fragments are joined, compression undone)."""
+        """A whole message arrived (fragments are joined, compression undone).
+
+        Messages that arrive after the server sent its close frame (a stop, a drain's 1001) are
+        not handed over: no answer could reach the client any more.
+        """
         return None
 
     def handle_info(self, message: Any) -> Reply:

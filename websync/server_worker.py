@@ -92,6 +92,13 @@ class HandlerAdapter(Handler):
         return reply
 
     def handle_frame(self, frame: Text | Binary) -> Reply:
+        """``handle_in``, unless the message came after this side's close frame: no answer could
+        go out then (RFC 6455 section 5.5.1), so the handler does not see it, and every message
+        it answered is answered on the wire (a drain loses no answer)."""
+        worker = self.handler.worker
+        connection = None if worker is None else worker.connection
+        if connection is not None and connection.protocol.close_sent is not None:
+            return None
         return self.handler.handle_in(frame)
 
     def handle_ping(self, frame: Ping) -> Reply:
