@@ -277,20 +277,31 @@ async def _arate(total: Callable[[], int], seconds: float) -> float:
     return (total() - count) / (time.monotonic() - started)
 
 
+async def _open_all(open_one: Callable[[], Any], count: int) -> tuple[Any, list[Any], dict[str, Any]]:
+    """Open one connection (modules loaded, not counted), then ``count`` at once; returns the
+    first, the others, and the connect time and RSS per idle connection."""
+    first = await open_one()
+    await asyncio.sleep(0.2)
+    before = rss_bytes()
+    started = time.monotonic()
+    connections = list(await asyncio.gather(*(open_one() for _ in range(count))))
+    connect_s = time.monotonic() - started
+    await asyncio.sleep(SETTLE_SECONDS)
+    figures = {
+        "connected": len(connections),
+        "connect_s": connect_s,
+        "rss_per_connection": (rss_bytes() - before) / count,
+    }
+    return first, connections, figures
+
+
 async def websockets_pingpong(url: str, count: int, seconds: float) -> dict[str, Any]:
     from websockets.asyncio.client import ClientConnection, connect
 
     def open_one() -> Any:
         return connect(url, compression=None, ping_interval=None, max_size=2**16, open_timeout=120)
 
-    first = await open_one()
-    await asyncio.sleep(0.2)
-    before = rss_bytes()
-    started = time.monotonic()
-    connections = await asyncio.gather(*(open_one() for _ in range(count)))
-    connect_s = time.monotonic() - started
-    await asyncio.sleep(SETTLE_SECONDS)
-    idle = rss_bytes()
+    first, connections, figures = await _open_all(open_one, count)
     counts = [0] * count
     running = True
 
@@ -306,12 +317,7 @@ async def websockets_pingpong(url: str, count: int, seconds: float) -> dict[str,
     running = False
     await asyncio.gather(*tasks)
     await asyncio.gather(first.close(), *(ws.close() for ws in connections))
-    return {
-        "connected": len(connections),
-        "connect_s": connect_s,
-        "rss_per_connection": (idle - before) / count,
-        "rate": rate,
-    }
+    return {**figures, "rate": rate}
 
 
 async def picows_pingpong(url: str, count: int, seconds: float) -> dict[str, Any]:
@@ -330,14 +336,7 @@ async def picows_pingpong(url: str, count: int, seconds: float) -> dict[str, Any
     def open_one() -> Any:
         return ws_connect(PingPong, url, websocket_handshake_timeout=120)
 
-    first, _ = await open_one()
-    await asyncio.sleep(0.2)
-    before = rss_bytes()
-    started = time.monotonic()
-    connections = await asyncio.gather(*(open_one() for _ in range(count)))
-    connect_s = time.monotonic() - started
-    await asyncio.sleep(SETTLE_SECONDS)
-    idle = rss_bytes()
+    (first, _), connections, figures = await _open_all(open_one, count)
     for transport, _ in connections:
         transport.send(WSMsgType.BINARY, PAYLOAD)
     rate = await _arate(lambda: sum(listener.count for _, listener in connections), seconds)
@@ -345,12 +344,7 @@ async def picows_pingpong(url: str, count: int, seconds: float) -> dict[str, Any
     for transport, _ in [(first, None), *connections]:
         transport.disconnect()
     await asyncio.sleep(0.2)
-    return {
-        "connected": len(connections),
-        "connect_s": connect_s,
-        "rss_per_connection": (idle - before) / count,
-        "rate": rate,
-    }
+    return {**figures, "rate": rate}
 
 
 def run_child(kind: str, argument: str, url: str, count: int, seconds: float) -> dict[str, Any]:
