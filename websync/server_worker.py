@@ -33,7 +33,7 @@ from .server_handshake import (
     error_response,
     format_response,
 )
-from .transport import Waker, readable, send_all
+from .transport import Waitable, Waker, readable, send_all
 from .uri import WebSocketURI
 from .worker import Worker
 
@@ -311,7 +311,7 @@ class Acceptor(Process):
             else:
                 self._refused[sock] = _Refusal(time.monotonic() + LINGER_SECONDS)
 
-    def _serve_refused(self, ready: list[socket.socket]) -> None:
+    def _serve_refused(self, ready: list[Waitable]) -> None:
         now = time.monotonic()
         for sock, refusal in list(self._refused.items()):
             if sock in ready and self._read_refused(sock, refusal):
