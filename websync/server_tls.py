@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from .errors import InvalidHandshake, OpenTimeout
-from .transport import readable, readable_or_writable
+from .transport import Waitable, readable, readable_or_writable
 
 __all__ = ["accept_tls"]
 
@@ -23,7 +23,7 @@ def accept_tls(
     sock: socket.socket,
     context: ssl.SSLContext,
     deadline: float | None,
-    waker: socket.socket,
+    waker: Waitable,
     woken: Callable[[], None],
 ) -> ssl.SSLSocket:
     """The server side of TLS on the non-blocking ``sock``; the returned socket stays non-blocking.
@@ -43,7 +43,7 @@ def accept_tls(
     return tls
 
 
-def _handshake(tls: ssl.SSLSocket, deadline: float | None, waker: socket.socket, woken: Callable[[], None]) -> None:
+def _handshake(tls: ssl.SSLSocket, deadline: float | None, waker: Waitable, woken: Callable[[], None]) -> None:
     while True:
         try:
             tls.do_handshake()

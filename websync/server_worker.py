@@ -37,7 +37,7 @@ from .server_handshake import (
 )
 from .server_http import ProcessRequest, as_response
 from .server_tls import accept_tls
-from .transport import WOULD_BLOCK, Waker, readable, send_all
+from .transport import WOULD_BLOCK, Waitable, Waker, readable, send_all
 from .uri import WebSocketURI
 from .worker import Worker
 
@@ -351,7 +351,7 @@ class Acceptor(Process):
             else:
                 self._refused[sock] = _Refusal(time.monotonic() + LINGER_SECONDS)
 
-    def _serve_refused(self, ready: list[socket.socket]) -> None:
+    def _serve_refused(self, ready: list[Waitable]) -> None:
         now = time.monotonic()
         for sock, refusal in list(self._refused.items()):
             if sock in ready and self._read_refused(sock, refusal):

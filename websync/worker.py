@@ -23,7 +23,7 @@ from .keepalive import Keepalive
 from .opening import open_connection
 from .options import ConnectOptions, split_options
 from .tracing import Tracer
-from .transport import Poller, Waker, readable, readable_or_writable
+from .transport import Poller, Waitable, Waker, readable, readable_or_writable
 
 __all__ = ["Worker", "QueueFull", "start"]
 
@@ -395,7 +395,7 @@ class Worker(Process):
                 connection.read_lock.release()
 
     @staticmethod
-    def _wait(readers: list[socket.socket], writer: socket.socket | None, timeout: float | None) -> list[socket.socket]:
+    def _wait(readers: list[Waitable], writer: socket.socket | None, timeout: float | None) -> list[Waitable]:
         """Wait for ``readers``, and for room in ``writer`` when bytes wait for it."""
         return readable(readers, timeout) if writer is None else readable_or_writable(readers, writer, timeout)
 
