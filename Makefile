@@ -77,6 +77,12 @@ bench: $(STAMP)
 	$(PY) tools/bench_plot.py docs/bench.json docs/bench.png
 	$(PY) tools/bench_layers.py $(if $(REPS),--reps $(REPS),)
 
+# 1,000 connections side by side with websockets (asyncio) and picows, connect storms, 10,000 idle workers (docs/load.md).
+.PHONY: bench-load
+bench-load: $(STAMP)
+	$(PY) -m pip install --quiet --config-settings editable_mode=compat -e '.[test,bench]'
+	$(PY) tools/bench_load.py $(if $(REPS),--reps $(REPS),) --json docs/load.json
+
 demo: $(STAMP)
 	$(PY) -m examples.demo
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -28,32 +27,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the websync of this work tree, whatever the venv has installed
 
+from loadkit import raise_fd_limit, rss_bytes
+
 import websync
 from websync import Binary, ServerHandler, Text
 
 STACK_SIZE = 256 * 1024
 CLIENTS = Path(__file__).with_name("load_clients.py")
-FDS_PER_CONNECTION = 4  # the socket, the worker's wake-up pair, slack
 
 
 class Echo(ServerHandler):
     def handle_in(self, frame: Text | Binary) -> Text | Binary:
         return frame
-
-
-def rss_bytes() -> int:
-    """This process's resident set size."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-def raise_fd_limit(connections: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = connections * FDS_PER_CONNECTION + 256
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
 def pin(cpu: int) -> list[int] | None:

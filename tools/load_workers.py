@@ -28,7 +28,6 @@ tools/load_server.py does; compare with ``--stack-size 0`` (the platform default
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import threading
@@ -40,12 +39,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the websync of this work tree, whatever the venv has installed
 
+from loadkit import raise_fd_limit, rss_bytes, vm_size_bytes
+
 import websync
 from supervisors import DynamicSupervisor
 from websync import Binary, Text
 
 STACK_SIZE = 256 * 1024
-FDS_PER_CONNECTION = 4  # the socket, the worker's wake-up pair, slack
 MiB = 2**20
 
 SERVER_SCRIPTS = {
@@ -53,7 +53,6 @@ SERVER_SCRIPTS = {
 import sys, threading
 sys.path.insert(0, sys.argv[1])
 threading.stack_size(256 * 1024)
-import resource
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 import websync
@@ -134,27 +133,6 @@ class Run:
     @property
     def connections(self) -> int:
         return self._connected
-
-
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-def vm_size_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmSize:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmSize in /proc/self/status")
-
-
-def raise_fd_limit(connections: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = connections * FDS_PER_CONNECTION + 256
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
 
 
 def start_server(kind: str) -> tuple[subprocess.Popen[str], int]:

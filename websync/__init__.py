@@ -26,7 +26,9 @@ from .embedding import ProcessTree
 from .introspection import get_state, statistics, trace
 from .net.tracing import install_trace_signal, trace_all
 from .rpc import Correlated, WorkerNotFound, request
+from .server.drain import Draining
 from .server.handler import Reject, ServerHandler
+from .server.http_response import HTTPResponse
 from .server.serving import Server, serve
 from .worker.client import ClientConnection, connect
 from .worker.handler import Handler, Reconnect, Stop, backoff
@@ -46,6 +48,8 @@ __all__ = [
     "Server",
     "ServerHandler",
     "Reject",
+    "Draining",
+    "HTTPResponse",
     "Worker",
     "QueueFull",
     "Handler",

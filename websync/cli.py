@@ -1,4 +1,5 @@
-"""The command-line client: ``python -m websync URL`` or ``websync URL``.
+"""The command-line client: ``python -m websync URL`` or ``websync URL``; ``python -m websync serve
+module:Handler`` runs a server instead (see :mod:`websync.serve_command`).
 
 Interactive by default: prints every message it receives (binary ones as ``<N bytes> hex``) and
 sends every line typed, until end of input (close 1000) or the server closes. With ``--send`` or
@@ -191,7 +192,12 @@ def _run_interactive(ws: ClientConnection, lines: TextIO, out: TextIO) -> ExitSt
 
 
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    """Run the client; returns the exit status."""
+    """Run the client (or, for ``serve ...``, the server); returns the exit status."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["serve"]:
+        from .serve_command import main as serve_main
+
+        return serve_main(arguments[1:])
     args = parse_args(argv)
     out = stdout or sys.stdout
     if args.trace:

@@ -24,15 +24,24 @@ Not supported, and refused with :class:`UnsupportedServer`: servers that do not 
 (Django's ``runserver``, wsgiref, uWSGI, mod_wsgi), servers that serve one request at a time
 (gunicorn's sync worker, whose arbiter kills a worker that stays in one request past
 ``--timeout``), and TLS sockets (terminate TLS in a proxy in front). See docs/server.md.
+
+Graceful exit: :func:`drain` drains every WebSocket the bridge serves in this process (each
+handler gets :class:`~websync.Draining`, the rest close with 1001 after the timeout). Under
+gunicorn, set the hook ``post_worker_init = websync.wsgi.drain_on_graceful_exit`` in the config
+file: a worker's SIGTERM (a graceful stop, reload or upgrade) then drains its WebSockets within
+half of ``--graceful-timeout`` and the worker exits in time, instead of being killed with them.
 """
 
 from __future__ import annotations
 
 import http
+import signal
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 from urllib.parse import quote
 
@@ -41,16 +50,36 @@ from supervisors import ChildSpec, DynamicSupervisor, MaxChildrenError
 from .core.handshake import Response
 from .core.headers import Headers
 from .core.server_handshake import InvalidRequest, Request, error_response
-from .net.deadline import Deadline
-from .server.connection_worker import ConnectionSettings, ConnectionWorker
+from .server.connection_worker import ConnectionSettings, ConnectionWorker, HandlerAdapter
+from .server.drain import drain_workers
 from .server.handler import ServerHandler
 from .server.serving import HandlerFactory, ServerOptions
+from .worker.worker import Worker
 
 __all__ = ["UnsupportedServer", "UpgradeResponse", "accept", "request_from_environ"]
 
+__all__ = [
+    "UnsupportedServer",
+    "UpgradeResponse",
+    "accept",
+    "drain",
+    "drain_on_graceful_exit",
+    "request_from_environ",
+]
+
 SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket")
 """The environ keys under which the supported servers lend the connection's socket."""
-NOT_APPLICABLE = frozenset({"max_connections", "handshake_timeout"})
+NOT_APPLICABLE = frozenset(
+    {
+        "max_connections",
+        "handshake_timeout",
+        "ssl",
+        "process_request",
+        "reuse_port",
+        "handle_signals",
+        "drain_timeout",
+    }
+)
 """Options of :func:`websync.serve` that belong to the WSGI server here (pass ``supervisor`` to bound connections)."""
 
 WSGIStartResponse = Callable[..., Any]
@@ -93,6 +122,31 @@ class UpgradeResponse:
 
 
 SWITCHED = UpgradeResponse(101, "Switching Protocols")
+UNAVAILABLE = error_response(503, b"this server is shutting down", {"Retry-After": "1"})
+
+
+class _Bridged:
+    """The WebSockets the bridge serves in this process, for :func:`drain`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._workers: set[Worker] = set()
+        self.draining = False
+
+    def add(self, worker: Worker) -> None:
+        with self._lock:
+            self._workers.add(worker)
+
+    def remove(self, worker: Worker) -> None:
+        with self._lock:
+            self._workers.discard(worker)
+
+    def list(self) -> list[Worker]:
+        with self._lock:
+            return list(self._workers)
+
+
+_bridged = _Bridged()
 
 
 class BridgeWorker(ConnectionWorker):
@@ -116,10 +170,10 @@ class BridgeWorker(ConnectionWorker):
         self.answer: Response | None = None
         """The response the WSGI server should send instead of the 101, if the upgrade was refused."""
 
-    def _read_request(self, deadline: Deadline) -> tuple[Request, bytes]:
+    def _read_request(self, deadline: float | None) -> tuple[Request, bytes]:
         return self.request, b""
 
-    def _respond(self, response: Response, deadline: Deadline) -> None:
+    def _respond(self, response: Response, deadline: float | None) -> None:
         if response.status == 101:
             super()._respond(response, deadline)
         else:
@@ -163,10 +217,14 @@ def accept(
         own.setblocking(False)  # the file status flags are shared: restored below
         own.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+        if _bridged.draining:
+            own.close()
+            return UpgradeResponse.from_response(UNAVAILABLE)
+
         def start() -> BridgeWorker:
-            return BridgeWorker(
-                own, request, address, handler_factory(), settings, **server_options.worker_options()
-            ).start()
+            worker = BridgeWorker(own, request, address, handler_factory(), settings, **server_options.worker_options())
+            _bridged.add(worker)
+            return worker.start()
 
         if supervisor is None:
             worker = start()
@@ -182,13 +240,47 @@ def accept(
                 return UpgradeResponse.from_response(error_response(503, b"too many connections", {"Retry-After": "1"}))
             assert isinstance(child, BridgeWorker)
             worker = child
-        worker.join()
+        try:
+            worker.join()
+        finally:
+            _bridged.remove(worker)
         if worker.answer is not None:
             return UpgradeResponse.from_response(worker.answer)
         _shut_down(sock)
         return SWITCHED
     finally:
         sock.settimeout(timeout)
+
+
+def drain(timeout: float | None = 10.0) -> None:
+    """Drain the WebSockets the bridge serves in this process; return when all are gone.
+
+    New upgrades get 503 from now on; each open connection's handler gets
+    :class:`~websync.Draining` in ``handle_info``; those still open after ``timeout`` seconds
+    close with 1001 (going away).
+    """
+    _bridged.draining = True
+    drain_workers(_bridged.list, timeout, opened=lambda w: isinstance(w.handler, HandlerAdapter) and w.handler.opened)
+
+
+def drain_on_graceful_exit(worker: Any) -> None:
+    """gunicorn's ``post_worker_init`` hook: on the worker's SIGTERM, :func:`drain` in a thread.
+
+    The drain gives connections half the worker's ``graceful_timeout``, which leaves the other
+    half for the 1001 closes before gunicorn gives up on the worker. gunicorn's own SIGTERM
+    handler (stop accepting, wait for requests) still runs first. Put
+    ``post_worker_init = websync.wsgi.drain_on_graceful_exit`` in the gunicorn config file.
+    """
+    seconds = float(worker.cfg.graceful_timeout) / 2
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        if callable(previous):
+            previous(signum, frame)
+        if not _bridged.draining:
+            threading.Thread(target=drain, args=(seconds,), name="websync-wsgi-drain").start()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def lent_socket(environ: dict[str, Any]) -> socket.socket:

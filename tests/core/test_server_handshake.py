@@ -58,7 +58,6 @@ def test_parser_waits_for_the_whole_head_and_keeps_what_follows() -> None:
     "head",
     [
         b"GET /chat\r\n\r\n",
-        b"GET /chat HTTP/1.0\r\n\r\n",
         b"GET /chat HTTP/2\r\n\r\n",
         b"GET /chat HTTP/1.1\r\nno colon here\r\n\r\n",
         b"GET /chat HTTP/1.1\r\nBad Name: x\r\n\r\n",
@@ -68,6 +67,12 @@ def test_parser_refuses_what_is_not_an_http11_request(head: bytes) -> None:
     with pytest.raises(InvalidRequest) as caught:
         RequestParser().receive_data(head)
     assert caught.value.response.status == 400
+
+
+def test_http10_parses_for_process_request_but_cannot_upgrade() -> None:
+    parsed = RequestParser().receive_data(b"GET /healthz HTTP/1.0\r\nUpgrade: websocket\r\n\r\n")
+    assert parsed is not None and parsed.version == "HTTP/1.0"
+    assert refusal(ServerHandshake(), parsed).response.status == 400
 
 
 def test_parser_bounds_the_head_size_before_it_ends() -> None:

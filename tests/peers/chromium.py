@@ -14,6 +14,7 @@ import json
 import shutil
 import threading
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,12 @@ class _Page(http.server.BaseHTTPRequestHandler):
 
 
 class Chromium:
-    """A headless Chromium with one page open on a local blank page; :meth:`close` stops both."""
+    """A headless Chromium with one page open on a local blank page; :meth:`close` stops both.
 
-    def __init__(self, folder: Path) -> None:
+    ``extra_args``: more command-line switches, e.g. ``--ignore-certificate-errors-spki-list=…``
+    to trust a test certificate's key for wss://."""
+
+    def __init__(self, folder: Path, extra_args: Sequence[str] = ()) -> None:
         binary = chromium_binary()
         if binary is None:
             raise FileNotFoundError("chromium is not installed (Debian package chromium)")
@@ -74,6 +78,7 @@ class Chromium:
             f"--user-data-dir={folder / 'profile'}",
             "--remote-debugging-address=127.0.0.1",
             "--remote-debugging-port=0",
+            *extra_args,
             "about:blank",
         ]
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -33,14 +34,18 @@ def node_ws_available() -> str | None:
     return None
 
 
-def send_and_await_close(url: str, size: int, timeout: float = 30) -> NodeOutcome:
-    """Connect to ``url`` with ``ws``, send ``size`` zero bytes in one binary message and wait for the close."""
+def send_and_await_close(url: str, size: int, timeout: float = 30, *, ca_file: str | None = None) -> NodeOutcome:
+    """Connect to ``url`` with ``ws``, send ``size`` zero bytes in one binary message and wait for the close.
+
+    ``ca_file``: a PEM CA that Node trusts for wss:// (``NODE_EXTRA_CA_CERTS``)."""
+    env = None if ca_file is None else {**os.environ, "NODE_EXTRA_CA_CERTS": ca_file}
     result = subprocess.run(
         ["node", str(NODE_DIR / "ws_client.js"), url, str(size)],
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
+        env=env,
     )
     lines = result.stdout.strip().splitlines()
     if not lines:

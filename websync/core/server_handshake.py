@@ -27,6 +27,7 @@ from .headers import (
 __all__ = [
     "InvalidRequest",
     "Request",
+    "RequestAnswered",
     "RequestParser",
     "ServerHandshake",
     "Upgrade",
@@ -37,11 +38,13 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """The client's upgrade request: ``path`` is the request target (path and query)."""
+    """The client's request: ``path`` is the request target (path and query); ``version`` is
+    ``"HTTP/1.1"``, or ``"HTTP/1.0"`` for a plain request (a health check) that cannot upgrade."""
 
     method: str
     path: str
     headers: Headers
+    version: str = "HTTP/1.1"
 
 
 class InvalidRequest(InvalidHandshake):
@@ -55,6 +58,14 @@ class InvalidRequest(InvalidHandshake):
     ) -> None:
         super().__init__(message)
         self.response = error_response(status, message.encode() if body is None else body, headers)
+
+
+class RequestAnswered(InvalidRequest):
+    """The server's ``process_request`` answered the request with ``response``: no upgrade."""
+
+    def __init__(self, response: Response) -> None:
+        InvalidHandshake.__init__(self, f"answered with HTTP {response.status} by process_request")
+        self.response = response
 
 
 def error_response(status: int, body: bytes = b"", headers: HeadersLike | None = None) -> Response:
@@ -104,10 +115,10 @@ class RequestParser:
         if len(parts) != 3 or not parts[2].startswith("HTTP/"):
             raise InvalidRequest(400, f"not an HTTP request line: {request_line[:80]!r}")
         method, path, version = parts
-        if version != "HTTP/1.1":
+        if version not in ("HTTP/1.1", "HTTP/1.0"):
             raise InvalidRequest(400, f"WebSocket needs HTTP/1.1, not {version[:16]!r}")
         self.leftover = bytes(self._buffer)
-        return Request(method, path, headers)
+        return Request(method, path, headers, version)
 
 
 @dataclass(slots=True)
@@ -143,11 +154,13 @@ class ServerHandshake:
     def negotiate(self, request: Request) -> Upgrade:
         """Check ``request`` and build the 101 response.
 
-        Raises :class:`InvalidRequest`: 405 for a method other than GET, 426 for a request that
+        Raises :class:`InvalidRequest`: 400 for HTTP/1.0, 405 for a method other than GET, 426 for a request that
         does not ask for a WebSocket upgrade or asks for a version other than 13, 403 for an
         origin that is not allowed, 400 for a malformed key or header.
         """
         headers = request.headers
+        if request.version != "HTTP/1.1":
+            raise InvalidRequest(400, f"WebSocket needs HTTP/1.1, not {request.version}")
         if request.method != "GET":
             raise InvalidRequest(405, f"method {request.method[:16]!r} cannot upgrade", {"Allow": "GET"})
         try:

@@ -24,7 +24,7 @@ from ..core.errors import InvalidHandshake, OpenTimeout, TransportError
 from ..core.handshake import MAX_BODY_BYTES
 from ..core.headers import Headers
 from ..net.tracing import Tracer
-from ..net.transport import WOULD_BLOCK, Waker
+from ..net.transport import WOULD_BLOCK, Waitable, Waker
 from .protocol import (
     CANCEL,
     Answered,
@@ -216,7 +216,7 @@ class Link:
             mask |= selectors.EVENT_READ
         return mask
 
-    def _watch(self, sock: socket.socket | None, mask: int, data: _Stream | None) -> None:
+    def _watch(self, sock: Waitable | None, mask: int, data: _Stream | None) -> None:
         if sock is None or self._masks.get(sock) == mask:
             return
         if mask == 0:
@@ -228,7 +228,7 @@ class Link:
         if mask:
             self._masks[sock] = mask
 
-    def _unwatch(self, sock: socket.socket) -> None:
+    def _unwatch(self, sock: Waitable) -> None:
         if self._masks.pop(sock, None) is not None:
             self._selector.unregister(sock)
 

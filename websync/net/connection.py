@@ -22,7 +22,11 @@ from .transport import WOULD_BLOCK, readable_waiter, wait_writable
 __all__ = ["Connection", "Statistics"]
 
 READ_SIZE = 16 * 1024
-"""The first read buffer of a connection: small, since every idle connection keeps one."""
+"""The first read buffer of a connection, allocated at its first read (an idle connection that
+never received anything holds none)."""
+_NO_BUFFER = memoryview(bytearray())
+"""The read buffer until the first read: a read into it returns 0 bytes at once, which
+:meth:`Connection.receive` tells from EOF by its length (no test on the hot path)."""
 MAX_READ_SIZE = 1024 * 1024
 """The read buffer doubles up to this size while reads fill it (large messages, streams)."""
 _MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
@@ -90,7 +94,7 @@ class Connection:
         self._stalled_since: float | None = None
         """When a non-blocking write first left bytes the socket had no room for (see
         :attr:`write_deadline`); None once everything is written."""
-        self._read_buffer = memoryview(bytearray(READ_SIZE))
+        self._read_buffer = _NO_BUFFER
         self._tls = isinstance(self.sock, ssl.SSLSocket)
         self._dontwait = 0 if self._tls else _MSG_DONTWAIT
         """The flag that makes one call non-blocking; when there is one, the socket itself blocks,
@@ -471,6 +475,9 @@ class Connection:
                 self._lose(exc)
                 return []
             if not size:
+                if not buffer:  # the first read: allocate the buffer and read into it
+                    self._read_buffer = memoryview(bytearray(READ_SIZE))
+                    return self.receive(block=block)
                 self.eof = True
                 with self._state_lock:
                     self.protocol.receive_eof()

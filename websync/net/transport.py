@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import errno
+import io
 import math
+import os
 import select
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -28,8 +31,12 @@ __all__ = [
     "readable_or_writable",
     "Poller",
     "Waker",
+    "Waitable",
     "WOULD_BLOCK",
 ]
+
+Waitable = socket.socket | io.FileIO
+"""What the waits below watch: sockets, and a :class:`Waker`'s reader."""
 
 WOULD_BLOCK: tuple[type[OSError], ...] = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 """What a call on a non-blocking socket (plain or TLS) raises when it would have to wait."""
@@ -206,16 +213,14 @@ def readable_waiter(sock: socket.socket) -> Callable[[float | None], bool]:
     return wait
 
 
-def readable(socks: Sequence[socket.socket], timeout: float | None) -> list[socket.socket]:
+def readable(socks: Sequence[Waitable], timeout: float | None) -> list[Waitable]:
     """Wait until one of ``socks`` has data, EOF or an error; return those that do (none on timeout)."""
     return _poll([(sock, _READABLE) for sock in socks], timeout)
 
 
-def readable_or_writable(
-    readers: Sequence[socket.socket], writer: socket.socket, timeout: float | None
-) -> list[socket.socket]:
+def readable_or_writable(readers: Sequence[Waitable], writer: socket.socket, timeout: float | None) -> list[Waitable]:
     """Like :func:`readable`, but ``writer`` also counts as ready once it has room to write."""
-    events = [(sock, _READABLE | (_WRITABLE if sock is writer else 0)) for sock in readers]
+    events: list[tuple[Waitable, int]] = [(sock, _READABLE | (_WRITABLE if sock is writer else 0)) for sock in readers]
     if writer not in readers:
         events.append((writer, _WRITABLE))
     return _poll(events, timeout)
@@ -226,14 +231,14 @@ class Poller:
     that waits on the same sockets again and again (:func:`readable` builds one per call, which
     costs more than the wait itself when data is there). Not for concurrent use."""
 
-    def __init__(self, socks: Sequence[socket.socket]) -> None:
+    def __init__(self, socks: Sequence[Waitable]) -> None:
         self._poller = select.poll()
         self._by_fd = {sock.fileno(): sock for sock in socks}
         for fd in self._by_fd:
             self._poller.register(fd, _READABLE)
         self._writer: int | None = None
 
-    def wait(self, timeout: float | None, writer: socket.socket | None = None) -> list[socket.socket]:
+    def wait(self, timeout: float | None, writer: socket.socket | None = None) -> list[Waitable]:
         """The sockets that have data, EOF or an error, and ``writer`` (one of the sockets) once
         it has room to write; none on timeout."""
         fd = None if writer is None else writer.fileno()
@@ -248,12 +253,23 @@ class Poller:
 
 class Waker:
     """Wakes a thread that waits in ``poll``: it waits on :attr:`reader` too, and any thread
-    calls :meth:`wake`. A wake-up while one is pending writes nothing (no system call)."""
+    calls :meth:`wake`. A wake-up while one is pending writes nothing (no system call).
+
+    One eventfd on Linux (one file descriptor, no socket buffers); a pipe elsewhere.
+    """
 
     def __init__(self) -> None:
-        self.reader, self._writer = socket.socketpair()
-        self.reader.setblocking(False)
-        self._writer.setblocking(False)
+        self.reader: io.FileIO
+        if _EVENTFD:
+            fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self.reader = self._writer = io.FileIO(fd, "r+")
+            self._token = _EVENTFD_ONE
+        else:
+            read_fd, write_fd = os.pipe()
+            os.set_blocking(read_fd, False)
+            os.set_blocking(write_fd, False)
+            self.reader, self._writer = io.FileIO(read_fd, "r"), io.FileIO(write_fd, "w")
+            self._token = b"\0"
         self.pending = False
         """True from a wake-up until the woken thread's :meth:`drain`: meanwhile, more wake-ups
         need no byte of their own."""
@@ -264,23 +280,28 @@ class Waker:
             return  # the woken thread has yet to drain, and looks at what it is woken for after that
         self.pending = True
         try:
-            self._writer.send(b"\0")
-        except OSError:
-            pass  # the socket is full (a wake-up is pending anyway) or closed (the thread is gone)
+            self._writer.write(self._token)
+        except (OSError, ValueError):
+            pass  # full (a wake-up is pending anyway) or closed (the thread is gone)
 
     def drain(self) -> None:
         """Empty :attr:`reader`; the woken thread calls this before it looks at what it was woken
         for, so that a wake-up after that look writes a byte again."""
         try:
-            while self.reader.recv(4096):
+            while self.reader.read(4096):  # None once empty (non-blocking)
                 pass
-        except OSError:
-            pass  # empty
+        except (OSError, ValueError):
+            pass  # closed
         self.pending = False
 
     def close(self) -> None:
         self.reader.close()
         self._writer.close()
+
+
+_EVENTFD = hasattr(os, "eventfd")
+_EVENTFD_ONE = (1).to_bytes(8, sys.byteorder)
+"""What an eventfd write adds to its counter: a native 64-bit integer."""
 
 
 def wait_writable(sock: socket.socket, timeout: float | None) -> bool:
@@ -292,7 +313,7 @@ _READABLE = select.POLLIN | select.POLLPRI
 _WRITABLE = select.POLLOUT
 
 
-def _poll(events: Sequence[tuple[socket.socket, int]], timeout: float | None) -> list[socket.socket]:
+def _poll(events: Sequence[tuple[Waitable, int]], timeout: float | None) -> list[Waitable]:
     """The sockets that are ready for their events (hang-ups and errors count as ready).
 
     ``poll()`` rather than ``select()``: select fails on descriptors above 1023 (FD_SETSIZE),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from ..core.protocol import Protocol, Role
 from ..core.server_handshake import (
     InvalidRequest,
     Request,
+    RequestAnswered,
     RequestParser,
     ServerHandshake,
     error_response,
@@ -33,11 +35,12 @@ from ..core.server_handshake import (
 )
 from ..core.uri import WebSocketURI
 from ..net.connection import Connection
-from ..net.deadline import Deadline
-from ..net.transport import Waker, readable, send_all
+from ..net.transport import WOULD_BLOCK, Waitable, Waker, readable, send_all
 from ..worker.handler import Handler, Reply, Stop
 from ..worker.worker import Worker
 from .handler import Reject, ServerHandler
+from .http_response import ProcessRequest, as_response
+from .tls import accept_tls
 
 __all__ = ["LINGER_SECONDS", "Acceptor", "ConnectionSettings", "ConnectionWorker", "HandlerAdapter", "ServerConnection"]
 
@@ -85,6 +88,13 @@ class HandlerAdapter(Handler):
         return reply
 
     def handle_frame(self, frame: Text | Binary) -> Reply:
+        """``handle_in``, unless the message came after this side's close frame: no answer could
+        go out then (RFC 6455 section 5.5.1), so the handler does not see it, and every message
+        it answered is answered on the wire (a drain loses no answer)."""
+        worker = self.handler.worker
+        connection = None if worker is None else worker.connection
+        if connection is not None and connection.protocol.close_sent is not None:
+            return None
         return self.handler.handle_in(frame)
 
     def handle_ping(self, frame: Ping) -> Reply:
@@ -120,6 +130,8 @@ class ConnectionSettings:
     handshake_timeout: float | None
     max_size: int | None
     local_address: tuple[str, int]
+    ssl_context: ssl.SSLContext | None = None
+    process_request: ProcessRequest | None = None
 
 
 class ConnectionWorker(Worker):
@@ -148,14 +160,20 @@ class ConnectionWorker(Worker):
         return self.handler.handler
 
     def _connect(self) -> Connection:
-        """Read the upgrade request, answer it and return the open connection.
+        """Do TLS (with ``ssl_context``), read the request, answer it and return the open connection.
 
-        Raises :class:`~websync.core.errors.InvalidHandshake` (the answer was a refusal, the client was
-        silent past ``handshake_timeout``, or the server is stopping) and ``OSError``; the socket is
-        closed then, and the worker ends.
+        Raises :class:`~websync.core.errors.InvalidHandshake` (the answer was a refusal or
+        ``process_request``'s response, the client was silent past ``handshake_timeout``, or the
+        server is stopping) and ``OSError`` (``ssl.SSLError`` included); the socket is closed
+        then, and the worker ends. TLS and the request share the one ``handshake_timeout``.
         """
-        deadline = Deadline(self.settings.handshake_timeout)
+        timeout = self.settings.handshake_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
+            if self.settings.ssl_context is not None:
+                self.sock = accept_tls(
+                    self.sock, self.settings.ssl_context, deadline, self._waker.reader, self._woken_in_handshake
+                )
             return self._upgrade(deadline)
         except InvalidRequest as refusal:
             self.tracer.event("upgrade refused: %s", refusal)
@@ -166,9 +184,16 @@ class ConnectionWorker(Worker):
             self.sock.close()
             raise
 
-    def _upgrade(self, deadline: Deadline) -> Connection:
+    def _woken_in_handshake(self) -> None:
+        """The mailbox while no connection is up: pushed frames wait in the outbox; a stop ends the handshake."""
+        self._drain_mailbox(None)
+        if self._stopping is not None:
+            raise InvalidHandshake("the server is stopping")
+
+    def _upgrade(self, deadline: float | None) -> Connection:
         request, leftover = self._read_request(deadline)
         self.tracer.headers(f"{request.method} {request.path}", request.headers.items())
+        self._process_request(request, deadline)
         upgrade = self.settings.handshake.negotiate(request)
         self.handler.handler.subprotocol = upgrade.subprotocol
         try:
@@ -181,7 +206,7 @@ class ConnectionWorker(Worker):
         self._respond(upgrade.response, deadline)
         protocol = Protocol(Role.SERVER, max_size=self.settings.max_size, extensions=upgrade.extensions)
         host, port = self.settings.local_address[:2]
-        uri = WebSocketURI(secure=False, host=host, port=port, resource=request.path)
+        uri = WebSocketURI(secure=self.settings.ssl_context is not None, host=host, port=port, resource=request.path)
         connection = ServerConnection(
             self.sock,
             protocol,
@@ -196,7 +221,23 @@ class ConnectionWorker(Worker):
         self.tracer.event("connected (subprotocol %s, extensions %s)", upgrade.subprotocol, connection.extensions)
         return connection
 
-    def _read_request(self, deadline: Deadline) -> tuple[Request, bytes]:
+    def _process_request(self, request: Request, deadline: float | None) -> None:
+        """Give ``process_request`` the request; its response ends the connection (RequestAnswered)."""
+        process_request = self.settings.process_request
+        if process_request is None:
+            return
+        try:
+            answer = process_request(request)
+            if answer is None:
+                return
+            response = as_response(answer)
+        except Exception:
+            logger.exception("process_request raised on %s %s", request.method, request.path[:200])
+            self._respond_quietly(error_response(500, b"internal server error"), deadline)
+            raise
+        raise RequestAnswered(response)
+
+    def _read_request(self, deadline: float | None) -> tuple[Request, bytes]:
         """The upgrade request, and the bytes the client sent after it (its first frames)."""
         parser = RequestParser()
         request = None
@@ -204,32 +245,32 @@ class ConnectionWorker(Worker):
             request = parser.receive_data(self._read_request_bytes(deadline))
         return request, parser.leftover
 
-    def _read_request_bytes(self, deadline: Deadline) -> bytes:
+    def _read_request_bytes(self, deadline: float | None) -> bytes:
         """The next bytes of the request; pushes and stop requests are handled while waiting."""
         while True:
-            remaining = deadline.left(
-                OpenTimeout, f"no complete upgrade request within {self.settings.handshake_timeout}s"
-            )
-            ready = readable([self.sock, self._waker.reader], remaining)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise OpenTimeout(f"no complete upgrade request within {self.settings.handshake_timeout}s")
+            tls_buffered = isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()
+            ready = [self.sock] if tls_buffered else readable([self.sock, self._waker.reader], remaining)
             if self._waker.reader in ready:
-                self._drain_mailbox(None)  # frames pushed meanwhile wait in the outbox
-                if self._stopping is not None:
-                    raise InvalidHandshake("the server is stopping")
+                self._woken_in_handshake()  # frames pushed meanwhile wait in the outbox
             if self.sock not in ready:
                 continue
             try:
                 data = self.sock.recv(READ_SIZE)
-            except BlockingIOError:
+            except WOULD_BLOCK:
                 continue
             if not data:
                 raise InvalidHandshake("the client closed the connection during the handshake")
             return data
 
-    def _respond(self, response: Response, deadline: Deadline) -> None:
+    def _respond(self, response: Response, deadline: float | None) -> None:
         self.tracer.headers(f"HTTP {response.status}", response.headers.items())
-        send_all(self.sock, format_response(response), deadline.remaining(0.001))
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+        send_all(self.sock, format_response(response), remaining)
 
-    def _respond_quietly(self, response: Response, deadline: Deadline) -> None:
+    def _respond_quietly(self, response: Response, deadline: float | None) -> None:
         """Best effort: the client may be gone already."""
         try:
             self._respond(response, deadline)
@@ -322,7 +363,7 @@ class Acceptor(Process):
             else:
                 self._refused[sock] = _Refusal(time.monotonic() + LINGER_SECONDS)
 
-    def _serve_refused(self, ready: list[socket.socket]) -> None:
+    def _serve_refused(self, ready: list[Waitable]) -> None:
         now = time.monotonic()
         for sock, refusal in list(self._refused.items()):
             if sock in ready and self._read_refused(sock, refusal):

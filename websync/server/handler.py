@@ -59,11 +59,19 @@ class ServerHandler:
         return None
 
     def handle_in(self, frame: Text | Binary) -> Reply:
-        """A whole message arrived (fragments are joined, compression undone)."""
+        """A whole message arrived (fragments are joined, compression undone).
+
+        Messages that arrive after the server sent its close frame (a stop, a drain's 1001) are
+        not handed over: no answer could reach the client any more.
+        """
         return None
 
     def handle_info(self, message: Any) -> Reply:
-        """A message from another thread, sent with ``self.worker.send_info(message)``."""
+        """A message from another thread, sent with ``self.worker.send_info(message)``.
+
+        When the server drains (:meth:`Server.drain`), ``message`` is a :class:`Draining` value:
+        the connection is closed with 1001 once its ``timeout`` is over, unless it ends first.
+        """
         return None
 
     def handle_control(self, frame: Ping | Pong | Close) -> Reply:

@@ -8,8 +8,14 @@ handler. The server is a supervision tree::
     ├── DynamicSupervisor "connections": one temporary child per connection (max_connections)
     └── Acceptor: accepts sockets and starts their workers under "connections"
 
-so ``websync.trace(worker, True)`` and ``websync.statistics(worker)`` work on connections, and
-``server.stop()`` closes every connection with 1001 (going away).
+so ``websync.trace(worker, True)`` and ``websync.statistics(worker)`` work on connections,
+``server.stop()`` closes every connection with 1001 (going away), ``server.drain(timeout)`` stops
+accepting and lets them finish first (see :mod:`websync.server_drain`), and
+``server.broadcast(message)`` queues a message to all of them without waiting for any.
+
+TLS (``ssl=context``) runs in each connection's worker thread, bounded by ``handshake_timeout``
+like the upgrade; plain HTTP requests (a load balancer's health check) reach ``process_request``
+(see :mod:`websync.server_http`).
 
 Thread stacks: a connection costs one thread. Python's default stack reservation (8 MiB on
 Linux) is virtual memory, but a server holding thousands of connections may lower it with
@@ -25,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -36,16 +43,20 @@ from supervisors import (
     Supervisor,
 )
 
+from ..core.frames import Frame
 from ..core.protocol import DEFAULT_MAX_SIZE, Role
 from ..core.server_handshake import Request, ServerHandshake
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.factories import extension_factories
 from ..extensions.permessage_deflate import ServerPerMessageDeflate
-from ..worker.worker import Worker
-from .connection_worker import Acceptor, ConnectionSettings, ConnectionWorker
+from ..worker.worker import Overflow, Worker
+from .broadcast import broadcast
+from .connection_worker import Acceptor, ConnectionSettings, ConnectionWorker, HandlerAdapter
+from .drain import Draining, drain_on_signals, drain_workers
 from .handler import ServerHandler
+from .http_response import HTTPResponse, ProcessRequest
 
-__all__ = ["Request", "Server", "ServerOptions", "serve"]
+__all__ = ["Draining", "HTTPResponse", "Request", "Server", "ServerOptions", "serve"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +73,19 @@ class ServerOptions:
     - ``origins``: allowed ``Origin`` values (None: any; include None to allow no Origin header).
     - ``close_timeout``: seconds to wait for the client's close frame after ours.
     - ``trace``: trace every connection (see ``websync.trace``).
-    - ``ping_interval``, ``ping_timeout``: keepalive pings, as for clients.
+    - ``ping_interval``, ``ping_timeout``: keepalive pings, as for clients (None: off).
+    - ``ssl``: an :class:`ssl.SSLContext` (``PROTOCOL_TLS_SERVER``) to serve wss://, used as given;
+      offer no ALPN protocol but http/1.1 in it (a client that picks h2 is refused).
+    - ``process_request``: called with each request before any upgrade; returns None to go on,
+      or a response to send instead (see :mod:`websync.server_http`). Without it, a request
+      that asks for no upgrade gets 426.
+    - ``max_queue``, ``overflow``: the bound on each connection's queue of messages sent with
+      ``worker.send`` or :meth:`Server.broadcast`, and what happens past it: ``"close"`` (with
+      1008), ``"drop_oldest"`` or ``"drop_newest"``.
+    - ``reuse_port``: set SO_REUSEPORT, so that several processes listen on the same port.
+    - ``handle_signals``: drain on SIGTERM and SIGINT (see :meth:`Server.drain`); only in the
+      main thread, and it replaces the process's handlers of both signals.
+    - ``drain_timeout``: the seconds a drain started by a signal gives connections.
     """
 
     subprotocols: Sequence[str] = ()
@@ -74,8 +97,15 @@ class ServerOptions:
     origins: Collection[str | None] | None = None
     close_timeout: float | None = 10.0
     trace: bool = False
-    ping_interval: float | None = None
+    ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
+    ssl: SSLContext | None = None
+    process_request: ProcessRequest | None = None
+    max_queue: int | None = 10_000
+    overflow: Overflow = "close"
+    reuse_port: bool = False
+    handle_signals: bool = False
+    drain_timeout: float | None = 30.0
 
     def handshake(self) -> ServerHandshake:
         """The sans-IO handshake that checks and answers upgrade requests with these options."""
@@ -93,6 +123,8 @@ class ServerOptions:
             "trace": self.trace,
             "ping_interval": self.ping_interval,
             "ping_timeout": self.ping_timeout,
+            "max_queue": self.max_queue,
+            "overflow": self.overflow,
         }
 
 
@@ -106,14 +138,20 @@ class Server:
         self.handler_factory = handler_factory
         self.options = options
         handshake = options.handshake()
-        self.listener = socket.create_server((host, port), backlog=socket.SOMAXCONN)
+        self.listener = socket.create_server((host, port), backlog=socket.SOMAXCONN, reuse_port=options.reuse_port)
         self.listener.setblocking(False)
         self.host, self.port = self.listener.getsockname()[:2]
         self._settings = ConnectionSettings(
-            handshake, options.handshake_timeout, options.max_size, (self.host, self.port)
+            handshake,
+            options.handshake_timeout,
+            options.max_size,
+            (self.host, self.port),
+            options.ssl,
+            options.process_request,
         )
         self._ids = itertools.count(1)
         self._stop_lock = threading.Lock()
+        self._hurry = threading.Event()
         self._connections: DynamicSupervisor | None = None
         self.supervisor = Supervisor(
             [
@@ -127,11 +165,18 @@ class Server:
     def start(self) -> Self:
         """Start accepting connections; returns once the server listens."""
         try:
+            if self.options.handle_signals:
+                drain_on_signals(lambda: self.drain(self.options.drain_timeout), self._hurry.set)
             self.supervisor.start()
         except BaseException:
             self.listener.close()
             raise
         return self
+
+    @property
+    def secure(self) -> bool:
+        """Whether the server serves wss:// (``ssl`` was given)."""
+        return self.options.ssl is not None
 
     @property
     def connections(self) -> list[Worker]:
@@ -144,6 +189,39 @@ class Server:
             return []
         return [process for _, process, _ in children if isinstance(process, Worker)]
 
+    @property
+    def open_connections(self) -> list[Worker]:
+        """The workers of the connections past their opening handshake (still open or closing)."""
+        return [worker for worker in self.connections if _opened(worker)]
+
+    def broadcast(
+        self,
+        message: str | bytes | bytearray | memoryview | Frame,
+        *,
+        exclude: Worker | Collection[Worker] | None = None,
+    ) -> int:
+        """Queue ``message`` to every open connection but ``exclude`` (e.g. ``self.worker`` in a
+        handler); returns the number of connections it was queued to. Never blocks: a slow
+        connection's queue is bounded by ``max_queue``, past which its ``overflow`` policy applies.
+        """
+        return broadcast(self.open_connections, message, exclude)
+
+    def drain(self, timeout: float | None = 30.0) -> None:
+        """Stop accepting at once and close the listening socket; let the open connections run up
+        to ``timeout`` seconds, then close the rest with 1001 (going away); return when all are gone.
+
+        Each open connection's handler gets a :class:`Draining` in ``handle_info`` first;
+        connections still in their opening handshake are dropped at once. The server is stopped
+        afterwards (:meth:`join` returns). Idempotent; another thread's :meth:`stop` during a
+        drain closes the rest at once.
+        """
+        with self._stop_lock:
+            if not self._stop_accepting():
+                return
+            self.listener.close()  # at once: new clients are refused, and a load balancer moves on
+            drain_workers(lambda: self.connections, timeout, opened=_opened, hurry=self._hurry)
+            self.supervisor.stop("shutdown", 5.0)
+
     def stop(self, timeout: float | None = None) -> None:
         """Stop accepting, close every connection with 1001 (going away) and wait for them.
 
@@ -151,14 +229,10 @@ class Server:
         for its client) are killed. Idempotent.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._hurry.set()  # a drain in progress closes what is left now
         with self._stop_lock:
-            if not self.supervisor.is_alive():
-                self.listener.close()
+            if not self._stop_accepting():
                 return
-            try:
-                self.supervisor.terminate_child("acceptor")
-            except NotRunningError:
-                pass
             workers = self.connections
             for worker in workers:
                 worker.request_stop("shutdown")  # all of them close at once
@@ -168,6 +242,17 @@ class Server:
                     worker.kill()
             self.supervisor.stop("shutdown", None if deadline is None else max(deadline - time.monotonic(), 0))
             self.listener.close()
+
+    def _stop_accepting(self) -> bool:
+        """Under the stop lock: end the acceptor; False (and the listener closed) if the server is stopped."""
+        if not self.supervisor.is_alive():
+            self.listener.close()
+            return False
+        try:
+            self.supervisor.terminate_child("acceptor")
+        except NotRunningError:
+            pass
+        return True
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the server has stopped; True if it has."""
@@ -207,6 +292,11 @@ class Server:
         except MaxChildrenError:
             return False
         return True
+
+
+def _opened(worker: Worker) -> bool:
+    """Whether a connection's handler accepted it (``init`` ran and did not refuse)."""
+    return isinstance(worker.handler, HandlerAdapter) and worker.handler.opened
 
 
 def serve(handler_factory: HandlerFactory, host: str = "127.0.0.1", port: int = 0, **options: Any) -> Server:

@@ -21,7 +21,7 @@ from ..net.connection import Connection, Statistics
 from ..net.deadline import Deadline
 from ..net.options import ConnectOptions, split_options
 from ..net.tracing import Tracer
-from ..net.transport import Poller, Waker, readable, readable_or_writable
+from ..net.transport import Poller, Waitable, Waker, readable, readable_or_writable
 from .handler import Attempts, Handler, Reconnect, Reply, Stop
 from .keepalive import Keepalive
 from .opening import open_connection
@@ -32,7 +32,7 @@ __all__ = ["Worker", "QueueFull", "start"]
 logger = logging.getLogger("websync")
 _worker_ids = itertools.count(1)
 
-Overflow = Literal["error", "drop_oldest", "drop_newest"]
+Overflow = Literal["error", "drop_oldest", "drop_newest", "close"]
 DEFAULT_FAILURE_GRACE = 10.0
 """How long a failing close may wait for a blocking client's application when close_timeout is None."""
 WRITE_RETRY_INTERVAL = 0.01
@@ -74,7 +74,8 @@ class Worker(Process):
 
     Create it with :func:`start`. ``max_queue`` bounds the frames kept while disconnected and
     ``overflow`` says what happens past it: ``"error"`` (``send`` raises :class:`QueueFull`),
-    ``"drop_oldest"`` or ``"drop_newest"``.
+    ``"drop_oldest"``, ``"drop_newest"``, or ``"close"`` (the queue is dropped and the connection
+    closes with 1008, policy violation: a peer too slow for its messages).
     """
 
     fails_at_once: ClassVar[bool] = True
@@ -123,6 +124,8 @@ class Worker(Process):
         self._caller_reads_seen = 0
         if connection is not None and self.record_frames:
             connection.record_into(self.record)
+        self._overflowed = False
+        """Whether the queue overflowed with ``overflow="close"``: later sends are dropped."""
 
     # -- the public side (any thread) ---------------------------------------------------------
 
@@ -130,15 +133,29 @@ class Worker(Process):
         """Queue a message (``str``: text, bytes-like: binary) or a frame for sending."""
         frame = as_frame(message)
         with self._outbox_lock:
+            if self._overflowed:
+                self.stats.dropped += 1
+                return
             if self.max_queue is not None and len(self._outbox) >= self.max_queue:
                 if self.overflow == "error":
                     raise QueueFull(f"{self.max_queue} frames are already queued")
+                if self.overflow == "close":
+                    self._overflow_close()
+                    return
                 self.stats.dropped += 1
                 if self.overflow == "drop_newest":
                     return
                 self._outbox.popleft()
             self._outbox.append(frame)
         self._waker.wake()
+
+    def _overflow_close(self) -> None:
+        """Under the outbox lock: drop the queue (and the frame that overflowed it) and close with 1008."""
+        self._overflowed = True
+        self.stats.dropped += len(self._outbox) + 1
+        self._outbox.clear()
+        logger.warning("%s: outgoing queue over %s frames, closing with 1008", self.tracer.name, self.max_queue)
+        self._post("close", (CloseCode.POLICY_VIOLATION, "outgoing queue overflow"))
 
     @property
     def queued(self) -> int:
@@ -439,7 +456,7 @@ class Worker(Process):
                 connection.read_lock.release()
 
     @staticmethod
-    def _wait(readers: list[socket.socket], writer: socket.socket | None, timeout: float | None) -> list[socket.socket]:
+    def _wait(readers: list[Waitable], writer: socket.socket | None, timeout: float | None) -> list[Waitable]:
         """Wait for ``readers``, and for room in ``writer`` when bytes wait for it."""
         return readable(readers, timeout) if writer is None else readable_or_writable(readers, writer, timeout)
 
