@@ -203,7 +203,7 @@ def test_trace_forced_close(silent_peers, spawn, trace_log):
     worker.stop()
     lines = trace_log(name)
     assert "out CLOSE 1000 ''" in lines
-    assert has(lines, "forced close")
+    assert has(lines, "connection lost: close handshake timed out")
 
 
 def test_trace_connect_failures_and_reconnect_delays(spawn, trace_log):

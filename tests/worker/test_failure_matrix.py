@@ -30,6 +30,7 @@ from peers.raw_client import RawClient, masked_frame
 from peers.raw_server import OP_CLOSE, OP_TEXT, PeerConnection, RawServer, close_payload
 
 import websync
+from websync.net.connection import describe_socket_error
 
 pytestmark = [pytest.mark.usefixtures("no_thread_leaks")]
 
@@ -143,7 +144,7 @@ def check(raised: BaseException | None, *allowed: Outcome, what: str) -> None:
 def check_lost_reason(closed: websync.ConnectionClosed) -> None:
     """A connection lost to a socket error names the error in its reason."""
     if closed.code == 1006 and isinstance(closed.__cause__, OSError):
-        assert closed.reason.startswith("connection lost: "), closed.reason
+        assert closed.reason == describe_socket_error(closed.__cause__), closed.reason
 
 
 def in_thread(action: Callable[[], object], delay: float = 0.0) -> Callable[[], BaseException | None]:

@@ -248,8 +248,9 @@ class Connection:
             chunks.append(data)
         return b"".join(chunks)
 
-    def _lose(self, error: OSError) -> None:
-        """A read failed: the transport is over (the peer's close code stands if its close frame came)."""
+    def lose(self, error: OSError) -> None:
+        """The transport is over because of ``error``: a read failed, or a deadline passed (a
+        ``TimeoutError`` saying which); the peer's close code stands if its close frame came."""
         if self._transport_error is None:
             self._transport_error = error
         self.eof = True
@@ -257,13 +258,17 @@ class Connection:
             self.protocol.receive_eof()
 
     def closed_exception(self) -> ConnectionClosed:
-        """The exception that reports this connection's end to callers: the protocol's, with the
-        socket error behind an abnormal end as its ``__cause__`` and named in its reason."""
+        """The exception that reports this connection's end to callers: the protocol's, and for an
+        abnormal end (1006) one whose reason says why, with the error behind it as its
+        ``__cause__`` (the ``OSError``, ``ssl.SSLError`` or ``TimeoutError``; none for a peer
+        that closed TCP without a close frame). The one place every 1006 is worded."""
         closed = self.protocol.closed_exception()
-        error = self._transport_error
-        if error is None or closed.code != CloseCode.ABNORMAL:
+        if closed.code != CloseCode.ABNORMAL:
             return closed
-        lost = ConnectionClosedError(CloseCode.ABNORMAL, f"connection lost: {describe_socket_error(error)}")
+        error = self._transport_error
+        if error is None:
+            return ConnectionClosedError(CloseCode.ABNORMAL, "connection closed without a close frame")
+        lost = ConnectionClosedError(CloseCode.ABNORMAL, describe_socket_error(error))
         lost.__cause__ = error
         return lost
 
@@ -280,7 +285,7 @@ class Connection:
     def _write_timed_out(self) -> ConnectionClosed:
         """Under the write lock: the peer took too long to read, with the stream mid-frame: the
         connection is lost. Shuts the socket down, which wakes the worker to report the end."""
-        self._lose(TimeoutError(f"write timed out after {self.write_timeout:g} s"))
+        self.lose(TimeoutError(f"write timed out after {self.write_timeout:g} s"))
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -339,6 +344,11 @@ class Connection:
     def backlogged(self) -> bool:
         """Whether encoded bytes wait for room in the socket (a slow or paused peer)."""
         return bool(self._unsent)
+
+    @property
+    def unsent_bytes(self) -> int:
+        """How many encoded bytes wait for room in the socket (not the protocol's replies)."""
+        return sum(len(chunk) for chunk in tuple(self._unsent))
 
     @property
     def has_output(self) -> bool:
@@ -472,7 +482,7 @@ class Connection:
             except WOULD_BLOCK:
                 return []
             except OSError as exc:
-                self._lose(exc)
+                self.lose(exc)
                 return []
             if not size:
                 if not buffer:  # the first read: allocate the buffer and read into it

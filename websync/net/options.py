@@ -18,7 +18,7 @@ from .proxy import ProxySetting
 if TYPE_CHECKING:
     from ..http2 import Session
 
-__all__ = ["ConnectOptions", "KeepaliveOptions", "split_options"]
+__all__ = ["DEFAULT_PING_INTERVAL", "DEFAULT_PING_TIMEOUT", "ConnectOptions", "KeepaliveOptions", "split_options"]
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,19 @@ class ConnectOptions:
     sock: socket.socket | None = None
 
 
+DEFAULT_PING_INTERVAL = 20.0
+DEFAULT_PING_TIMEOUT = 20.0
+"""Keepalive on by default, for clients, workers and servers alike (the ``websockets`` defaults)."""
+
+
 @dataclass(frozen=True)
 class KeepaliveOptions:
     """Pings that detect a dead peer: a ping every ``ping_interval`` seconds (None: off), and the
-    connection counts as lost when its pong takes longer than ``ping_timeout``."""
+    connection counts as lost when neither its pong nor any other byte arrives within
+    ``ping_timeout`` seconds of the ping being written (None: never)."""
 
-    ping_interval: float | None = None
-    ping_timeout: float | None = 20.0
+    ping_interval: float | None = DEFAULT_PING_INTERVAL
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
 
 
 _CONNECT_FIELDS = frozenset(f.name for f in dataclasses.fields(ConnectOptions))

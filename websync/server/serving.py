@@ -49,6 +49,7 @@ from ..core.server_handshake import Request, ServerHandshake
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.factories import extension_factories
 from ..extensions.permessage_deflate import ServerPerMessageDeflate
+from ..net.options import DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT
 from ..worker.worker import Overflow, Worker
 from .broadcast import broadcast
 from .connection_worker import Acceptor, ConnectionSettings, ConnectionWorker, HandlerAdapter
@@ -97,8 +98,8 @@ class ServerOptions:
     origins: Collection[str | None] | None = None
     close_timeout: float | None = 10.0
     trace: bool = False
-    ping_interval: float | None = 20.0
-    ping_timeout: float | None = 20.0
+    ping_interval: float | None = DEFAULT_PING_INTERVAL
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
     ssl: SSLContext | None = None
     process_request: ProcessRequest | None = None
     max_queue: int | None = 10_000

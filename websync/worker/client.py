@@ -22,7 +22,10 @@ from .handler import Handler, Reply, Stop
 from .opening import open_connection
 from .worker import Worker
 
-__all__ = ["ClientConnection", "connect"]
+__all__ = ["DEFAULT_MAX_UNREAD", "ClientConnection", "connect"]
+
+DEFAULT_MAX_UNREAD = 16
+"""Messages a blocking client keeps unread before it stops reading the socket (``max_unread``)."""
 
 
 class _Inbox(Handler):
@@ -74,13 +77,40 @@ _FRAME_TYPES = frozenset({Text, Binary, Ping, Pong, Close})
 
 class _ClientWorker(Worker):
     """A blocking connection's worker. After a protocol violation, the failing close waits until
-    ``recv`` reaches the violation in the inbox: the messages before it can still be answered."""
+    ``recv`` reaches the violation in the inbox: the messages before it can still be answered.
+
+    ``max_unread`` bounds the inbox: once a read leaves that many frames unread, the worker stops
+    reading the socket (``reading_paused``) until ``recv`` has taken it down to a quarter.
+    """
 
     fails_at_once = False
 
+    def __init__(self, handler: _Inbox, *, max_unread: int | None, **options: Any) -> None:
+        super().__init__(handler, **options)
+        self._inbox_frames = handler.frames
+        self._max_unread = max_unread
+        self._resume_at = 0 if max_unread is None else max_unread // 4
+
     def _hold_failure(self) -> None:
-        assert isinstance(self.handler, _Inbox)
-        self.handler.frames.put(_VIOLATION)
+        self._inbox_frames.put(_VIOLATION)
+
+    def _dispatch(self, connection: Connection, frames: list[Frame]) -> None:
+        super()._dispatch(connection, frames)
+        self.count_unread()
+
+    def count_unread(self) -> None:
+        """After frames went into the inbox or came out of it (either thread): pause or resume
+        the socket's reads. A race may leave reads paused over a small inbox; ``recv`` then takes
+        it to empty and reads the socket itself, which counts again."""
+        if self._max_unread is None:
+            return
+        unread = self._inbox_frames.qsize()
+        if self.reading_paused:
+            if unread <= self._resume_at:
+                self.reading_paused = False
+                self.wake()
+        elif unread >= self._max_unread:
+            self.reading_paused = True
 
 
 class ClientConnection:
@@ -92,7 +122,8 @@ class ClientConnection:
         self._closed: ConnectionClosed | None = None
         close_timeout = options.get("close_timeout", 10.0)
         self._join_timeout = None if close_timeout is None else 2 * close_timeout + 1
-        self._worker = _ClientWorker(self._inbox, connection=connection, **options).start()
+        max_unread = options.pop("max_unread", DEFAULT_MAX_UNREAD)
+        self._worker = _ClientWorker(self._inbox, connection=connection, max_unread=max_unread, **options).start()
 
     # -- handshake results ----------------------------------------------------------------------
 
@@ -190,6 +221,7 @@ class ClientConnection:
                         if len(received) > 1:
                             for later in received[1:]:
                                 frames.put(later)  # before the lock is released: no later read overtakes them
+                            self._worker.count_unread()
                         return received[0]
                     self._worker.handle_read(connection, received)
                 finally:
@@ -202,6 +234,8 @@ class ClientConnection:
                     item = frames.get(timeout=None if deadline is None else max(deadline - time.monotonic(), 0))
                 except queue.Empty:
                     raise TimeoutError(f"no message within {timeout} seconds") from None
+            if self._worker.reading_paused:
+                self._worker.count_unread()
             if type(item) in _FRAME_TYPES:
                 return item  # type: ignore[return-value]
             self._take_mark(item)  # type: ignore[arg-type]
@@ -264,10 +298,11 @@ def connect(url: str, **options: Any) -> ClientConnection:
     ``open_timeout``, ``close_timeout``, ``max_size`` (None: unlimited), ``ssl`` (an
     ``ssl.SSLContext``), ``server_hostname``, ``follow_redirects``, ``max_redirects``, ``trace``,
     ``ping_interval``, ``ping_timeout``, ``proxy`` (a URL, None for none; default: the
-    environment's), ``proxy_ssl``, ``record_frames`` (keep frames in the worker's flight recorder). Raises :class:`~websync.core.errors.InvalidHandshake`
+    environment's), ``proxy_ssl``, ``record_frames`` (keep frames in the worker's flight recorder), ``max_unread``
+    (messages kept unread before the socket's reads pause, default 16; None: no bound). Raises :class:`~websync.core.errors.InvalidHandshake`
     subclasses and :class:`~websync.core.errors.TransportError` when the connection cannot open.
     """
-    connect_options, _, _ = split_options(options, frozenset({"record_frames"}))
+    connect_options, _, _ = split_options(options, frozenset({"record_frames", "max_unread"}))
     tracer = Tracer(f"client {without_credentials(url)}", enabled=connect_options.trace)
     connection = open_connection(url, connect_options, tracer)
     return ClientConnection(connection, options)

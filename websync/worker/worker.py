@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from supervisors import FORKED, Exit, NotRunningError, Process, is_normal_exit
 
-from ..core.errors import ConnectionClosed, ConnectionClosedError, WebSocketError
+from ..core.errors import ConnectionClosed, WebSocketError
 from ..core.frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text, as_frame
 from ..core.headers import Headers
 from ..net.connection import Connection, Statistics
@@ -121,6 +121,9 @@ class Worker(Process):
         self._stop_deadline: float | None = None
         """Until when a stop lets a handshake go on for the frames queued before it."""
         self._keepalive = Keepalive(keepalive, time.monotonic())
+        self.reading_paused = False
+        """Whether the worker leaves the socket unread until the application catches up (a
+        blocking client's ``max_unread``): TCP backpressure then reaches the peer."""
         self._caller_reads_seen = 0
         if connection is not None and self.record_frames:
             connection.record_into(self.record)
@@ -391,18 +394,12 @@ class Worker(Process):
                     return ended
             now = time.monotonic()
             if self._close_deadline is not None and now >= self._close_deadline:
-                self.tracer.event("forced close: no close frame from the peer within close_timeout")
-                return ConnectionClosedError(CloseCode.ABNORMAL, "close handshake timed out")
+                return self._lost(connection, f"close handshake timed out after {self._close_timeout():g} s")
             keepalive_due = self._keepalive.next_deadline()
             if keepalive_due is not None and now >= keepalive_due:
-                if self._keepalive.expired(now):
-                    self.tracer.event(
-                        "keepalive: no pong within %ss, connection lost", self._keepalive.options.ping_timeout
-                    )
-                    return ConnectionClosedError(CloseCode.ABNORMAL, "keepalive ping timed out")
-                payload = None if connection.closing else self._keepalive.ping_due(now)
-                if payload is not None:
-                    self._send_control(connection, Ping(payload))
+                lost = self._keep_alive(connection, now)
+                if lost is not None:
+                    return lost
                 keepalive_due = self._keepalive.next_deadline()
             deadline = keepalive_due
             write_due = connection.write_deadline  # no generator and min(): this runs every round trip
@@ -412,6 +409,26 @@ class Worker(Process):
                 deadline = min(d for d in (deadline, self._close_deadline, self._failure_deadline) if d is not None)
             timeout = None if deadline is None else max(deadline - now, 0)
             woken = self._wait_and_read(connection, poller, timeout)
+
+    def _keep_alive(self, connection: Connection, now: float) -> Exception | None:
+        """At a keepalive deadline: the end of a connection whose peer went silent, else None
+        after sending the ping that is due. While reading is paused (``reading_paused``) the
+        peer's pong waits unread in the socket: silence then proves nothing."""
+        keepalive, stats = self._keepalive, connection.stats
+        if keepalive.expired(now, stats.bytes_in, stats.bytes_out) and not self.reading_paused:
+            return self._lost(connection, f"keepalive: no pong within {keepalive.options.ping_timeout:g} s")
+        payload = None if connection.closing else keepalive.ping_due(now)
+        if payload is not None:
+            self._send_control(connection, Ping(payload))
+            keepalive.ping_queued(now, stats.bytes_in, stats.bytes_out, connection.unsent_bytes)
+        return None
+
+    def _lost(self, connection: Connection, why: str) -> ConnectionClosed:
+        """A deadline passed (``why`` says which): the connection is lost, its end reported like a
+        socket error's (``Connection.closed_exception``: 1006, the ``TimeoutError`` as its cause)."""
+        self.tracer.event("connection lost: %s", why)
+        connection.lose(TimeoutError(why))
+        return connection.closed_exception()
 
     def _wait_and_read(self, connection: Connection, poller: Poller, timeout: float | None) -> bool:
         """Write what waits, then sleep until the socket or the mailbox needs the worker, at most
@@ -431,6 +448,8 @@ class Worker(Process):
                 self._flush_outbox(connection)
             if connection.backlogged and not connection.writing:
                 writer = connection.sock
+        if self.reading_paused:  # the socket waits until the application reads (see ``reading_paused``)
+            return self._waker.reader in self._wait([self._waker.reader], writer, timeout)
         caller_reads = connection.caller_reads
         if connection.read_lock.locked() or caller_reads != self._caller_reads_seen:
             self._caller_reads_seen = caller_reads
