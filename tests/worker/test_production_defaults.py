@@ -77,6 +77,12 @@ def flood(peer: PeerConnection, written: list[int], blocked: threading.Event) ->
     peer.expect_close(echo=True)
 
 
+def index_of(message: str | bytes) -> int:
+    assert isinstance(message, bytes)
+    index: int = struct.unpack("!I", message[:4])[0]
+    return index
+
+
 def test_max_unread_stops_reading_and_loses_nothing(raw_server):
     written: list[int] = []
     blocked = threading.Event()
@@ -89,7 +95,7 @@ def test_max_unread_stops_reading_and_loses_nothing(raw_server):
         assert unread <= 16 + MIB // MESSAGE, unread
         assert len(written) < COUNT, "every message was written: nothing pushed back"
         print(f"held {unread} messages ({unread * MESSAGE // 1024} KiB); the server wrote {len(written)}/{COUNT}")
-        received = [struct.unpack("!I", ws.recv(timeout=10)[:4])[0] for _ in range(COUNT)]
+        received = [index_of(ws.recv(timeout=10)) for _ in range(COUNT)]
     assert received == list(range(COUNT))
     assert ws.close_code == 1000
 
@@ -103,7 +109,7 @@ def test_without_max_unread_everything_is_read(raw_server):
         while ws._inbox.frames.qsize() < COUNT - 1 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert ws._inbox.frames.qsize() >= COUNT - 1  # the first may be the caller's own read: none here
-        assert [struct.unpack("!I", ws.recv(timeout=10)[:4])[0] for _ in range(COUNT)] == list(range(COUNT))
+        assert [index_of(ws.recv(timeout=10)) for _ in range(COUNT)] == list(range(COUNT))
 
 
 # -- closes that say why -----------------------------------------------------------------------
