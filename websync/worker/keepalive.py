@@ -23,6 +23,9 @@ class Keepalive:
 
     next_ping: float | None
     pong_deadline: float | None
+    deadline: float | None
+    """When the keepalive next needs the caller (a ping due, a pong overdue); None: never. An
+    attribute kept by every change, not computed: the worker's loop reads it on every turn."""
 
     def __init__(self, options: KeepaliveOptions, now: float) -> None:
         self.options = options
@@ -35,6 +38,7 @@ class Keepalive:
         self.pong_deadline = None
         self._payload = b""
         self._bytes_in = self._bytes_out = self._ping_written_at = 0
+        self._update()
 
     def ping_due(self, now: float) -> bytes | None:
         """The payload of a ping to send now, or None when none is due; then call :meth:`ping_queued`."""
@@ -43,6 +47,7 @@ class Keepalive:
         self.next_ping = now + self.options.ping_interval  # type: ignore[operator]
         if self.pong_deadline is None:
             self._payload = os.urandom(4)
+        self._update()
         return self._payload
 
     def ping_queued(self, now: float, bytes_in: int, bytes_out: int, unsent: int) -> None:
@@ -52,10 +57,12 @@ class Keepalive:
             self.pong_deadline = now + self.options.ping_timeout
             self._bytes_in, self._bytes_out = bytes_in, bytes_out
             self._ping_written_at = bytes_out + unsent
+            self._update()
 
     def pong_received(self, data: bytes) -> None:
-        if data == self._payload:
+        if data == self._payload and self.pong_deadline is not None:
             self.pong_deadline = None
+            self._update()
 
     def expired(self, now: float, bytes_in: int, bytes_out: int) -> bool:
         """True when the pong of the last ping is overdue and nothing else showed the peer alive.
@@ -69,10 +76,11 @@ class Keepalive:
             return True
         self._bytes_in, self._bytes_out = bytes_in, bytes_out
         self.pong_deadline = now + self.options.ping_timeout  # type: ignore[operator]
+        self._update()
         return False
 
-    def next_deadline(self) -> float | None:
-        """When the keepalive next needs the caller (a ping due, a pong overdue); None: never."""
+    def _update(self) -> None:
         if self.pong_deadline is None or self.next_ping is None:
-            return self.next_ping if self.pong_deadline is None else self.pong_deadline
-        return min(self.next_ping, self.pong_deadline)
+            self.deadline = self.next_ping if self.pong_deadline is None else self.pong_deadline
+        else:
+            self.deadline = min(self.next_ping, self.pong_deadline)

@@ -395,19 +395,19 @@ class Worker(Process):
             now = time.monotonic()
             if self._close_deadline is not None and now >= self._close_deadline:
                 return self._lost(connection, f"close handshake timed out after {self._close_timeout():g} s")
-            keepalive_due = self._keepalive.next_deadline()
+            keepalive_due = self._keepalive.deadline
             if keepalive_due is not None and now >= keepalive_due:
                 lost = self._keep_alive(connection, now)
                 if lost is not None:
                     return lost
-                keepalive_due = self._keepalive.next_deadline()
+                keepalive_due = self._keepalive.deadline
             deadline = keepalive_due
             write_due = connection.write_deadline  # no generator and min(): this runs every round trip
             if write_due is not None and (deadline is None or write_due < deadline):
                 deadline = write_due
             if self._close_deadline is not None or self._failure_deadline is not None:  # closing
                 deadline = min(d for d in (deadline, self._close_deadline, self._failure_deadline) if d is not None)
-            timeout = None if deadline is None else max(deadline - now, 0)
+            timeout = None if deadline is None else deadline - now  # a negative one polls
             woken = self._wait_and_read(connection, poller, timeout)
 
     def _keep_alive(self, connection: Connection, now: float) -> Exception | None:
