@@ -21,7 +21,7 @@ import websync
 from websync import Binary, ServerHandler, Text
 from websync.server.connection_worker import ConnectionWorker
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 READERS = 199
 MESSAGES = 500
@@ -74,13 +74,15 @@ class Readers:
 
 
 def read_until_quiet(client: RawClient) -> list[Frame]:
-    """What the stalled peer gets once it reads again: frames until a close, or a second of silence."""
+    """What the stalled peer gets once it reads again: frames until a close, a second of silence,
+    or the end of the connection (a server whose close could not get through drops it after
+    close_timeout: on a loaded machine that can happen before the stalled peer reads again)."""
     frames: list[Frame] = []
     client.sock.settimeout(1)
     try:
         while not frames or frames[-1].opcode != OP_CLOSE:
             frames.append(client.read_frame())
-    except TimeoutError:
+    except (TimeoutError, EOFError):
         pass
     return frames
 
@@ -142,7 +144,8 @@ def test_broadcast_to_200_with_one_stalled_reader(server: websync.Server, overfl
             assert texts[-MAX_QUEUE:] == list(range(MESSAGES - MAX_QUEUE, MESSAGES))  # the newest went out
         elif overflow == "drop_newest":
             assert texts[-1] < MESSAGES - 1 and frames[-1].opcode == OP_TEXT
-        else:
-            assert frames[-1].opcode == OP_CLOSE and frames[-1].close_code == 1008
+        else:  # closed with 1008: the close frame arrived, or the connection was dropped behind it
+            assert frames[-1].opcode != OP_CLOSE or frames[-1].close_code == 1008
+            assert slow_worker.join(15) and not slow_worker.is_alive()
     finally:
         slow.close()

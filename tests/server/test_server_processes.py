@@ -21,7 +21,7 @@ from websockets.sync.client import connect as ws_connect
 
 LOAD_CLIENTS = ROOT / "tools" / "load_clients.py"
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
 
 class Cluster:

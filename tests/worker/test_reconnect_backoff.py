@@ -44,6 +44,7 @@ class Counting(websync.Handler):
 
 
 @pytest.mark.timeout(WATCH + 20)
+@pytest.mark.slow
 def test_accept_then_close_server_sees_exponentially_spaced_attempts(spawn):
     with websync.serve(CloseAtOnce, port=0) as server:
         handler = Counting(f"ws://127.0.0.1:{server.port}/")
