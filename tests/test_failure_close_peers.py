@@ -15,7 +15,7 @@ from peers.spawn import Spawned
 import websync
 from websync import Binary, ServerHandler, Text
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 TOO_BIG = 16 << 20
 RUNS = 5

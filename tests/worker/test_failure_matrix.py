@@ -32,7 +32,7 @@ from peers.raw_server import OP_CLOSE, OP_TEXT, PeerConnection, RawServer, close
 import websync
 from websync.net.connection import describe_socket_error
 
-pytestmark = [pytest.mark.usefixtures("no_thread_leaks")]
+pytestmark = [pytest.mark.usefixtures("no_thread_leaks"), pytest.mark.slow]
 
 CLOSE_TIMEOUT = 0.5
 RECV_TIMEOUT = 0.3
