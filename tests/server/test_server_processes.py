@@ -163,4 +163,4 @@ def test_docs_show_the_proxy_configurations_the_tests_use() -> None:
     shown_nginx = nginx.CONF.format(folder="/srv/nginx", port=443, listen=" ssl", tls=tls, backend=8000)
     shown_haproxy = haproxy.CONF.format(port=443, tls=" ssl crt /etc/ssl/site.pem", backend=8000)
     assert f"```nginx\n{shown_nginx}```" in doc
-    assert f"```haproxy\n{shown_haproxy}```" in doc
+    assert f"```text\n{shown_haproxy}```" in doc
