@@ -149,25 +149,30 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=7, help="interleaved repetitions per layer (default 7)")
     parser.add_argument("--size", type=int, default=256, help="message size in bytes (default 256)")
     parser.add_argument("--instructions", action="store_true", help="count instructions per round trip (valgrind)")
+    parser.add_argument("--layers", default=",".join(LAYERS), help=f"comma-separated layers (default {','.join(LAYERS)})")
     parser.add_argument("--child", nargs="+", metavar="LAYER URL SIZE [ROUNDS]", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         layer, url, size, *rounds = args.child
         print(json.dumps(measure(layer, url, int(size), *map(int, rounds))))
         return
+    layers = [layer for layer in args.layers.split(",") if layer]
+    unknown = set(layers) - set(LAYERS)
+    if unknown:
+        parser.error(f"unknown layers: {', '.join(sorted(unknown))}")
     if args.instructions:
         if shutil.which("valgrind") is None:
             parser.error("--instructions needs valgrind (apt-get install valgrind)")
         with echo_server() as url:
             print(f"| layer ({args.size} B ping-pong) | instructions per round trip (user space) |")
             print("|---|---|")
-            for layer in LAYERS:
+            for layer in layers:
                 print(f"| {layer} | {count_instructions(layer, url, args.size):,.0f} |", flush=True)
         return
-    results: dict[str, list[dict[str, float]]] = {layer: [] for layer in LAYERS}
+    results: dict[str, list[dict[str, float]]] = {layer: [] for layer in layers}
     with echo_server() as url:
         for _ in range(args.reps):
-            for layer in LAYERS:
+            for layer in layers:
                 argv = [sys.executable, __file__, "--child", layer, url, str(args.size)]
                 output = subprocess.run(_pinned(CLIENT_CORE, argv), capture_output=True, text=True, check=True)
                 results[layer].append(json.loads(output.stdout))
