@@ -112,10 +112,6 @@ class Connection:
         """Where frames in and out are recorded (the owning process's flight recorder)."""
         self._held: list[Frame] = []
         """Frames read after a write failed (see :meth:`_end_on_write`), for :meth:`receive` to return first."""
-        self.only_messages = False
-        """Whether the last :meth:`receive` made whole text and binary messages only, at least
-        one, and nothing else: no control frame, fragment, partial frame or violation (nothing a
-        worker must act on)."""
 
     def take_reads(self) -> bool:
         """For a caller's ``recv``: take the socket's reads, unless another thread holds them
@@ -463,7 +459,6 @@ class Connection:
         (``Protocol.receive_messages``); the state lock is taken for the rest (control frames,
         fragments, a partial frame, a violation).
         """
-        self.only_messages = False
         if self._held:  # read after a write failed: the transport is over once they are returned
             frames, self._held = self._held, []
             self.eof = True
@@ -497,7 +492,6 @@ class Connection:
             data = buffer[:size]
         self.stats.bytes_in += size
         frames, used = self.protocol.receive_messages(data)
-        self.only_messages = used == size
         if used < size:
             with self._state_lock:
                 frames += self.protocol.receive_data(data[used:] if used else data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -20,7 +21,7 @@ from ..net.options import split_options
 from ..net.tracing import Tracer
 from .handler import Handler, Reply, Stop
 from .opening import open_connection
-from .worker import Worker
+from .worker import Lost, Worker
 
 __all__ = ["DEFAULT_MAX_UNREAD", "ClientConnection", "connect"]
 
@@ -29,21 +30,14 @@ DEFAULT_MAX_UNREAD = 16
 
 
 class _Inbox(Handler):
-    """The worker-side handler of a blocking connection: puts every frame where ``recv`` reads."""
+    """The worker-side handler of a blocking connection: answers pings, wakes ``ping()``'s
+    waiters; its ``frames`` are where ``recv`` takes every frame (see ``_ClientWorker._dispatch``)."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self.frames: queue.SimpleQueue[Frame | ConnectionClosed | _Violation] = queue.SimpleQueue()
         self.pong_waiters: dict[bytes, deque[threading.Event]] = {}
         self.lock = threading.Lock()
-
-    def handle_frame(self, frame: Text | Binary) -> Reply:
-        self.frames.put(frame)
-        return None
-
-    def handle_ping(self, frame: Ping) -> Reply:
-        self.frames.put(frame)
-        return Pong(frame.data)
 
     def handle_pong(self, frame: Pong) -> Reply:
         with self.lock:
@@ -53,11 +47,6 @@ class _Inbox(Handler):
                 del self.pong_waiters[frame.data]
         if waiter is not None:
             waiter.set()
-        self.frames.put(frame)
-        return None
-
-    def handle_close(self, frame: Close) -> Reply:
-        self.frames.put(frame)
         return None
 
     def handle_disconnect(self, reason: Exception, attempt: int) -> Stop:
@@ -72,6 +61,7 @@ class _Violation:
 
 
 _VIOLATION = _Violation()
+_MESSAGE_TYPES = frozenset({Text, Binary})
 _FRAME_TYPES = frozenset({Text, Binary, Ping, Pong, Close})
 
 
@@ -83,34 +73,52 @@ class _ClientWorker(Worker):
     reading the socket (``reading_paused``) until ``recv`` has taken it down to a quarter.
     """
 
-    fails_at_once = False
-
     def __init__(self, handler: _Inbox, *, max_unread: int | None, **options: Any) -> None:
         super().__init__(handler, **options)
         self._inbox_frames = handler.frames
-        self._max_unread = max_unread
+        self._max_unread = math.inf if max_unread is None else max_unread
         self._resume_at = 0 if max_unread is None else max_unread // 4
 
-    def _hold_failure(self) -> None:
+    def _hold_failure(self) -> bool:
+        """The failing close waits until ``recv`` reaches the violation's mark in the inbox: the
+        application can still answer the messages before it."""
         self._inbox_frames.put(_VIOLATION)
+        return True
 
-    def _dispatch(self, connection: Connection, frames: list[Frame]) -> None:
-        super()._dispatch(connection, frames)
-        self.count_unread()
-
-    def count_unread(self) -> None:
-        """After frames went into the inbox or came out of it (either thread): pause or resume
-        the socket's reads. A race may leave reads paused over a small inbox; ``recv`` then takes
-        it to empty and reads the socket itself, which counts again."""
-        if self._max_unread is None:
-            return
-        unread = self._inbox_frames.qsize()
-        if self.reading_paused:
-            if unread <= self._resume_at:
-                self.reading_paused = False
-                self.wake()
-        elif unread >= self._max_unread:
+    def handle_read(self, connection: Connection, frames: list[Frame]) -> None:
+        """Put every frame a read produced in the inbox, in order, in the thread that read it
+        (``recv``'s or the worker's, holding the socket's reads): the one way from the socket to
+        ``recv``. A ping, pong or close goes on to the handler too, which answers it."""
+        put = self._inbox_frames.put
+        answered = False
+        for frame in frames:
+            put(frame)
+            if type(frame) not in _MESSAGE_TYPES:
+                answered = True
+        if answered:
+            self._answer(connection, [frame for frame in frames if type(frame) not in _MESSAGE_TYPES])
+        if self._inbox_frames.qsize() >= self._max_unread:
             self.reading_paused = True
+
+    _dispatch = handle_read  # the worker's own reads take the same way
+
+    def _answer(self, connection: Connection, frames: list[Frame]) -> None:
+        """The handler's answers to control frames, written now if the socket takes them, else
+        by the worker at its next turn (which also sees a connection that ended meanwhile)."""
+        try:
+            super()._dispatch(connection, frames)
+        except Lost:
+            pass
+        if connection.has_output or connection.eof:
+            self.wake()
+
+    def frame_taken(self) -> None:
+        """After ``recv`` took a frame from the inbox while reads are paused: resume them once it
+        is down to a quarter. A race may leave reads paused over a small inbox; ``recv`` then
+        takes it to empty and reads the socket itself, which pauses again if needed."""
+        if self._inbox_frames.qsize() <= self._resume_at:
+            self.reading_paused = False
+            self.wake()
 
 
 class ClientConnection:
@@ -194,14 +202,16 @@ class ClientConnection:
         """The next frame, waiting until ``deadline`` (a ``time.monotonic()`` value, None: forever);
         ``timeout`` is the caller's, for the ``TimeoutError`` message.
 
-        The caller reads the socket itself while the worker stands by, unless the worker holds the
-        socket or the connection is closing (the worker finishes the close handshake and reports
-        the end through the inbox): the common case has no thread hand-off.
+        A frame travels one way: the thread that reads the socket hands what it read to the
+        worker's ``handle_read``, which answers what needs an answer and puts every frame in the
+        inbox, where this method takes it. The caller reads the socket itself while the worker
+        stands by (the common case has no thread hand-off), unless the worker holds the socket or
+        the connection is closing: the worker then finishes the close handshake and reports the
+        end through the inbox.
         """
         frames = self._inbox.frames
         connection = self._connection
         protocol = connection.protocol
-        read_lock = connection.read_lock
         while True:
             if not frames.empty():
                 item = frames.get_nowait()
@@ -209,23 +219,12 @@ class ClientConnection:
                 raise self._closed
             elif not protocol.closing and connection.take_reads():
                 try:
-                    # Unless the worker put frames in the inbox before this thread came.
-                    if not frames.empty():
-                        continue
-                    if deadline is not None and not connection.wait_readable(max(deadline - time.monotonic(), 0)):
-                        if frames.empty():
+                    if frames.empty():  # else the worker put frames there before this thread came
+                        if deadline is not None and not connection.wait_readable(max(deadline - time.monotonic(), 0)):
                             raise TimeoutError(f"no message within {timeout} seconds")
-                        continue
-                    received = connection.receive(block=deadline is None)
-                    if connection.only_messages:  # nothing the worker must act on
-                        if len(received) > 1:
-                            for later in received[1:]:
-                                frames.put(later)  # before the lock is released: no later read overtakes them
-                            self._worker.count_unread()
-                        return received[0]
-                    self._worker.handle_read(connection, received)
+                        self._worker.handle_read(connection, connection.receive(block=deadline is None))
                 finally:
-                    read_lock.release()
+                    connection.read_lock.release()
                 if protocol.closing or connection.eof:
                     self._worker.wake()
                 continue
@@ -235,7 +234,7 @@ class ClientConnection:
                 except queue.Empty:
                     raise TimeoutError(f"no message within {timeout} seconds") from None
             if self._worker.reading_paused:
-                self._worker.count_unread()
+                self._worker.frame_taken()
             if type(item) in _FRAME_TYPES:
                 return item  # type: ignore[return-value]
             self._take_mark(item)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, ClassVar, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from supervisors import FORKED, Exit, NotRunningError, Process, is_normal_exit
 
@@ -49,8 +49,9 @@ class QueueFull(WebSocketError):
 T = TypeVar("T")
 
 
-class _Lost(Exception):
-    """Internal: the connection ended; ``error`` is what handle_disconnect is told."""
+class Lost(Exception):
+    """The connection ended; ``error`` is what handle_disconnect is told. Internal to the worker
+    package: it never leaves the worker's loop or a blocking client's read."""
 
     def __init__(self, error: Exception) -> None:
         self.error = error
@@ -60,7 +61,7 @@ def _end_if_read_to_end(connection: Connection) -> None:
     """A write met the end of the connection: report it once every frame read from the connection
     was dispatched (frames the peer sent before a reset still are: see ``Connection.receive``)."""
     if connection.eof:
-        raise _Lost(connection.closed_exception())
+        raise Lost(connection.closed_exception())
 
 
 def _close_code_for(reason: object) -> int:
@@ -77,10 +78,6 @@ class Worker(Process):
     ``"drop_oldest"``, ``"drop_newest"``, or ``"close"`` (the queue is dropped and the connection
     closes with 1008, policy violation: a peer too slow for its messages).
     """
-
-    fails_at_once: ClassVar[bool] = True
-    """Send the close that fails a broken connection right after dispatching the frames before it
-    (see ``_failure_held``); a blocking client's worker waits for its application instead."""
 
     def __init__(
         self,
@@ -358,9 +355,9 @@ class Worker(Process):
             self._flush_outbox(connection)
             if connection.early_data:
                 with connection.read_lock:  # unless a caller's recv() took them first
-                    self.handle_read(connection, connection.receive())
+                    self._dispatch(connection, connection.receive())
             return self._loop(connection)
-        except _Lost as lost:
+        except Lost as lost:
             return lost.error
         except BaseException:
             self._report_crash(connection)
@@ -479,18 +476,6 @@ class Worker(Process):
         """Wait for ``readers``, and for room in ``writer`` when bytes wait for it."""
         return readable(readers, timeout) if writer is None else readable_or_writable(readers, writer, timeout)
 
-    def handle_read(self, connection: Connection, frames: list[Frame]) -> None:
-        """Dispatch the frames one read produced and write the replies they need; the caller holds
-        ``connection.read_lock`` (a blocking client's ``recv`` reads in its own thread and hands
-        over what it does not consume itself)."""
-        try:
-            if frames:
-                self._dispatch(connection, frames)
-            if connection.protocol.error is not None or (frames and connection.has_output):
-                self._flush(connection)
-        except _Lost:
-            self.wake()  # the connection is over: the worker's loop sees it and reports the end
-
     def _flush(self, connection: Connection, wait: float | None = 0.0) -> bool:
         """Write the replies and queued bytes, the failing close once it is due (``_failure_held``);
         ``wait`` as for ``Connection.flush``. True when nothing is left to write."""
@@ -503,23 +488,22 @@ class Worker(Process):
             return False
 
     def _failure_held(self, connection: Connection) -> bool:
-        """Whether the close that fails a broken connection waits for the application.
-
-        A handler-driven worker has answered the messages before the violation when it gets here,
-        so its close goes at once. A blocking client's application reads those messages later: its
-        ``recv()`` sends the close once it has taken them all, or the worker does after close_timeout.
-        """
-        if self.fails_at_once or connection.protocol.error is None or not connection.can_send:
+        """Whether the close that fails a broken connection waits for the application (see
+        :meth:`_hold_failure`), for at most close_timeout."""
+        if connection.protocol.error is None or not connection.can_send:
             return False
         if self._failure_deadline is None:
+            if not self._hold_failure():
+                return False
             timeout = self._close_timeout()
             self._failure_deadline = time.monotonic() + (DEFAULT_FAILURE_GRACE if timeout is None else timeout)
-            self._hold_failure()
         return time.monotonic() < self._failure_deadline
 
-    def _hold_failure(self) -> None:
-        """Called once when a failing close starts waiting (only when ``fails_at_once`` is False),
-        after the frames before the violation were dispatched."""
+    def _hold_failure(self) -> bool:
+        """Whether the close that fails a broken connection waits for the application; called
+        after the frames before the violation were dispatched. A handler-driven worker has
+        answered them by then: its close goes at once."""
+        return False
 
     def _ended(self, connection: Connection) -> Exception | None:
         """The reason the connection is over (after the close handshake, a failure or EOF), or None."""
@@ -534,7 +518,7 @@ class Worker(Process):
         # The close frame owed to the peer goes out even if a sender holds the socket now.
         try:
             self._flush(connection, wait=self._close_timeout())
-        except _Lost:
+        except Lost:
             pass  # the peer is gone: nothing more can be written
         connection.drain_until_eof(self._close_timeout())
         return protocol.error or connection.closed_exception()
