@@ -25,8 +25,8 @@ from websync.core.frames import (
     apply_mask_python,
     close_payload,
     encode_frame_python,
-    encode_header,
     is_valid_close_code,
+    pack_header,
     parse_close_payload,
     parse_header_python,
     parse_messages_python,
@@ -278,8 +278,8 @@ def test_parse_header_reads_every_length_form(
     ],
 )
 @pytest.mark.parametrize("mask", [False, True])
-def test_encode_header_lengths(length: int, length_bytes: bytes, mask: bool) -> None:
-    header = encode_header(WireFrame(Opcode.BINARY, b"\x00" * length), mask)
+def test_pack_header_lengths(length: int, length_bytes: bytes, mask: bool) -> None:
+    header = pack_header(0x82, 0x80 if mask else 0, length)
     expected_second = length_bytes[0] | (0x80 if mask else 0)
     assert header == bytes([0x82, expected_second]) + length_bytes[1:]
 
@@ -295,14 +295,14 @@ def test_encode_header_lengths(length: int, length_bytes: bytes, mask: bool) -> 
         (False, True, True, True, 0x71),
     ],
 )
-def test_encode_header_flags(fin: bool, rsv1: bool, rsv2: bool, rsv3: bool, first: int) -> None:
+def test_first_byte_carries_the_flags(fin: bool, rsv1: bool, rsv2: bool, rsv3: bool, first: int) -> None:
     frame = WireFrame(Opcode.TEXT, b"ab", fin=fin, rsv1=rsv1, rsv2=rsv2, rsv3=rsv3)
-    assert encode_header(frame, False) == bytes([first, 0x02])
+    assert frame.first_byte == first
 
 
 @pytest.mark.parametrize("opcode", list(Opcode))
-def test_encode_header_opcode(opcode: Opcode) -> None:
-    assert encode_header(WireFrame(opcode, b""), True) == bytes([0x80 | opcode, 0x80])
+def test_first_byte_carries_the_opcode(opcode: Opcode) -> None:
+    assert pack_header(WireFrame(opcode, b"").first_byte, 0x80, 0) == bytes([0x80 | opcode, 0x80])
 
 
 # -- whole messages -----------------------------------------------------------------------------

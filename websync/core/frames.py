@@ -21,6 +21,7 @@ __all__ = [
     "Close",
     "Frame",
     "as_frame",
+    "Outgoing",
     "WireFrame",
     "CloseCode",
     "apply_mask",
@@ -31,7 +32,6 @@ __all__ = [
     "parse_header_python",
     "parse_messages",
     "parse_messages_python",
-    "encode_header",
     "pack_header",
     "is_valid_close_code",
     "parse_close_payload",
@@ -190,11 +190,6 @@ _UNPACK_16 = struct.Struct("!H").unpack_from
 _UNPACK_64 = struct.Struct("!Q").unpack_from
 
 
-def encode_header(frame: WireFrame, mask: bool) -> bytes:
-    """The frame header (without the mask key) for ``frame``'s flags and payload length."""
-    return pack_header(frame.first_byte, 0x80 if mask else 0, len(frame.payload))
-
-
 def pack_header(first: int, mask_bit: int, length: int) -> bytes:
     """The header bytes from the first byte (flags and opcode), the mask bit (0x80 or 0) and the length."""
     if length < 126:
@@ -306,7 +301,11 @@ def parse_close_payload(payload: bytes) -> Close:
     return Close(code, reason)
 
 
-def as_frame(message: str | bytes | bytearray | memoryview | Frame) -> Frame:
+Outgoing = str | bytes | bytearray | memoryview | Frame
+"""What a send takes: ``str`` (a text message), bytes-like (a binary message) or a frame value."""
+
+
+def as_frame(message: Outgoing) -> Frame:
     """``str`` -> Text, bytes-like -> Binary, a frame value -> itself; TypeError otherwise."""
     if type(message) is bytes:
         return Binary(message)

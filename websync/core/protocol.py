@@ -479,8 +479,6 @@ class Protocol:
         Raises :class:`~websync.core.errors.ConnectionClosed` once a close frame was sent, and
         ``ValueError``/``TypeError`` for a frame that cannot be encoded.
         """
-        if fragment_size is None and isinstance(frame, (Text, Binary)):
-            return self.send_message(frame.data)
         if self.close_sent is not None or self.state is _CLOSED:
             raise self.closed_exception()
         if isinstance(frame, Text):

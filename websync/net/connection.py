@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core.errors import ConnectionClosed, ConnectionClosedError
-from ..core.frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text
+from ..core.frames import Binary, Close, CloseCode, Frame, Outgoing, Ping, Pong, Text, as_frame
 from ..core.handshake import Response
 from ..core.protocol import Protocol, State
 from ..core.uri import WebSocketURI
@@ -57,7 +57,7 @@ class Connection:
 
     Threads:
 
-    - Writing: any thread may :meth:`send` and :meth:`send_message` (blocking, in order, under the
+    - Writing: any thread may :meth:`send` (blocking, in order, under the
       write lock); the reader writes only without blocking (:meth:`try_send`, :meth:`send_control`,
       :meth:`flush` with ``wait=0``), so that a reader never waits for a blocked writer.
     - Reading: one thread at a time, the holder of :attr:`read_lock`, calls :meth:`receive` and
@@ -135,39 +135,20 @@ class Connection:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def send(self, frame: Frame, *, fragment_size: int | None = None) -> None:
-        """Encode and write ``frame`` after anything queued before it, blocking until the socket
-        took it all; thread-safe.
+    def send(self, message: Outgoing, *, fragment_size: int | None = None) -> None:
+        """Encode and write a message (``str`` as text, ``bytes`` as binary) or a frame after
+        anything queued before it, blocking until the socket took it all; thread-safe. A data
+        message is split into ``fragment_size`` pieces.
 
         Raises :class:`~websync.core.errors.ConnectionClosed` once the close handshake started, and
-        when the write takes longer than ``write_timeout`` (see :meth:`_write_all`).
-        """
-        with self._write_lock:
-            try:
-                if not self._write_now(self._encode(frame, fragment_size)):
-                    self._write_all()
-            except _WriteFailed as failed:
-                raise self._end_on_write(failed.error, wait=True) from failed.error
-
-    def send_message(self, data: str | bytes) -> None:
-        """Send a whole message, ``str`` as text and ``bytes`` as binary, as :meth:`send` does.
-
-        The hot path of sending: no frame value, and no state lock (the protocol's
-        ``send_message`` changes no state a reader shares; the write lock orders the senders).
+        (1006) when the socket has no room for longer than ``write_timeout``: the stream is then
+        mid-frame, so the connection is lost and the socket shut down, which wakes the worker.
         """
         write_lock = self._write_lock
         write_lock.acquire()  # not ``with``: its two method calls cost more than the lock itself
         try:
-            encoded = self.protocol.send_message(data)
-            if self.tracer.enabled:  # before the write, so that no answer is traced before it
-                self.tracer.frame("out", Text(data) if type(data) is str else Binary(data))  # type: ignore[arg-type]
-            record = self._record
-            if record is not None:
-                record("out Text" if type(data) is str else "out Binary", len(data))
-            written = self._write_now(encoded)
-            self.stats.frames_out += 1
-            if not written:
-                self._write_all()
+            if not self._write_now(self._encode(message, fragment_size)) and not self._write_unsent(self.write_timeout):
+                raise self._write_timed_out()
         except _WriteFailed as failed:
             raise self._end_on_write(failed.error, wait=True) from failed.error
         finally:
@@ -268,16 +249,6 @@ class Connection:
         lost.__cause__ = error
         return lost
 
-    def _write_all(self) -> None:
-        """Under the write lock: write everything queued, waiting for room up to ``write_timeout``.
-
-        Past it the stream is mid-frame and the connection is lost: raises
-        :class:`~websync.core.errors.ConnectionClosedError` (1006) with the ``TimeoutError`` as its
-        cause, and shuts the socket down, which wakes the worker to report the end.
-        """
-        if not self._write_unsent(self.write_timeout):
-            raise self._write_timed_out()
-
     def _write_timed_out(self) -> ConnectionClosed:
         """Under the write lock: the peer took too long to read, with the stream mid-frame: the
         connection is lost. Shuts the socket down, which wakes the worker to report the end."""
@@ -368,30 +339,40 @@ class Connection:
         with self._state_lock:
             self.protocol.send_failure()
 
-    def _encode(self, frame: Frame, fragment_size: int | None) -> bytes:
-        """Under the write lock: ``frame`` encoded, counted and traced."""
-        if fragment_size is None and isinstance(frame, (Text, Binary)):
-            data = self.protocol.send_message(frame.data)  # no state lock: see send_message
+    def _encode(self, message: Outgoing, fragment_size: int | None) -> bytes:
+        """Under the write lock: ``message`` encoded, counted and traced.
+
+        A whole message, the common case, takes ``Protocol.send_message``: no frame value and no
+        state lock (it changes no state a reader shares; the write lock orders the senders).
+        """
+        kind = type(message)
+        if fragment_size is None and kind in _MESSAGE_KINDS:
+            data = self.protocol.send_message(message)  # type: ignore[arg-type]
+        elif fragment_size is None and (kind is Text or kind is Binary):
+            data = self.protocol.send_message(message.data)  # type: ignore[union-attr]
         else:
             with self._state_lock:
-                data = self.protocol.send(frame, fragment_size=fragment_size)
+                data = self.protocol.send(as_frame(message), fragment_size=fragment_size)
+        self.stats.frames_out += 1
+        if self.tracer.enabled or self._record is not None:
+            self._trace_out(as_frame(message))
+        return data
+
+    def _trace_out(self, frame: Frame) -> None:
+        """Trace and record a frame going out."""
         if self.tracer.enabled:
             self.tracer.frame("out", frame)
         if self._record is not None:
             self._record(_OUT_KINDS[type(frame)], _detail(frame))
-        self.stats.frames_out += 1
-        return data
 
     def _take_replies(self) -> None:
         """Under the write lock: queue the frames the protocol owes the peer."""
         with self._state_lock:
             replies = self.protocol.replies_to_send()
         for frame, data in replies:
-            if self.tracer.enabled:
-                self.tracer.frame("out", frame)
-            if self._record is not None:
-                self._record(_OUT_KINDS[type(frame)], _detail(frame))
             self.stats.frames_out += 1
+            if self.tracer.enabled or self._record is not None:
+                self._trace_out(frame)
             self._unsent.append(data)
 
     def _write_unsent(self, timeout: float | None) -> bool:
@@ -559,6 +540,8 @@ class Connection:
             self.read_lock.release()
 
 
+_MESSAGE_KINDS = frozenset({bytes, str, bytearray, memoryview})
+"""What :meth:`Connection.send` takes as a whole message without a frame value."""
 _IN_KINDS = {kind: f"in {kind.__name__}" for kind in (Text, Binary, Ping, Pong, Close)}
 _OUT_KINDS = {kind: f"out {kind.__name__}" for kind in (Text, Binary, Ping, Pong, Close)}
 """The flight recorder's event kinds, made once: a frame's direction and type."""

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from ..core.errors import ConnectionClosed, ConnectionClosedOK
-from ..core.frames import Binary, Close, Frame, Ping, Pong, Text, as_frame, close_payload
+from ..core.frames import Binary, Close, Frame, Outgoing, Ping, Pong, Text, close_payload
 from ..core.handshake import Response
 from ..core.headers import Headers
 from ..core.uri import without_credentials
@@ -174,14 +174,10 @@ class ClientConnection:
 
     # -- traffic --------------------------------------------------------------------------------
 
-    def send(self, message: str | bytes | bytearray | memoryview | Frame, *, fragment_size: int | None = None) -> None:
+    def send(self, message: Outgoing, *, fragment_size: int | None = None) -> None:
         """Send ``str`` as text, bytes-like as binary, or a frame value; split into ``fragment_size`` pieces."""
-        kind = type(message)
         try:
-            if (kind is bytes or kind is str) and fragment_size is None:
-                self._connection.send_message(message)  # type: ignore[arg-type]
-            else:
-                self._connection.send(as_frame(message), fragment_size=fragment_size)
+            self._connection.send(message, fragment_size=fragment_size)
         except ConnectionClosed:
             closed = self._connection.closed_exception()
             raise closed from closed.__cause__

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar, get_args
 from supervisors import FORKED, Exit, NotRunningError, Process, is_normal_exit
 
 from ..core.errors import ConnectionClosed, WebSocketError
-from ..core.frames import Binary, Close, CloseCode, Frame, Ping, Pong, Text, as_frame
+from ..core.frames import Binary, Close, CloseCode, Frame, Outgoing, Ping, Pong, Text, as_frame
 from ..core.headers import Headers
 from ..net.connection import Connection, Statistics
 from ..net.deadline import Deadline
@@ -129,7 +129,7 @@ class Worker(Process):
 
     # -- the public side (any thread) ---------------------------------------------------------
 
-    def send(self, message: str | bytes | bytearray | memoryview | Frame) -> None:
+    def send(self, message: Outgoing) -> None:
         """Queue a message (``str``: text, bytes-like: binary) or a frame for sending."""
         frame = as_frame(message)
         with self._outbox_lock:
