@@ -54,6 +54,7 @@ from .server.connection_worker import ConnectionSettings, ConnectionWorker, Hand
 from .server.drain import drain_workers
 from .server.handler import ServerHandler
 from .server.serving import HandlerFactory, ServerOptions
+from .worker.options import WorkerOptions
 from .worker.worker import Worker
 
 __all__ = ["UnsupportedServer", "UpgradeResponse", "accept", "request_from_environ"]
@@ -163,9 +164,9 @@ class BridgeWorker(ConnectionWorker):
         address: Any,
         handler: ServerHandler,
         settings: ConnectionSettings,
-        **options: Any,
+        options: WorkerOptions,
     ) -> None:
-        super().__init__(sock, address, handler, settings, **options)
+        super().__init__(sock, address, handler, settings, options)
         self.request = request
         self.answer: Response | None = None
         """The response the WSGI server should send instead of the 101, if the upgrade was refused."""
@@ -222,7 +223,7 @@ def accept(
             return UpgradeResponse.from_response(UNAVAILABLE)
 
         def start() -> BridgeWorker:
-            worker = BridgeWorker(own, request, address, handler_factory(), settings, **server_options.worker_options())
+            worker = BridgeWorker(own, request, address, handler_factory(), settings, server_options.worker_options())
             _bridged.add(worker)
             return worker.start()
 

@@ -37,6 +37,7 @@ from ..core.uri import WebSocketURI
 from ..net.connection import Connection
 from ..net.transport import WOULD_BLOCK, Waitable, Waker, readable, send_all
 from ..worker.handler import Handler, Reply, Stop
+from ..worker.options import WorkerOptions
 from ..worker.worker import Worker
 from .handler import Reject, ServerHandler
 from .http_response import ProcessRequest, as_response
@@ -140,9 +141,14 @@ class ConnectionWorker(Worker):
     handler: HandlerAdapter
 
     def __init__(
-        self, sock: socket.socket, address: Any, handler: ServerHandler, settings: ConnectionSettings, **options: Any
+        self,
+        sock: socket.socket,
+        address: Any,
+        handler: ServerHandler,
+        settings: ConnectionSettings,
+        options: WorkerOptions,
     ) -> None:
-        super().__init__(HandlerAdapter(handler), **options)
+        super().__init__(HandlerAdapter(handler), options=options)
         self.sock = sock
         self.remote_address = address
         self.settings = settings

@@ -74,7 +74,7 @@ def drain_workers(
     for worker in stopping:
         worker.request_stop("shutdown")
     for worker in stopping:
-        close_timeout = worker.default_options.close_timeout
+        close_timeout = worker.options.connect.close_timeout
         if not worker.join(None if close_timeout is None else close_timeout + 1):
             worker.kill()
 

@@ -49,8 +49,9 @@ from ..core.server_handshake import Request, ServerHandshake
 from ..extensions.base import ServerExtensionFactory
 from ..extensions.factories import extension_factories
 from ..extensions.permessage_deflate import ServerPerMessageDeflate
-from ..net.options import DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT
-from ..worker.worker import Overflow, Worker
+from ..net.options import DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, ConnectOptions, KeepaliveOptions
+from ..worker.options import Overflow, WorkerOptions
+from ..worker.worker import Worker
 from .broadcast import broadcast
 from .connection_worker import Acceptor, ConnectionSettings, ConnectionWorker, HandlerAdapter
 from .drain import Draining, drain_on_signals, drain_workers
@@ -116,17 +117,14 @@ class ServerOptions:
             origins=self.origins,
         )
 
-    def worker_options(self) -> dict[str, Any]:
+    def worker_options(self) -> WorkerOptions:
         """The options every connection's worker gets."""
-        return {
-            "max_size": self.max_size,
-            "close_timeout": self.close_timeout,
-            "trace": self.trace,
-            "ping_interval": self.ping_interval,
-            "ping_timeout": self.ping_timeout,
-            "max_queue": self.max_queue,
-            "overflow": self.overflow,
-        }
+        return WorkerOptions(
+            ConnectOptions(max_size=self.max_size, close_timeout=self.close_timeout, trace=self.trace),
+            KeepaliveOptions(ping_interval=self.ping_interval, ping_timeout=self.ping_timeout),
+            max_queue=self.max_queue,
+            overflow=self.overflow,
+        )
 
 
 HandlerFactory = Callable[[], ServerHandler]
@@ -283,7 +281,7 @@ class Server:
         spec = ChildSpec(
             ("connection", next(self._ids)),
             lambda: ConnectionWorker(
-                sock, address, self.handler_factory(), self._settings, **self.options.worker_options()
+                sock, address, self.handler_factory(), self._settings, self.options.worker_options()
             ).start(),
             restart="temporary",
             shutdown=None if close_timeout is None else close_timeout + 1,

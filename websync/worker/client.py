@@ -21,6 +21,7 @@ from ..net.options import split_options
 from ..net.tracing import Tracer
 from .handler import Handler, Reply, Stop
 from .opening import open_connection
+from .options import WorkerOptions
 from .worker import Lost, Worker
 
 __all__ = ["DEFAULT_MAX_UNREAD", "ClientConnection", "connect"]
@@ -73,8 +74,8 @@ class _ClientWorker(Worker):
     reading the socket (``reading_paused``) until ``recv`` has taken it down to a quarter.
     """
 
-    def __init__(self, handler: _Inbox, *, max_unread: int | None, **options: Any) -> None:
-        super().__init__(handler, **options)
+    def __init__(self, handler: _Inbox, connection: Connection, options: WorkerOptions, max_unread: int | None) -> None:
+        super().__init__(handler, connection=connection, options=options)
         self._inbox_frames = handler.frames
         self._max_unread = math.inf if max_unread is None else max_unread
         self._resume_at = 0 if max_unread is None else max_unread // 4
@@ -124,14 +125,13 @@ class _ClientWorker(Worker):
 class ClientConnection:
     """A WebSocket opened by :func:`connect`. Thread-safe; a context manager; iterable."""
 
-    def __init__(self, connection: Connection, options: dict[str, Any]) -> None:
+    def __init__(self, connection: Connection, options: WorkerOptions, max_unread: int | None) -> None:
         self._connection = connection
         self._inbox = _Inbox(connection)
         self._closed: ConnectionClosed | None = None
-        close_timeout = options.get("close_timeout", 10.0)
+        close_timeout = options.connect.close_timeout
         self._join_timeout = None if close_timeout is None else 2 * close_timeout + 1
-        max_unread = options.pop("max_unread", DEFAULT_MAX_UNREAD)
-        self._worker = _ClientWorker(self._inbox, connection=connection, max_unread=max_unread, **options).start()
+        self._worker = _ClientWorker(self._inbox, connection, options, max_unread).start()
 
     # -- handshake results ----------------------------------------------------------------------
 
@@ -297,7 +297,8 @@ def connect(url: str, **options: Any) -> ClientConnection:
     (messages kept unread before the socket's reads pause, default 16; None: no bound). Raises :class:`~websync.core.errors.InvalidHandshake`
     subclasses and :class:`~websync.core.errors.TransportError` when the connection cannot open.
     """
-    connect_options, _, _ = split_options(options, frozenset({"record_frames", "max_unread"}))
+    max_unread = options.pop("max_unread", DEFAULT_MAX_UNREAD)
+    connect_options, keepalive, extra = split_options(options, frozenset({"record_frames"}))
     tracer = Tracer(f"client {without_credentials(url)}", enabled=connect_options.trace)
     connection = open_connection(url, connect_options, tracer)
-    return ClientConnection(connection, options)
+    return ClientConnection(connection, WorkerOptions(connect_options, keepalive, **extra), max_unread)

@@ -10,7 +10,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, TypeVar
 
 from supervisors import FORKED, Exit, NotRunningError, Process, is_normal_exit
 
@@ -25,6 +25,7 @@ from ..net.transport import Poller, Waitable, Waker, readable, readable_or_writa
 from .handler import Attempts, Handler, Reconnect, Reply, Stop
 from .keepalive import Keepalive
 from .opening import open_connection
+from .options import WorkerOptions
 from .system import Mailbox, SystemCall, answer_system_calls, refuse_system_calls
 
 __all__ = ["Worker", "QueueFull", "start"]
@@ -32,7 +33,6 @@ __all__ = ["Worker", "QueueFull", "start"]
 logger = logging.getLogger("websync")
 _worker_ids = itertools.count(1)
 
-Overflow = Literal["error", "drop_oldest", "drop_newest", "close"]
 DEFAULT_FAILURE_GRACE = 10.0
 """How long a failing close may wait for a blocking client's application when close_timeout is None."""
 WRITE_RETRY_INTERVAL = 0.01
@@ -86,24 +86,18 @@ class Worker(Process):
         name: str | None = None,
         debug: Iterable[str] = (),
         connection: Connection | None = None,
-        **options: Any,
+        options: WorkerOptions | None = None,
+        **keywords: Any,
     ) -> None:
+        """``options``, or the keyword arguments of :func:`start` that make them."""
         super().__init__(name=name)
+        if options is not None and keywords:
+            raise TypeError("give the options either as WorkerOptions or as keyword arguments")
         self.handler = handler
-        connect_options, keepalive, extra = split_options(
-            options, frozenset({"max_queue", "overflow", "record_frames"})
-        )
-        self.default_options = connect_options
-        self.max_queue: int | None = extra.get("max_queue", 10_000)
-        self.overflow: Overflow = extra.get("overflow", "error")
-        self.record_frames: bool = extra.get("record_frames", False)
-        """Keep every frame in and out in the flight recorder (``supervisors.sys.log``, crash
-        reports). Off by default: about 0.1-0.2 µs per frame (see docs/supervisors.md)."""
-        if self.overflow not in get_args(Overflow):
-            raise ValueError(f"overflow must be one of {get_args(Overflow)}, not {self.overflow!r}")
+        self.options = WorkerOptions.from_keywords(keywords) if options is None else options
         label = name or f"worker-{next(_worker_ids)}"
         self.tracer = connection.tracer if connection is not None else Tracer(label)
-        if "trace" in debug or connect_options.trace:
+        if "trace" in debug or self.options.connect.trace:
             self.tracer.switch(True)
         self.stats = connection.stats if connection is not None else Statistics()
         self.connection = connection
@@ -117,12 +111,12 @@ class Worker(Process):
         self._failure_deadline: float | None = None
         self._stop_deadline: float | None = None
         """Until when a stop lets a handshake go on for the frames queued before it."""
-        self._keepalive = Keepalive(keepalive, time.monotonic())
+        self._keepalive = Keepalive(self.options.keepalive, time.monotonic())
         self.reading_paused = False
         """Whether the worker leaves the socket unread until the application catches up (a
         blocking client's ``max_unread``): TCP backpressure then reaches the peer."""
         self._caller_reads_seen = 0
-        if connection is not None and self.record_frames:
+        if connection is not None and self.options.record_frames:
             connection.record_into(self.record)
         self._overflowed = False
         """Whether the queue overflowed with ``overflow="close"``: later sends are dropped."""
@@ -136,14 +130,15 @@ class Worker(Process):
             if self._overflowed:
                 self.stats.dropped += 1
                 return
-            if self.max_queue is not None and len(self._outbox) >= self.max_queue:
-                if self.overflow == "error":
-                    raise QueueFull(f"{self.max_queue} frames are already queued")
-                if self.overflow == "close":
+            max_queue, overflow = self.options.max_queue, self.options.overflow
+            if max_queue is not None and len(self._outbox) >= max_queue:
+                if overflow == "error":
+                    raise QueueFull(f"{max_queue} frames are already queued")
+                if overflow == "close":
                     self._overflow_close()
                     return
                 self.stats.dropped += 1
-                if self.overflow == "drop_newest":
+                if overflow == "drop_newest":
                     return
                 self._outbox.popleft()
             self._outbox.append(frame)
@@ -154,7 +149,7 @@ class Worker(Process):
         self._overflowed = True
         self.stats.dropped += len(self._outbox) + 1
         self._outbox.clear()
-        logger.warning("%s: outgoing queue over %s frames, closing with 1008", self.tracer.name, self.max_queue)
+        logger.warning("%s: outgoing queue over %s frames, closing with 1008", self.tracer.name, self.options.max_queue)
         self._post("close", (CloseCode.POLICY_VIOLATION, "outgoing queue overflow"))
 
     @property
@@ -206,7 +201,7 @@ class Worker(Process):
 
     def _close_timeout(self) -> float | None:
         """How long the close handshake (and then the wait for the peer's TCP close) may take."""
-        timeout = self.default_options.close_timeout
+        timeout = self.options.connect.close_timeout
         if self.stop_timeout is None:
             return timeout
         return self.stop_timeout / 2 if timeout is None else min(timeout, self.stop_timeout / 2)
@@ -282,7 +277,7 @@ class Worker(Process):
             if self.connection is None:
                 try:
                     self.connection = self._connect()
-                    if self.record_frames:
+                    if self.options.record_frames:
                         self.connection.record_into(self.record)
                     self.record("connected", str(self.connection.uri))
                 except (WebSocketError, OSError) as exc:
@@ -324,13 +319,13 @@ class Worker(Process):
     def _connect_details(self) -> tuple[str, ConnectOptions]:
         details = self._callback(self.handler.connect)
         if isinstance(details, str):
-            return details, self.default_options
+            return details, self.options.connect
         url, headers, *rest = details
         overrides: Mapping[str, Any] = rest[0] if rest else {}
-        merged = {**self.default_options.__dict__, **overrides}
+        merged = {**self.options.connect.__dict__, **overrides}
         if headers:
             merged["headers"] = Headers(
-                [*Headers(self.default_options.headers or ()).items(), *Headers(headers).items()]
+                [*Headers(self.options.connect.headers or ()).items(), *Headers(headers).items()]
             )
         connect_options, _, _ = split_options(merged)
         return url, connect_options
@@ -697,5 +692,10 @@ class Worker(Process):
 
 
 def start(handler: Handler, *, name: str | None = None, debug: Iterable[str] = (), **options: Any) -> Worker:
-    """Start a worker thread for ``handler`` and return it at once; it connects in the background."""
-    return Worker(handler, name=name, debug=debug, **options).start()
+    """Start a worker thread for ``handler`` and return it at once; it connects in the background.
+
+    ``options``: those of :class:`~websync.net.options.ConnectOptions` and
+    :class:`~websync.net.options.KeepaliveOptions`, ``max_queue``, ``overflow`` and
+    ``record_frames`` (see :class:`~websync.worker.options.WorkerOptions`).
+    """
+    return Worker(handler, name=name, debug=debug, options=WorkerOptions.from_keywords(options)).start()
