@@ -32,8 +32,9 @@ from .server.http_response import HTTPResponse
 from .server.serving import Server, serve
 from .worker.client import ClientConnection, connect
 from .worker.handler import Handler, Reconnect, Stop, backoff
+from .worker.outbox import QueueFull
 from .worker.supervision import child_spec
-from .worker.worker import QueueFull, Worker, start
+from .worker.worker import Worker, start
 
 __all__ = [
     "connect",

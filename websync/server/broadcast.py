@@ -11,7 +11,8 @@ import logging
 from collections.abc import Collection, Iterable
 
 from ..core.frames import Frame, as_frame
-from ..worker.worker import QueueFull, Worker
+from ..worker.outbox import QueueFull
+from ..worker.worker import Worker
 
 __all__ = ["broadcast"]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -26,9 +25,10 @@ from .handler import Attempts, Handler, Reconnect, Reply, Stop
 from .keepalive import Keepalive
 from .opening import open_connection
 from .options import WorkerOptions
+from .outbox import Outbox
 from .system import Mailbox, SystemCall, answer_system_calls, refuse_system_calls
 
-__all__ = ["Worker", "QueueFull", "start"]
+__all__ = ["Worker", "start"]
 
 logger = logging.getLogger("websync")
 _worker_ids = itertools.count(1)
@@ -40,10 +40,6 @@ WRITE_RETRY_INTERVAL = 0.01
 STANDBY_INTERVAL = 0.05
 """How often a standing-by worker looks whether the thread reading its socket has left: it stands
 by while a caller holds the socket or read it since the worker's last look."""
-
-
-class QueueFull(WebSocketError):
-    """A worker's queue of frames waiting for a connection is full (``max_queue``)."""
 
 
 T = TypeVar("T")
@@ -102,9 +98,7 @@ class Worker(Process):
         self.stats = connection.stats if connection is not None else Statistics()
         self.connection = connection
         self._mailbox: Mailbox = deque()
-        self._outbox: deque[Frame] = deque()
-        self._outbox_lock = threading.Lock()
-        self._flush_lock = threading.Lock()
+        self._outbox = Outbox(self.options.max_queue, self.options.overflow, self.stats)
         self._waker = Waker()
         self._stopping: object | None = None
         self._close_deadline: float | None = None
@@ -118,37 +112,14 @@ class Worker(Process):
         self._caller_reads_seen = 0
         if connection is not None and self.options.record_frames:
             connection.record_into(self.record)
-        self._overflowed = False
-        """Whether the queue overflowed with ``overflow="close"``: later sends are dropped."""
 
     # -- the public side (any thread) ---------------------------------------------------------
 
     def send(self, message: Outgoing) -> None:
         """Queue a message (``str``: text, bytes-like: binary) or a frame for sending."""
-        frame = as_frame(message)
-        with self._outbox_lock:
-            if self._overflowed:
-                self.stats.dropped += 1
-                return
-            max_queue, overflow = self.options.max_queue, self.options.overflow
-            if max_queue is not None and len(self._outbox) >= max_queue:
-                if overflow == "error":
-                    raise QueueFull(f"{max_queue} frames are already queued")
-                if overflow == "close":
-                    self._overflow_close()
-                    return
-                self.stats.dropped += 1
-                if overflow == "drop_newest":
-                    return
-                self._outbox.popleft()
-            self._outbox.append(frame)
-        self._waker.wake()
-
-    def _overflow_close(self) -> None:
-        """Under the outbox lock: drop the queue (and the frame that overflowed it) and close with 1008."""
-        self._overflowed = True
-        self.stats.dropped += len(self._outbox) + 1
-        self._outbox.clear()
+        if self._outbox.put(as_frame(message)):
+            self._waker.wake()
+            return
         logger.warning("%s: outgoing queue over %s frames, closing with 1008", self.tracer.name, self.options.max_queue)
         self._post("close", (CloseCode.POLICY_VIOLATION, "outgoing queue overflow"))
 
@@ -262,11 +233,8 @@ class Worker(Process):
 
     def _report_unsent(self) -> None:
         """Count and log the frames that never went out (no connection came up before the exit)."""
-        with self._outbox_lock:
-            unsent = len(self._outbox)
-            self._outbox.clear()
+        unsent = self._outbox.discard()
         if unsent:
-            self.stats.dropped += unsent
             logger.warning("%s exited with %d queued frame(s) unsent", self.tracer.name, unsent)
 
     def _lifecycle(self) -> object:
@@ -314,7 +282,7 @@ class Worker(Process):
         if not any(kind in ("stop", "close") for kind, _ in list(self._mailbox)):
             return False
         deadline = self._stop_deadline
-        return not self._outbox or (deadline is not None and time.monotonic() >= deadline)
+        return not self._outbox.frames or (deadline is not None and time.monotonic() >= deadline)
 
     def _connect_details(self) -> tuple[str, ConnectOptions]:
         details = self._callback(self.handler.connect)
@@ -433,10 +401,10 @@ class Worker(Process):
         socket would turn its next message into a thread hand-off.
         """
         writer = None
-        if connection.has_output or connection.protocol.error or self._outbox:
+        if connection.has_output or connection.protocol.error or self._outbox.frames:
             if not self._flush(connection) and connection.writing:  # another thread writes: look again soon
                 timeout = WRITE_RETRY_INTERVAL if timeout is None else min(timeout, WRITE_RETRY_INTERVAL)
-            if self._outbox and not connection.backlogged:  # the backlog drained: the queue goes on
+            if self._outbox.frames and not connection.backlogged:  # the backlog drained: the queue goes on
                 self._flush_outbox(connection)
             if connection.backlogged and not connection.writing:
                 writer = connection.sock
@@ -540,14 +508,9 @@ class Worker(Process):
                 if reply is not None:
                     self._apply(connection, reply)
                 # After the answers to the frames before it; a close the handler sent wins.
-                reply = None if self._close_queued() else connection.protocol.close_reply()
+                reply = None if self._outbox.has_close() else connection.protocol.close_reply()
             if reply is not None:
                 self._apply(connection, reply)
-
-    def _close_queued(self) -> bool:
-        """Whether a close frame waits in the outbox."""
-        with self._outbox_lock:
-            return any(type(frame) is Close for frame in self._outbox)
 
     def _drain_mailbox(self, connection: Connection | None, *, woken: bool = True) -> None:
         """Empty the wake-up socket, then act on the outbox and the mailbox.
@@ -559,7 +522,7 @@ class Worker(Process):
             self._waker.drain()
         if self.suspended:
             self._stay_suspended()
-        if connection is not None and self._outbox:
+        if connection is not None and self._outbox.frames:
             self._flush_outbox(connection)  # frames sent before an info or stop go first
         while self._mailbox:
             kind, payload = self._mailbox.popleft()
@@ -590,20 +553,7 @@ class Worker(Process):
     def _flush_outbox(self, connection: Connection) -> None:
         """Send queued frames in order without ever blocking: stop while another thread writes,
         while the socket has no room, or once a close went out."""
-        if not self._outbox or not self._flush_lock.acquire(False):
-            return  # nothing queued, or another thread (a blocking client's reader) is flushing
-        try:
-            while True:
-                with self._outbox_lock:
-                    if not self._outbox:
-                        return
-                    frame = self._outbox[0]
-                if not self._send(connection, frame):
-                    return
-                with self._outbox_lock:
-                    self._outbox.popleft()
-        finally:
-            self._flush_lock.release()
+        self._outbox.send_queued(lambda frame: self._send(connection, frame))
 
     def _begin_stop(self, reason: object, connection: Connection | None, code: int, text: str) -> None:
         """Stop with ``reason``: the close frame goes after the frames queued before it. The
@@ -623,7 +573,7 @@ class Worker(Process):
         if (
             isinstance(reply, (Text, Binary))
             and connection is not None
-            and not self._outbox
+            and not self._outbox.frames
             and self._send(connection, reply)
         ):
             return  # one message with nothing queued before it (the common reply): no outbox round trip
@@ -638,11 +588,7 @@ class Worker(Process):
                 frames.append(frame)
             elif connection is not None:
                 self._send_control(connection, frame)
-        with self._outbox_lock:
-            if first:
-                self._outbox.extendleft(reversed(frames))
-            else:
-                self._outbox.extend(frames)
+        self._outbox.put_all(frames, first=first)
         if connection is not None:
             self._flush_outbox(connection)
 
@@ -675,8 +621,7 @@ class Worker(Process):
         self._close_deadline = self._failure_deadline = None
         if connection is not None:
             connection.close_transport()
-            with self._outbox_lock:  # a close frame still queued was meant for this connection only
-                self._outbox = deque(frame for frame in self._outbox if type(frame) is not Close)
+            self._outbox.drop_closes()
             self.stats.connected_since = None
             self.record("disconnected", int(connection.protocol.close_code))
             self.tracer.event("disconnected: %d %r", connection.protocol.close_code, connection.protocol.close_reason)
