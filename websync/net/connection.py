@@ -61,8 +61,7 @@ class Connection:
       write lock); the reader writes only without blocking (:meth:`try_send`, :meth:`send_control`,
       :meth:`flush` with ``wait=0``), so that a reader never waits for a blocked writer.
     - Reading: one thread at a time, the holder of :attr:`read_lock`, calls :meth:`receive` and
-      :meth:`wait_readable`: the worker, or a blocking client's caller inside ``recv``
-      (:meth:`take_reads`). A write that finds the connection reset reads what the socket still
+      :meth:`wait_readable`: the worker, or a blocking client's caller inside ``recv``. A write that finds the connection reset reads what the socket still
       holds under the same lock (see :meth:`_end_on_write`): the peer's last frames are delivered
       before the end, whoever wrote.
     - The protocol's state changes under the state lock, except the two hot paths that need none
@@ -86,9 +85,6 @@ class Connection:
         self._write_lock = threading.Lock()
         self.read_lock = threading.Lock()
         """Held by whichever thread reads the socket: the worker, or a caller inside ``recv``."""
-        self.caller_reads = 0
-        """How many times a caller read the socket itself: while it grows, the worker stands by
-        (see ``Worker``). A count, not a clock: the blocking client's hot path reads no clock."""
         self._unsent: deque[bytes | memoryview] = deque()
         """Encoded bytes the socket has not taken yet, oldest first (guarded by the write lock)."""
         self._stalled_since: float | None = None
@@ -112,15 +108,6 @@ class Connection:
         """Where frames in and out are recorded (the owning process's flight recorder)."""
         self._held: list[Frame] = []
         """Frames read after a write failed (see :meth:`_end_on_write`), for :meth:`receive` to return first."""
-
-    def take_reads(self) -> bool:
-        """For a caller's ``recv``: take the socket's reads, unless another thread holds them
-        (False); release with ``read_lock.release()``. Counted in :attr:`caller_reads` first, not
-        after the read: that part is on the round trip's clock."""
-        if not self.read_lock.acquire(False):
-            return False
-        self.caller_reads += 1
-        return True
 
     def record_into(self, record: Callable[[str, object], None]) -> None:
         """Record every frame in and out with ``record(kind, detail)`` (``Process.record``: the

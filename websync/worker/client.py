@@ -90,24 +90,21 @@ class _ClientWorker(Worker):
         """Put every frame a read produced in the inbox, in order, in the thread that read it
         (``recv``'s or the worker's, holding the socket's reads): the one way from the socket to
         ``recv``. A ping, pong or close goes on to the handler too, which answers it."""
-        put = self._inbox_frames.put
-        answered = False
+        inbox = self._inbox_frames
         for frame in frames:
-            put(frame)
+            inbox.put(frame)
             if type(frame) not in _MESSAGE_TYPES:
-                answered = True
-        if answered:
-            self._answer(connection, [frame for frame in frames if type(frame) not in _MESSAGE_TYPES])
-        if self._inbox_frames.qsize() >= self._max_unread:
+                self._answer(connection, frame)
+        if inbox.qsize() >= self._max_unread:
             self.reading_paused = True
 
     _dispatch = handle_read  # the worker's own reads take the same way
 
-    def _answer(self, connection: Connection, frames: list[Frame]) -> None:
-        """The handler's answers to control frames, written now if the socket takes them, else
-        by the worker at its next turn (which also sees a connection that ended meanwhile)."""
+    def _answer(self, connection: Connection, frame: Frame) -> None:
+        """The handler's answer to a control frame, written now if the socket takes it, else by
+        the worker at its next turn (which also sees a connection that ended meanwhile)."""
         try:
-            super()._dispatch(connection, frames)
+            super()._dispatch(connection, [frame])
         except Lost:
             pass
         if connection.has_output or connection.eof:
@@ -208,19 +205,20 @@ class ClientConnection:
         frames = self._inbox.frames
         connection = self._connection
         protocol = connection.protocol
+        read_lock = connection.read_lock
         while True:
             if not frames.empty():
                 item = frames.get_nowait()
             elif self._closed is not None:
                 raise self._closed
-            elif not protocol.closing and connection.take_reads():
+            elif not protocol.closing and read_lock.acquire(False):
                 try:
                     if frames.empty():  # else the worker put frames there before this thread came
                         if deadline is not None and not connection.wait_readable(max(deadline - time.monotonic(), 0)):
                             raise TimeoutError(f"no message within {timeout} seconds")
                         self._worker.handle_read(connection, connection.receive(block=deadline is None))
                 finally:
-                    connection.read_lock.release()
+                    read_lock.release()
                 if protocol.closing or connection.eof:
                     self._worker.wake()
                 continue

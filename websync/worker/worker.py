@@ -109,7 +109,9 @@ class Worker(Process):
         self.reading_paused = False
         """Whether the worker leaves the socket unread until the application catches up (a
         blocking client's ``max_unread``): TCP backpressure then reaches the peer."""
-        self._caller_reads_seen = 0
+        self._bytes_in_seen = 0
+        """``stats.bytes_in`` after the worker's last read or look: when it moved, another thread
+        read the socket meanwhile (see ``STANDBY_INTERVAL``)."""
         if connection is not None and self.options.record_frames:
             connection.record_into(self.record)
 
@@ -343,7 +345,7 @@ class Worker(Process):
 
     def _loop(self, connection: Connection) -> Exception:
         self._keepalive.restart(time.monotonic())
-        self._caller_reads_seen = 0
+        self._bytes_in_seen = connection.stats.bytes_in
         poller = Poller([connection.sock, self._waker.reader])
         woken = True
         while True:
@@ -410,9 +412,9 @@ class Worker(Process):
                 writer = connection.sock
         if self.reading_paused:  # the socket waits until the application reads (see ``reading_paused``)
             return self._waker.reader in self._wait([self._waker.reader], writer, timeout)
-        caller_reads = connection.caller_reads
-        if connection.read_lock.locked() or caller_reads != self._caller_reads_seen:
-            self._caller_reads_seen = caller_reads
+        bytes_in = connection.stats.bytes_in
+        if connection.read_lock.locked() or bytes_in != self._bytes_in_seen:
+            self._bytes_in_seen = bytes_in
             timeout = STANDBY_INTERVAL if timeout is None else min(timeout, STANDBY_INTERVAL)
             return self._waker.reader in self._wait([self._waker.reader], writer, timeout)
         if connection.has_buffered_input:  # no poll would see it
@@ -429,6 +431,7 @@ class Worker(Process):
         if connection.read_lock.acquire(False):
             try:
                 frames = connection.receive()
+                self._bytes_in_seen = connection.stats.bytes_in
                 if frames:
                     self._dispatch(connection, frames)
             finally:
