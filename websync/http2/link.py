@@ -1,11 +1,10 @@
 """One HTTP/2 connection on a socket, owned by one thread that multiplexes WebSocket streams.
 
-Each accepted stream is handed to the caller as one end of a ``socket.socketpair()``: websync's
-:class:`~websync.net.connection.Connection` and worker use it like a TCP socket, while the link thread
-copies bytes between the other end and the stream. The pair's buffers give backpressure both
-ways: the link reads from a stream's end only while HTTP/2 flow control lets it send, and it
-acknowledges received DATA (which lets the server send more) only as the application's end
-takes it.
+A caller's :meth:`Link.open` hands the thread an extended CONNECT and waits for the answer. On a 200
+the caller gets one end of a socketpair, which websync's :class:`~websync.net.connection.Connection`
+and worker use like a TCP socket, while a :class:`~websync.http2.tunnel.Tunnel` copies bytes between
+the other end and the stream. The thread alone touches the socket, the protocol and the tunnels;
+other threads reach it through commands.
 """
 
 from __future__ import annotations
@@ -15,21 +14,18 @@ import selectors
 import socket
 import ssl
 import threading
-import time
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 from ..core.errors import InvalidHandshake, OpenTimeout, TransportError
-from ..core.handshake import MAX_BODY_BYTES
-from ..core.headers import Headers
+from ..net.deadline import Deadline
 from ..net.tracing import Tracer
-from ..net.transport import WOULD_BLOCK, Waitable, Waker
+from ..net.transport import WOULD_BLOCK, Waker
+from .connect import Answer, ConnectRequest, Opening
 from .protocol import (
-    CANCEL,
     Answered,
     Ended,
-    Event,
     GoingAway,
     H2Protocol,
     Pinged,
@@ -38,52 +34,16 @@ from .protocol import (
     Reset,
     WindowOpened,
 )
+from .tunnel import READ_SIZE, Tunnel, socket_pair
 
-__all__ = ["Link", "Answer"]
+__all__ = ["Link"]
 
 logger = logging.getLogger("websync")
 
-READ_SIZE = 64 * 1024
-PAIR_BUFFER = 256 * 1024
-"""Socket buffer size of each stream's socketpair."""
 HIGH_WATER = 1 << 20
 """Stop taking stream data while this much is waiting for the network."""
 CLOSE_FLUSH_TIMEOUT = 1.0
 """Seconds a closing link may spend writing its last frames (GOAWAY) to a server that does not read."""
-
-
-@dataclass
-class Answer:
-    """The server's answer to an extended CONNECT; ``sock`` is the stream's end for a 200."""
-
-    status: int
-    headers: Headers
-    body: bytes = b""
-    sock: socket.socket | None = None
-
-
-@dataclass(eq=False)
-class _Stream:
-    """A stream from its CONNECT until the application's end is closed."""
-
-    headers: Sequence[tuple[str, str]]
-    done: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    stream_id: int = 0
-    answer: Answer | None = None
-    error: Exception | None = None
-    cancelled: bool = False
-    refusal: Answered | None = None
-    body: bytearray = field(default_factory=bytearray)
-    local: socket.socket | None = None
-    inbound: deque[memoryview] = field(default_factory=deque)
-    peer_ended: bool = False
-    reset: bool = False
-    shut: bool = False
-
-    @property
-    def opening(self) -> bool:
-        return not self.done.is_set()
 
 
 class Link:
@@ -103,17 +63,33 @@ class Link:
         self.protocol = H2Protocol()
         self.error: Exception | None = None
         """Why the connection ended, once it has."""
-        self._streams: dict[int, _Stream] = {}
-        self._waiting: list[_Stream] = []
-        self._commands: deque[tuple[str, _Stream | None]] = deque()
+        self._waiting: list[ConnectRequest] = []
+        """CONNECTs not sent yet: the server's SETTINGS have not arrived."""
+        self._openings: dict[int, Opening] = {}
+        self._tunnels: dict[int, Tunnel] = {}
+        self._stale: set[Tunnel] = set()
+        """Tunnels whose selector events may have changed since the last wait."""
+        self._sending = True
+        """Whether tunnels may take data to send: the network keeps up and the connection has window."""
+        self._commands: deque[tuple[Literal["open", "cancel", "close"], ConnectRequest | None]] = deque()
         self._out = bytearray()
+        self._network_events = selectors.EVENT_READ
         self._ready = threading.Event()
-        self._closing = False
-        self._close_deadline = 0.0
+        self._closing: Deadline | None = None
+        """Set by a close: until when the link may write its last frames."""
         self._finished = threading.Event()
         self._waker = Waker()
         self._selector = selectors.DefaultSelector()
-        self._masks: dict[object, int] = {}
+        self._handlers: dict[type, Callable[[Any], None]] = {
+            Ready: self._on_ready,
+            Answered: self._on_answer,
+            Received: self._on_data,
+            Ended: self._on_end,
+            Reset: self._on_end,
+            WindowOpened: self._on_window,
+            GoingAway: self._on_goaway,
+            Pinged: self._on_ping,
+        }
         self._thread = threading.Thread(target=self._run, name=f"websync-h2 {tracer.name}", daemon=True)
 
     def start(self) -> Link:
@@ -123,12 +99,12 @@ class Link:
     @property
     def usable(self) -> bool:
         """True while new streams may open here (no GOAWAY, not closing, not lost)."""
-        return not (self._finished.is_set() or self._closing or self.protocol.going_away is not None)
+        return not (self._finished.is_set() or self._closing is not None or self.protocol.going_away is not None)
 
     @property
     def stream_count(self) -> int:
         """Streams in use, including those still opening."""
-        return len(self._streams) + len(self._waiting)
+        return len(self._tunnels) + len(self._openings) + len(self._waiting)
 
     # -- any thread -----------------------------------------------------------------------------
 
@@ -142,18 +118,13 @@ class Link:
 
     def open(self, headers: Sequence[tuple[str, str]], timeout: float | None) -> Answer:
         """Send an extended CONNECT and wait for the answer (any status); raises on failures."""
-        stream = _Stream(headers)
-        self._post("open", stream)
-        if not stream.done.wait(timeout):
-            with stream.lock:
-                stream.cancelled = not stream.done.is_set()
-            if stream.cancelled:
-                self._post("cancel", stream)
-                raise OpenTimeout("timed out waiting for the answer to the extended CONNECT")
-        if stream.error is not None:
-            raise stream.error
-        assert stream.answer is not None
-        return stream.answer
+        request = ConnectRequest(headers)
+        self._post("open", request)
+        answer = request.wait(timeout)
+        if answer is None:
+            self._post("cancel", request)
+            raise OpenTimeout("timed out waiting for the answer to the extended CONNECT")
+        return answer
 
     def close(self, timeout: float | None = 5.0) -> None:
         """Send GOAWAY, abort the streams still open and close the connection; waits for the thread."""
@@ -161,8 +132,8 @@ class Link:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
-    def _post(self, kind: str, stream: _Stream | None) -> None:
-        self._commands.append((kind, stream))
+    def _post(self, kind: Literal["open", "cancel", "close"], request: ConnectRequest | None) -> None:
+        self._commands.append((kind, request))
         self._waker.wake()
         if self._finished.is_set():  # the thread is gone or going: nobody else will answer
             self._refuse_commands()
@@ -170,297 +141,72 @@ class Link:
     def _refuse_commands(self) -> None:
         error = self.error or TransportError("the HTTP/2 connection is closed")
         while self._commands:
-            _, stream = self._commands.popleft()
-            if stream is not None:
-                self._finish(stream, error=error)
+            _, request = self._commands.popleft()
+            if request is not None:
+                request.settle(error=error)
 
-    # -- the link's thread ----------------------------------------------------------------------
+    # -- the link's thread: the loop ------------------------------------------------------------
 
     def _run(self) -> None:
         try:
-            self._out += self.protocol.data_to_send()
-            self._watch(self._waker.reader, selectors.EVENT_READ, None)
-            while self.error is None and not self._closed():
-                self._step()
+            self._selector.register(self._waker.reader, selectors.EVENT_READ)
+            self._selector.register(self.sock, self._network_events)
+            while self._step():
+                pass
         except Exception as exc:  # noqa: BLE001 - the streams and callers must learn why
             self._lost(exc)
         finally:
             self._shutdown()
 
-    def _closed(self) -> bool:
-        """Whether a close has written what it had to (or ran out of time to): the socket may go."""
-        return self._closing and (not self._out or time.monotonic() >= self._close_deadline)
-
-    def _step(self) -> None:
+    def _step(self) -> bool:
+        """One turn: commands, writes, a wait for the sockets, reads; False once the socket may close."""
         self._run_commands()
         self._flush()
         if self._closed():
-            return  # never wait for the server's answer to our GOAWAY
-        self._watch(self.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if self._out else 0), None)
-        for stream in self._streams.values():
-            self._watch(stream.local, self._stream_mask(stream), stream)
-        pending = isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()
-        timeout = max(self._close_deadline - time.monotonic(), 0) if self._closing else None
-        for key, mask in self._selector.select(0 if pending else timeout):
-            if key.data is None:
-                continue
-            if mask & selectors.EVENT_WRITE:
-                self._deliver(key.data)
-            if mask & selectors.EVENT_READ and key.data.stream_id in self._streams:
-                self._forward(key.data)
+            return False  # never wait for the server's answer to our GOAWAY
+        self._update_interest()
+        for key, events in self._selector.select(self._select_timeout()):
+            if key.data is not None:
+                self._pump(key.data, events)
         self._read_network()
+        return True
 
-    def _stream_mask(self, stream: _Stream) -> int:
-        mask = selectors.EVENT_WRITE if stream.inbound else 0
-        if stream.reset or (len(self._out) < HIGH_WATER and self.protocol.send_window(stream.stream_id) > 0):
-            mask |= selectors.EVENT_READ
-        return mask
+    def _closed(self) -> bool:
+        """Whether a close has written what it had to (or ran out of time to): the socket may go."""
+        return self._closing is not None and (not self._out or self._closing.expired())
 
-    def _watch(self, sock: Waitable | None, mask: int, data: _Stream | None) -> None:
-        if sock is None or self._masks.get(sock) == mask:
-            return
-        if mask == 0:
-            self._unwatch(sock)
-        elif sock in self._masks:
-            self._selector.modify(sock, mask, data)
-        else:
-            self._selector.register(sock, mask, data)
-        if mask:
-            self._masks[sock] = mask
+    def _select_timeout(self) -> float | None:
+        if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+            return 0  # TLS already holds decrypted bytes: read them without waiting
+        return None if self._closing is None else self._closing.remaining()
 
-    def _unwatch(self, sock: Waitable) -> None:
-        if self._masks.pop(sock, None) is not None:
-            self._selector.unregister(sock)
+    def _update_interest(self) -> None:
+        """Tell the selector what to wait for: the network socket, and the tunnels that changed."""
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self._out else 0)
+        if events != self._network_events:
+            self._selector.modify(self.sock, events)
+            self._network_events = events
+        sending = len(self._out) < HIGH_WATER and self.protocol.connection_window() > 0
+        if sending != self._sending:
+            self._sending = sending
+            self._stale.update(self._tunnels.values())
+        for tunnel in self._stale:
+            tunnel.watch(self._selector, tunnel.interest(self.protocol, sending))
+        self._stale.clear()
 
-    def _run_commands(self) -> None:
-        self._waker.drain()
-        while self._commands:
-            kind, stream = self._commands.popleft()
-            if kind == "open":
-                assert stream is not None
-                self._waiting.append(stream)
-            elif kind == "cancel":
-                assert stream is not None
-                self._drop(stream, abort=True)
-            else:
-                self._begin_close()
-        if self._ready.is_set():
-            self._send_waiting()
-
-    def _send_waiting(self) -> None:
-        waiting, self._waiting = self._waiting, []
-        for stream in waiting:
-            if stream.cancelled:
-                continue
-            try:
-                stream.stream_id = self.protocol.open_stream(stream.headers)
-            except InvalidHandshake as exc:
-                self._finish(stream, error=exc)
-                continue
-            self._streams[stream.stream_id] = stream
-            self.tracer.event("h2 stream %d: CONNECT %s", stream.stream_id, _path(stream.headers))
-        self._out += self.protocol.data_to_send()
-
-    def _read_network(self) -> None:
-        while True:
-            try:
-                data = self.sock.recv(READ_SIZE)
-            except WOULD_BLOCK:
-                return
-            except OSError as exc:
-                raise TransportError(exc.errno, f"HTTP/2 connection lost: {exc}") from exc
-            if not data:
-                if self._closing:  # the answer to our GOAWAY
-                    self._out.clear()
-                    return
-                raise TransportError("the HTTP/2 server closed the connection")
-            try:
-                events = self.protocol.receive_data(data)
-            finally:
-                self._out += self.protocol.data_to_send()
-            for event in events:
-                self._handle(event)
-            self._out += self.protocol.data_to_send()
-
-    def _handle(self, event: Event) -> None:
-        if isinstance(event, Ready):
-            self.tracer.event("h2 SETTINGS from the server: %s", event.settings)
-            if not event.extended_connect:
-                self.tracer.event("h2 extended CONNECT is not enabled by the server")
-                if self.close_when_idle:  # no WebSocket can open here: close now, not when asked
-                    self._begin_close()
-            self._ready.set()
-            self._send_waiting()
-        elif isinstance(event, Received):
-            self._received(event)
-        elif isinstance(event, Answered):
-            self._answered(event)
-        elif isinstance(event, (Ended, Reset)):
-            self._ended(event)
-        elif isinstance(event, WindowOpened) and event.delta:
-            self.tracer.event("h2 stream %d: WINDOW_UPDATE %+d", event.stream_id, event.delta)
-        elif isinstance(event, GoingAway):
-            self._going_away(event)
-        elif isinstance(event, Pinged):
-            self.tracer.event("h2 PING %r answered", event.data)
-
-    def _answered(self, event: Answered) -> None:
-        stream = self._streams.get(event.stream_id)
-        if stream is None:
-            return
-        self.tracer.event("h2 stream %d: status %d", event.stream_id, event.status)
-        if event.status != 200:
-            stream.refusal = event
-            return
-        local, remote = socket.socketpair()
-        for end in (local, remote):
-            end.setblocking(False)
-            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, PAIR_BUFFER)
-            end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, PAIR_BUFFER)
-        stream.local = local
-        if not self._finish(stream, answer=Answer(200, event.headers, sock=remote)):
-            remote.close()
-            self._drop(stream, abort=True)
-
-    def _received(self, event: Received) -> None:
-        stream = self._streams.get(event.stream_id)
-        if stream is None or stream.local is None:
-            if stream is not None and stream.refusal is not None and len(stream.body) < MAX_BODY_BYTES:
-                stream.body += event.data[: MAX_BODY_BYTES - len(stream.body)]
-            self.protocol.consumed(event.stream_id, event.flow_length)
-            return
-        if event.flow_length > len(event.data):  # padding: nothing for the application to take
-            self.protocol.consumed(event.stream_id, event.flow_length - len(event.data))
-        if event.data:
-            stream.inbound.append(memoryview(event.data))
-            self._deliver(stream)
-
-    def _ended(self, event: Ended | Reset) -> None:
-        stream = self._streams.get(event.stream_id)
-        if isinstance(event, Reset):
-            self.tracer.event(
-                "h2 stream %d: RST_STREAM from the server (error code %d)", event.stream_id, event.error_code
-            )
-        else:
-            self.tracer.event("h2 stream %d: END_STREAM from the server", event.stream_id)
-        if stream is None:
-            return
-        stream.peer_ended = True
-        stream.reset = stream.reset or isinstance(event, Reset)
-        if stream.opening:
-            if stream.refusal is not None:
-                answer = Answer(stream.refusal.status, stream.refusal.headers, bytes(stream.body))
-                self._finish(stream, answer=answer)
-            else:
-                self._finish(
-                    stream, error=InvalidHandshake(f"the server ended stream {stream.stream_id} without an answer")
-                )
-            self._drop(stream, abort=not stream.reset)
-            return
-        self._deliver(stream)
-
-    def _going_away(self, event: GoingAway) -> None:
-        self.tracer.event(
-            "h2 GOAWAY from the server: error code %d, last stream %d %r",
-            event.error_code,
-            event.last_stream_id,
-            event.data,
-        )
-        for stream in list(self._streams.values()):
-            if stream.stream_id > event.last_stream_id:
-                self._ended(Reset(stream.stream_id, event.error_code))
-        for stream in self._waiting:
-            self._finish(stream, error=InvalidHandshake("the HTTP/2 connection is going away (GOAWAY received)"))
-        self._waiting.clear()
-        if event.error_code:
-            raise TransportError(f"the HTTP/2 server ended the connection (GOAWAY, error code {event.error_code})")
-        self._close_if_idle()
-
-    def _deliver(self, stream: _Stream) -> None:
-        """Copy received DATA into the stream's socketpair as it takes it; END_STREAM becomes EOF."""
-        assert stream.local is not None
-        while stream.inbound:
-            chunk = stream.inbound[0]
-            try:
-                sent = stream.local.send(chunk)
-            except BlockingIOError:
-                return
-            except OSError:  # the application closed its end
-                sent = sum(len(piece) for piece in stream.inbound)
-                stream.inbound.clear()
-                self.protocol.consumed(stream.stream_id, sent)
-                break
-            self.protocol.consumed(stream.stream_id, sent)
-            if sent == len(chunk):
-                stream.inbound.popleft()
-            else:
-                stream.inbound[0] = chunk[sent:]
-        self._out += self.protocol.data_to_send()
-        if stream.peer_ended and not stream.shut:
-            stream.shut = True
-            try:
-                stream.local.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
-
-    def _forward(self, stream: _Stream) -> None:
-        """Send what the application wrote on its end, within the send window."""
-        assert stream.local is not None
-        size = READ_SIZE if stream.reset else min(READ_SIZE, self.protocol.send_window(stream.stream_id))
-        try:
-            data = stream.local.recv(size) if size > 0 else None
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if data is None:
-            return
-        if not data:
-            self._app_closed(stream)
-        elif not stream.reset:
-            self.protocol.send_data(stream.stream_id, data)
-            self._out += self.protocol.data_to_send()
-
-    def _app_closed(self, stream: _Stream) -> None:
-        """The application closed its end: end the stream (abort it if the server had not ended it)."""
-        if stream.peer_ended and not stream.reset:
-            self.protocol.end_stream(stream.stream_id)
-            self.tracer.event("h2 stream %d: END_STREAM sent", stream.stream_id)
-        self._drop(stream, abort=not stream.peer_ended)
-
-    def _drop(self, stream: _Stream, *, abort: bool) -> None:
-        if abort and stream.stream_id and not stream.reset:
-            self.protocol.reset_stream(stream.stream_id, CANCEL)
-            self.tracer.event("h2 stream %d: RST_STREAM(CANCEL) sent", stream.stream_id)
-        self._out += self.protocol.data_to_send()
-        if stream.local is not None:
-            self._unwatch(stream.local)
-            stream.local.close()
-        self._streams.pop(stream.stream_id, None)
-        if stream in self._waiting:
-            self._waiting.remove(stream)
-        self._close_if_idle()
-
-    def _close_if_idle(self) -> None:
-        if not self._streams and not self._waiting and (self.close_when_idle or self.protocol.going_away):
-            self._begin_close()
-
-    def _begin_close(self) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        self._close_deadline = time.monotonic() + CLOSE_FLUSH_TIMEOUT
-        for stream in list(self._streams.values()):
-            self._finish(stream, error=TransportError("the HTTP/2 connection was closed"))
-            self._drop(stream, abort=True)
-        for stream in self._waiting:
-            self._finish(stream, error=TransportError("the HTTP/2 connection was closed"))
-        self._waiting.clear()
-        self.protocol.close()
-        self.tracer.event("h2 GOAWAY sent")
-        self._out += self.protocol.data_to_send()
+    def _pump(self, tunnel: Tunnel, events: int) -> None:
+        """Move a tunnel's bytes the ways its socket is ready for."""
+        if self._tunnels.get(tunnel.stream_id) is not tunnel:
+            return  # dropped earlier in this turn
+        self._stale.add(tunnel)
+        if events & selectors.EVENT_WRITE:
+            tunnel.deliver(self.protocol)
+        if events & selectors.EVENT_READ and not tunnel.forward(self.protocol):
+            self._app_closed(tunnel)
 
     def _flush(self) -> None:
+        """Write what the protocol queued, as far as the socket takes it."""
+        self._out += self.protocol.data_to_send()
         while self._out:
             try:
                 sent = self.sock.send(self._out)
@@ -470,14 +216,198 @@ class Link:
                 raise TransportError(exc.errno, f"HTTP/2 connection lost: {exc}") from exc
             del self._out[:sent]
 
-    def _finish(self, stream: _Stream, *, answer: Answer | None = None, error: Exception | None = None) -> bool:
-        """Hand the caller of :meth:`open` its result; False if it had given up waiting."""
-        with stream.lock:
-            if stream.cancelled or stream.done.is_set():
-                return False
-            stream.answer, stream.error = answer, error
-            stream.done.set()
-            return True
+    def _read_network(self) -> None:
+        """Read and handle what the server sent, until the socket has no more."""
+        while True:
+            try:
+                data = self.sock.recv(READ_SIZE)
+            except WOULD_BLOCK:
+                return
+            except OSError as exc:
+                raise TransportError(exc.errno, f"HTTP/2 connection lost: {exc}") from exc
+            if not data:
+                self._network_closed()
+                return
+            for event in self.protocol.receive_data(data):
+                self._handlers[type(event)](event)
+
+    def _network_closed(self) -> None:
+        if self._closing is None:
+            raise TransportError("the HTTP/2 server closed the connection")
+        self._closing = Deadline(0)  # the server's answer to our GOAWAY: nothing more can be written
+
+    # -- the link's thread: commands ------------------------------------------------------------
+
+    def _run_commands(self) -> None:
+        self._waker.drain()
+        while self._commands:
+            kind, request = self._commands.popleft()
+            if request is None:
+                self._begin_close()
+            elif kind == "open":
+                self._waiting.append(request)
+            else:
+                self._cancel(request)
+        if self._ready.is_set():
+            self._send_waiting()
+
+    def _send_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for request in waiting:
+            if not request.abandoned:
+                self._send(request)
+
+    def _send(self, request: ConnectRequest) -> None:
+        if self._closing is not None:
+            request.settle(error=_closed_by_us())
+            return
+        try:
+            stream_id = self.protocol.open_stream(request.headers)
+        except InvalidHandshake as exc:
+            request.settle(error=exc)
+            return
+        self._openings[stream_id] = Opening(request, stream_id)
+        self.tracer.event("h2 stream %d: CONNECT %s", stream_id, _path(request.headers))
+
+    def _cancel(self, request: ConnectRequest) -> None:
+        """Its caller gave up waiting: forget the CONNECT, and reset its stream if it was sent."""
+        if request in self._waiting:
+            self._waiting.remove(request)
+        for opening in [o for o in self._openings.values() if o.request is request]:
+            self._drop_opening(opening, abort=True)
+        self._close_if_idle()
+
+    # -- the link's thread: the server's events -------------------------------------------------
+
+    def _on_ready(self, event: Ready) -> None:
+        self.tracer.event("h2 SETTINGS from the server: %s", event.settings)
+        if not event.extended_connect:
+            self.tracer.event("h2 extended CONNECT is not enabled by the server")
+            if self.close_when_idle:  # no WebSocket can open here: close now, not when asked
+                self._begin_close()
+        self._ready.set()
+        self._send_waiting()
+
+    def _on_answer(self, event: Answered) -> None:
+        opening = self._openings.get(event.stream_id)
+        if opening is None:
+            return
+        self.tracer.event("h2 stream %d: status %d", event.stream_id, event.status)
+        if event.status != 200:
+            opening.refusal = event  # settled with its body once the stream ends
+            return
+        local, remote = socket_pair()
+        if not opening.request.settle(Answer(200, event.headers, sock=remote)):
+            local.close()
+            remote.close()
+            self._drop_opening(opening, abort=True)
+            return
+        del self._openings[event.stream_id]
+        tunnel = self._tunnels[event.stream_id] = Tunnel(event.stream_id, local)
+        self._stale.add(tunnel)
+
+    def _on_data(self, event: Received) -> None:
+        tunnel = self._tunnels.get(event.stream_id)
+        if tunnel is None:
+            if (opening := self._openings.get(event.stream_id)) is not None:
+                opening.add_body(event.data)
+            self.protocol.consumed(event.stream_id, event.flow_length)
+            return
+        if event.flow_length > len(event.data):  # padding: nothing for the application to take
+            self.protocol.consumed(event.stream_id, event.flow_length - len(event.data))
+        if event.data:
+            tunnel.receive(event.data, self.protocol)
+            self._stale.add(tunnel)
+
+    def _on_end(self, event: Ended | Reset) -> None:
+        reset = isinstance(event, Reset)
+        if isinstance(event, Reset):
+            self.tracer.event(
+                "h2 stream %d: RST_STREAM from the server (error code %d)", event.stream_id, event.error_code
+            )
+        else:
+            self.tracer.event("h2 stream %d: END_STREAM from the server", event.stream_id)
+        if (tunnel := self._tunnels.get(event.stream_id)) is not None:
+            tunnel.end(self.protocol, reset=reset)
+            self._stale.add(tunnel)
+        elif (opening := self._openings.get(event.stream_id)) is not None:
+            opening.settle_ended()
+            self._drop_opening(opening, abort=not reset)
+
+    def _on_window(self, event: WindowOpened) -> None:
+        if event.delta:
+            self.tracer.event("h2 stream %d: WINDOW_UPDATE %+d", event.stream_id, event.delta)
+        if event.stream_id == 0:  # the connection's window, or every stream's (SETTINGS)
+            self._stale.update(self._tunnels.values())
+        elif (tunnel := self._tunnels.get(event.stream_id)) is not None:
+            self._stale.add(tunnel)
+
+    def _on_goaway(self, event: GoingAway) -> None:
+        self.tracer.event(
+            "h2 GOAWAY from the server: error code %d, last stream %d %r",
+            event.error_code,
+            event.last_stream_id,
+            event.data,
+        )
+        for stream_id in [*self._tunnels, *self._openings]:
+            if stream_id > event.last_stream_id:
+                self._on_end(Reset(stream_id, event.error_code))
+        self._settle_waiting(lambda: InvalidHandshake("the HTTP/2 connection is going away (GOAWAY received)"))
+        if event.error_code:
+            raise TransportError(f"the HTTP/2 server ended the connection (GOAWAY, error code {event.error_code})")
+        self._close_if_idle()
+
+    def _on_ping(self, event: Pinged) -> None:
+        self.tracer.event("h2 PING %r answered", event.data)
+
+    # -- the link's thread: ending streams and the connection -----------------------------------
+
+    def _app_closed(self, tunnel: Tunnel) -> None:
+        """The application closed its end: end the stream (abort it if the server had not ended it)."""
+        if tunnel.peer_ended and not tunnel.reset:
+            self.protocol.end_stream(tunnel.stream_id)
+            self.tracer.event("h2 stream %d: END_STREAM sent", tunnel.stream_id)
+        self._drop_tunnel(tunnel, abort=not tunnel.peer_ended)
+
+    def _drop_tunnel(self, tunnel: Tunnel, *, abort: bool) -> None:
+        if abort and not tunnel.reset:
+            self._reset(tunnel.stream_id)
+        tunnel.close(self._selector)
+        del self._tunnels[tunnel.stream_id]
+        self._stale.discard(tunnel)
+        self._close_if_idle()
+
+    def _drop_opening(self, opening: Opening, *, abort: bool) -> None:
+        if abort:
+            self._reset(opening.stream_id)
+        del self._openings[opening.stream_id]
+        self._close_if_idle()
+
+    def _reset(self, stream_id: int) -> None:
+        self.protocol.reset_stream(stream_id)
+        self.tracer.event("h2 stream %d: RST_STREAM(CANCEL) sent", stream_id)
+
+    def _settle_waiting(self, error: Callable[[], Exception]) -> None:
+        for request in self._waiting:
+            request.settle(error=error())
+        self._waiting.clear()
+
+    def _close_if_idle(self) -> None:
+        if not self.stream_count and (self.close_when_idle or self.protocol.going_away):
+            self._begin_close()
+
+    def _begin_close(self) -> None:
+        if self._closing is not None:
+            return
+        self._closing = Deadline(CLOSE_FLUSH_TIMEOUT)
+        for opening in list(self._openings.values()):
+            opening.request.settle(error=_closed_by_us())
+            self._drop_opening(opening, abort=True)
+        for tunnel in list(self._tunnels.values()):
+            self._drop_tunnel(tunnel, abort=True)
+        self._settle_waiting(_closed_by_us)
+        self.protocol.close()
+        self.tracer.event("h2 GOAWAY sent")
 
     def _lost(self, error: Exception) -> None:
         if not isinstance(error, (TransportError, InvalidHandshake)):
@@ -489,17 +419,22 @@ class Link:
     def _shutdown(self) -> None:
         self._finished.set()
         error = self.error or TransportError("the HTTP/2 connection is closed")
-        for stream in [*self._streams.values(), *self._waiting]:
-            self._finish(stream, error=error)
-            if stream.local is not None:
-                stream.local.close()
-        self._streams.clear()
-        self._waiting.clear()
+        for opening in self._openings.values():
+            opening.request.settle(error=error)
+        self._settle_waiting(lambda: error)
+        for tunnel in self._tunnels.values():
+            tunnel.sock.close()
+        self._openings.clear()
+        self._tunnels.clear()
         self._refuse_commands()
         self._ready.set()
         self._selector.close()
         self.sock.close()
         self._waker.close()
+
+
+def _closed_by_us() -> TransportError:
+    return TransportError("the HTTP/2 connection was closed")
 
 
 def _path(headers: Sequence[tuple[str, str]]) -> str:

@@ -223,6 +223,10 @@ class H2Protocol:
         except h2.exceptions.StreamClosedError:
             return 0
 
+    def connection_window(self) -> int:
+        """How many bytes may be sent now on the whole connection (every stream's share of it)."""
+        return self._h2.outbound_flow_control_window
+
     def send_data(self, stream_id: int, data: bytes) -> None:
         """Send ``data`` (at most :meth:`send_window` bytes), split to the server's max frame size."""
         size = self._h2.max_outbound_frame_size
