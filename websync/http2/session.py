@@ -7,12 +7,13 @@ import socket
 import ssl
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 from ..core.errors import ExtendedConnectDisabled, InvalidHandshake, OpenTimeout
 from ..core.handshake import ClientHandshake
 from ..core.uri import WebSocketURI, parse_uri
 from ..net.deadline import Deadline
+from ..net.options import ConnectOptions
 from ..net.proxy import ProxySetting, resolve_proxy
 from ..net.tracing import Tracer
 from ..net.transport import open_socket
@@ -20,17 +21,12 @@ from .handshake import accept, request_headers
 from .link import Link
 from .stream import Stream
 
-if TYPE_CHECKING:
-    from ..net.options import ConnectOptions
-
 __all__ = ["OPEN_TIMED_OUT", "Session", "connect_session", "open_stream"]
 
 OPEN_TIMED_OUT = "timed out during the opening handshake"
 
 
-def _dial(
-    uri: WebSocketURI, alpn: tuple[str, ...], options: ConnectOptions | Session, deadline: Deadline
-) -> socket.socket:
+def _dial(uri: WebSocketURI, alpn: tuple[str, ...], options: ConnectOptions, deadline: Deadline) -> socket.socket:
     return open_socket(
         uri,
         timeout=deadline.left(OpenTimeout, OPEN_TIMED_OUT),
@@ -45,7 +41,7 @@ def _dial(
 def _start(
     uri: WebSocketURI,
     alpn: tuple[str, ...],
-    options: ConnectOptions | Session,
+    options: ConnectOptions,
     deadline: Deadline,
     tracer: Tracer,
     *,
@@ -136,31 +132,22 @@ class Session:
     ``websync.start(handler, session=session)``; each is served by its own worker while one
     thread owns the shared connection. Closing one WebSocket leaves the others running. When the
     connection is lost or the server sends GOAWAY, the next WebSocket opened dials a new one.
-    Create it with :func:`connect_session`; close it with :meth:`close` or a ``with`` block.
+    Create it with :func:`connect_session`, which dials at once, or as ``Session(url, options)``,
+    which dials on :meth:`connect` or for its first WebSocket; close it with :meth:`close` or a
+    ``with`` block.
+
+    ``options`` (:class:`~websync.net.options.ConnectOptions`) says how to dial: its ``ssl``,
+    ``server_hostname``, ``proxy``, ``proxy_ssl``, ``open_timeout`` and ``trace``; its other fields
+    are each WebSocket's own, given to ``websync.connect``.
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        ssl: ssl.SSLContext | None = None,
-        server_hostname: str | None = None,
-        open_timeout: float | None = 10.0,
-        trace: bool = False,
-        proxy: ProxySetting = True,
-        proxy_ssl: ssl.SSLContext | None = None,
-    ) -> None:
+    def __init__(self, url: str, options: ConnectOptions | None = None) -> None:
         uri = parse_uri(url)
         self.origin = f"{uri.scheme}://{uri.authority}"
         """``ws://host:port`` or ``wss://host:port``: the URLs this session can open."""
+        self.options = options or ConnectOptions()
         self._uri = uri
-        self.ssl = ssl
-        self.server_hostname = server_hostname
-        self.proxy = proxy
-        """The ``proxy`` option of :func:`websync.connect`: a URL, True (environment) or None."""
-        self.proxy_ssl = proxy_ssl
-        self._open_timeout = open_timeout
-        self.tracer = Tracer(f"h2 session {self.origin}", enabled=trace)
+        self.tracer = Tracer(f"h2 session {self.origin}", enabled=self.options.trace)
         self._lock = threading.Lock()
         self._link: Link | None = None
         self._closed = False
@@ -170,12 +157,12 @@ class Session:
             if self._closed:
                 raise InvalidHandshake(f"the HTTP/2 session to {self.origin} is closed")
             if self._link is None or not self._link.usable:
-                self._link = self._dial(deadline)
+                self._link = self._new_link(deadline)
             return self._link
 
-    def _dial(self, deadline: Deadline) -> Link:
+    def _new_link(self, deadline: Deadline) -> Link:
         self.tracer.event("dialing %s over HTTP/2", self.origin)
-        link = _start(self._uri, ("h2",), self, deadline, self.tracer, close_when_idle=False)
+        link = _start(self._uri, ("h2",), self.options, deadline, self.tracer, close_when_idle=False)
         assert isinstance(link, Link)
         try:
             if not link.wait_ready(deadline.left(OpenTimeout, OPEN_TIMED_OUT)):
@@ -187,7 +174,7 @@ class Session:
 
     def connect(self) -> Session:
         """Open the HTTP/2 connection now (else the first WebSocket opens it); returns the session."""
-        self._current_link(Deadline(self._open_timeout))
+        self._current_link(Deadline(self.options.open_timeout))
         return self
 
     def open_stream(
@@ -253,8 +240,7 @@ def connect_session(
     :class:`~websync.core.errors.TransportError` or :class:`~websync.core.errors.OpenTimeout`. ``proxy``
     and ``proxy_ssl`` are those of :func:`websync.connect` (the environment's proxy by default).
     """
-    session = Session(
-        url,
+    options = ConnectOptions(
         ssl=ssl,
         server_hostname=server_hostname,
         open_timeout=open_timeout,
@@ -262,4 +248,4 @@ def connect_session(
         proxy=proxy,
         proxy_ssl=proxy_ssl,
     )
-    return session.connect()
+    return Session(url, options).connect()
