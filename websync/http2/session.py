@@ -98,7 +98,7 @@ def open_stream(
     """
     deadline = Deadline(timeout)
     if options.session is not None:
-        return options.session.open_stream(uri, handshake, tracer, deadline.left(OpenTimeout, OPEN_TIMED_OUT))
+        return options.session._open_stream(uri, handshake, tracer, deadline.left(OpenTimeout, OPEN_TIMED_OUT))
     auto = options.http2 == "auto"
     if auto and not uri.secure:
         tracer.event("http2='auto' over ws:// has no ALPN to negotiate with: using HTTP/1.1")
@@ -132,13 +132,11 @@ class Session:
     ``websync.start(handler, session=session)``; each is served by its own worker while one
     thread owns the shared connection. Closing one WebSocket leaves the others running. When the
     connection is lost or the server sends GOAWAY, the next WebSocket opened dials a new one.
-    Create it with :func:`connect_session`, which dials at once, or as ``Session(url, options)``,
-    which dials on :meth:`connect` or for its first WebSocket; close it with :meth:`close` or a
-    ``with`` block.
+    Create it with :func:`connect_session`; close it with :meth:`close` or a ``with`` block.
 
-    ``options`` (:class:`~websync.net.options.ConnectOptions`) says how to dial: its ``ssl``,
-    ``server_hostname``, ``proxy``, ``proxy_ssl``, ``open_timeout`` and ``trace``; its other fields
-    are each WebSocket's own, given to ``websync.connect``.
+    ``options`` says how to dial: its ``ssl``, ``server_hostname``, ``proxy``, ``proxy_ssl``,
+    ``open_timeout`` and ``trace``; its other fields are each WebSocket's own, given to
+    ``websync.connect``. A session made here dials on :meth:`connect` or for its first WebSocket.
     """
 
     def __init__(self, url: str, options: ConnectOptions | None = None) -> None:
@@ -177,10 +175,10 @@ class Session:
         self._current_link(Deadline(self.options.open_timeout))
         return self
 
-    def open_stream(
+    def _open_stream(
         self, uri: WebSocketURI, handshake: ClientHandshake, tracer: Tracer, timeout: float | None
     ) -> Stream:
-        """Open one WebSocket stream on the connection (used by ``websync.connect``)."""
+        """Open one WebSocket stream on the connection (for :func:`open_stream`)."""
         if f"{uri.scheme}://{uri.authority}" != self.origin:
             raise InvalidHandshake(f"{uri} is not on the HTTP/2 session's origin {self.origin}")
         deadline = Deadline(timeout)
