@@ -251,10 +251,6 @@ class H2Protocol:
         except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
             pass
 
-    def ping(self, data: bytes) -> None:
-        """Send an HTTP/2 PING with 8 bytes of ``data``."""
-        self._h2.ping(data)
-
     def close(self, error_code: int = NO_ERROR) -> None:
         """Send GOAWAY (unless the connection is already closed); no new streams open after it."""
         try:
