@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..core.errors import InvalidHandshake
 from ..core.handshake import MAX_BODY_BYTES
@@ -67,24 +67,30 @@ class ConnectRequest:
         return self._answer
 
 
-@dataclass(eq=False)
 class Opening:
     """A CONNECT sent on ``stream_id`` and not answered yet, or refused and reading its body."""
 
-    request: ConnectRequest
-    stream_id: int
-    refusal: Answered | None = None
-    body: bytearray = field(default_factory=bytearray)
+    __slots__ = ("request", "stream_id", "_refusal", "_body")
+
+    def __init__(self, request: ConnectRequest, stream_id: int) -> None:
+        self.request = request
+        self.stream_id = stream_id
+        self._refusal: Answered | None = None
+        self._body = bytearray()
+
+    def refuse(self, answer: Answered) -> None:
+        """A status other than 200: its caller gets it, with its body, once the stream ends."""
+        self._refusal = answer
 
     def add_body(self, data: bytes) -> None:
         """Keep a refusal's body, up to :data:`~websync.core.handshake.MAX_BODY_BYTES`."""
-        if self.refusal is not None:
-            self.body += data[: max(MAX_BODY_BYTES - len(self.body), 0)]
+        if self._refusal is not None:
+            self._body += data[: max(MAX_BODY_BYTES - len(self._body), 0)]
 
     def settle_ended(self) -> None:
         """The server ended the stream: answer with its refusal, or fail for want of an answer."""
-        if self.refusal is None:
+        if self._refusal is None:
             error = InvalidHandshake(f"the server ended stream {self.stream_id} without an answer")
             self.request.settle(error=error)
         else:
-            self.request.settle(Answer(self.refusal.status, self.refusal.headers, bytes(self.body)))
+            self.request.settle(Answer(self._refusal.status, self._refusal.headers, bytes(self._body)))

@@ -294,7 +294,7 @@ class Link:
             return
         self.tracer.event("h2 stream %d: status %d", event.stream_id, event.status)
         if event.status != 200:
-            opening.refusal = event  # settled with its body once the stream ends
+            opening.refuse(event)
             return
         local, remote = socket_pair()
         if not opening.request.settle(Answer(200, event.headers, sock=remote)):
