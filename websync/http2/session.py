@@ -136,7 +136,8 @@ class Session:
 
     ``options`` says how to dial: its ``ssl``, ``server_hostname``, ``proxy``, ``proxy_ssl``,
     ``open_timeout`` and ``trace``; its other fields are each WebSocket's own, given to
-    ``websync.connect``. A session made here dials on :meth:`connect` or for its first WebSocket.
+    ``websync.connect``. ``Session(url, options)`` itself does not dial: :meth:`connect` or its
+    first WebSocket does.
     """
 
     def __init__(self, url: str, options: ConnectOptions | None = None) -> None:
