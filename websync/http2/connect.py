@@ -31,7 +31,7 @@ class Answer:
 
 
 class ConnectRequest:
-    """An extended CONNECT handed over by :meth:`Link.open`, and the answer its caller waits for.
+    """An extended CONNECT handed over by :meth:`~websync.http2.link.Link.open`, and the answer its caller waits for.
 
     The link's thread settles it once, unless the caller gave up waiting first: it is then
     ``abandoned``, and the link cancels its stream.
