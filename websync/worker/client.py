@@ -32,7 +32,7 @@ DEFAULT_MAX_UNREAD = 16
 
 class _Inbox(Handler):
     """The worker-side handler of a blocking connection: answers pings, wakes ``ping()``'s
-    waiters; its ``frames`` are where ``recv`` takes every frame (see ``_ClientWorker._dispatch``)."""
+    waiters; its ``frames`` are where ``recv`` takes every frame (see ``_ClientWorker.handle_read``)."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
