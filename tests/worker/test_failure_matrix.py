@@ -30,7 +30,7 @@ from peers.raw_client import RawClient, masked_frame
 from peers.raw_server import OP_CLOSE, OP_TEXT, PeerConnection, RawServer, close_payload
 
 import websync
-from websync.net.connection import describe_socket_error
+from websync.net.transport import describe_socket_error
 
 pytestmark = [pytest.mark.usefixtures("no_thread_leaks"), pytest.mark.slow]
 

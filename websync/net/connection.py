@@ -11,15 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..core.errors import ConnectionClosed, ConnectionClosedError
-from ..core.frames import Binary, Close, CloseCode, Frame, Outgoing, Ping, Pong, Text, as_frame
+from ..core.frames import Binary, CloseCode, Frame, Outgoing, Ping, Pong, Text, as_frame
 from ..core.handshake import Response
 from ..core.protocol import Protocol, State
 from ..core.uri import WebSocketURI
 from .deadline import Deadline
-from .tracing import Tracer
-from .transport import WOULD_BLOCK, readable_waiter, wait_writable
+from .statistics import Statistics
+from .tracing import IN_KINDS, OUT_KINDS, Tracer, frame_detail
+from .transport import WOULD_BLOCK, describe_socket_error, readable_waiter, wait_writable
 
-__all__ = ["Connection", "Statistics"]
+__all__ = ["Connection"]
 
 READ_SIZE = 16 * 1024
 """The first read buffer of a connection, allocated at its first read (an idle connection that
@@ -30,25 +31,6 @@ _NO_BUFFER = memoryview(bytearray())
 MAX_READ_SIZE = 1024 * 1024
 """The read buffer doubles up to this size while reads fill it (large messages, streams)."""
 _MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
-
-
-@dataclass
-class Statistics:
-    """Counters of one worker or connection, as ``websync.statistics()`` reports them."""
-
-    frames_in: int = 0
-    frames_out: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    reconnects: int = 0
-    dropped: int = 0
-    """Frames given to ``Worker.send`` that never went out: dropped by ``overflow``, or still
-    queued when the worker exited (logged at WARNING with their count)."""
-    connected_since: float | None = None
-    """``time.time()`` of the current connection's handshake, None while disconnected."""
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        return dict(self.__dict__)
 
 
 @dataclass
@@ -350,7 +332,7 @@ class Connection:
         if self.tracer.enabled:
             self.tracer.frame("out", frame)
         if self._record is not None:
-            self._record(_OUT_KINDS[type(frame)], _detail(frame))
+            self._record(OUT_KINDS[type(frame)], frame_detail(frame))
 
     def _take_replies(self) -> None:
         """Under the write lock: queue the frames the protocol owes the peer."""
@@ -470,7 +452,7 @@ class Connection:
         record = self._record
         if record is not None:
             for frame in frames:
-                record(_IN_KINDS[type(frame)], _detail(frame))
+                record(IN_KINDS[type(frame)], frame_detail(frame))
         return frames
 
     @property
@@ -529,16 +511,6 @@ class Connection:
 
 _MESSAGE_KINDS = frozenset({bytes, str, bytearray, memoryview})
 """What :meth:`Connection.send` takes as a whole message without a frame value."""
-_IN_KINDS = {kind: f"in {kind.__name__}" for kind in (Text, Binary, Ping, Pong, Close)}
-_OUT_KINDS = {kind: f"out {kind.__name__}" for kind in (Text, Binary, Ping, Pong, Close)}
-"""The flight recorder's event kinds, made once: a frame's direction and type."""
-
-
-def _detail(frame: Frame) -> object:
-    """What the flight recorder keeps of a frame: a message's size, a close's code, a ping's payload size."""
-    if isinstance(frame, Close):
-        return None if frame.code is None else int(frame.code)
-    return len(frame.data)
 
 
 class _WriteFailed(Exception):
@@ -546,14 +518,3 @@ class _WriteFailed(Exception):
 
     def __init__(self, error: OSError) -> None:
         self.error = error
-
-
-def describe_socket_error(error: OSError) -> str:
-    """A socket error in words: "connection reset by peer" rather than "[Errno 104] ..."."""
-    if isinstance(error, ssl.SSLError):
-        return f"TLS error: {error.reason or error}"
-    if isinstance(error, ConnectionResetError):
-        return "connection reset by peer"
-    if isinstance(error, BrokenPipeError):
-        return "broken pipe (the peer closed the connection)"
-    return error.strerror or str(error)

@@ -12,7 +12,16 @@ from collections.abc import Iterable
 from ..core.frames import Binary, Close, Frame, Ping, Pong, Text
 from ..core.headers import redact
 
-__all__ = ["Tracer", "trace_all", "install_trace_signal", "describe_frame", "PREVIEW_BYTES"]
+__all__ = [
+    "Tracer",
+    "trace_all",
+    "install_trace_signal",
+    "describe_frame",
+    "PREVIEW_BYTES",
+    "IN_KINDS",
+    "OUT_KINDS",
+    "frame_detail",
+]
 
 logger = logging.getLogger("websync.trace")
 PREVIEW_BYTES = 64
@@ -114,3 +123,15 @@ def describe_frame(frame: Frame) -> str:
     payload = bytes(frame.data)
     preview_bytes = payload[:PREVIEW_BYTES]
     return f"{kind} {len(payload)} bytes {preview_bytes!r}{'…' if len(payload) > PREVIEW_BYTES else ''}"
+
+
+IN_KINDS = {kind: f"in {kind.__name__}" for kind in (Text, Binary, Ping, Pong, Close)}
+OUT_KINDS = {kind: f"out {kind.__name__}" for kind in (Text, Binary, Ping, Pong, Close)}
+"""The flight recorder's event kinds, made once: a frame's direction and type."""
+
+
+def frame_detail(frame: Frame) -> object:
+    """What the flight recorder keeps of a frame: a message's size, a close's code, a ping's payload size."""
+    if isinstance(frame, Close):
+        return None if frame.code is None else int(frame.code)
+    return len(frame.data)

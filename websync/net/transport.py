@@ -33,6 +33,7 @@ __all__ = [
     "Waker",
     "Waitable",
     "WOULD_BLOCK",
+    "describe_socket_error",
 ]
 
 Waitable = socket.socket | io.FileIO
@@ -355,3 +356,14 @@ def send_all(sock: socket.socket, data: bytes | memoryview, timeout: float | Non
         if remaining is not None and remaining <= 0:
             raise TimeoutError("timed out sending data")
         wait_writable(sock, remaining)
+
+
+def describe_socket_error(error: OSError) -> str:
+    """A socket error in words: "connection reset by peer" rather than "[Errno 104] ..."."""
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error: {error.reason or error}"
+    if isinstance(error, ConnectionResetError):
+        return "connection reset by peer"
+    if isinstance(error, BrokenPipeError):
+        return "broken pipe (the peer closed the connection)"
+    return error.strerror or str(error)

@@ -16,10 +16,11 @@ from ..core.uri import WebSocketURI, parse_uri
 from ..extensions.factories import extension_factories
 from ..http2.session import OPEN_TIMED_OUT, open_stream
 from ..http2.stream import StreamConnection
-from ..net.connection import Connection, Statistics
+from ..net.connection import Connection
 from ..net.deadline import Deadline
 from ..net.options import ConnectOptions
 from ..net.proxy import resolve_proxy
+from ..net.statistics import Statistics
 from ..net.tracing import Tracer
 from ..net.transport import open_socket, send_all, wait_readable
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 
 from ..core.errors import WebSocketError
 from ..core.frames import Close, Frame
-from ..net.connection import Statistics
+from ..net.statistics import Statistics
 from .options import Overflow
 
 __all__ = ["Outbox", "QueueFull"]

@@ -16,9 +16,10 @@ from supervisors import FORKED, Exit, NotRunningError, Process, is_normal_exit
 from ..core.errors import ConnectionClosed, WebSocketError
 from ..core.frames import Binary, Close, CloseCode, Frame, Outgoing, Ping, Pong, Text, as_frame
 from ..core.headers import Headers
-from ..net.connection import Connection, Statistics
+from ..net.connection import Connection
 from ..net.deadline import Deadline
 from ..net.options import ConnectOptions, split_options
+from ..net.statistics import Statistics
 from ..net.tracing import Tracer
 from ..net.transport import Poller, Waitable, Waker, readable, readable_or_writable
 from .handler import Attempts, Handler, Reconnect, Reply, Stop
