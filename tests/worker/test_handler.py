@@ -142,6 +142,35 @@ def test_a_handler_with_only_a_url_works_with_a_real_server(server, spawn):
     assert worker.exit_reason == "normal"
 
 
+def test_connect_details_add_headers_and_override_options_for_each_attempt(server, spawn):
+    """``connect()`` returning ``(url, headers, options)``: its headers go after start()'s, its
+    options replace start()'s for that attempt (here the subprotocol offered)."""
+    url = unique_url(server)
+
+    class Detailed(Bare):
+        def connect(self):
+            return url, {"X-Attempt": "1"}, {"subprotocols": ["chat"]}
+
+    worker = spawn(Detailed(), headers={"X-Default": "yes"}, subprotocols=["ignored"])
+    opened = server.wait_event(lambda e: e["event"] == "open" and e["path"] == path_of(url))
+    headers = {name.lower(): value for name, value in opened["headers"]}
+    assert headers["x-default"] == "yes"
+    assert headers["x-attempt"] == "1"
+    assert headers["sec-websocket-protocol"] == "chat"
+    worker.stop()
+
+
+def test_connect_details_with_an_unknown_option_end_the_worker_with_a_type_error(spawn):
+    class Misspelt(Bare):
+        def connect(self):
+            return "ws://127.0.0.1:9/", {}, {"clsoe_timeout": 1}
+
+    worker = spawn(Misspelt())
+    assert worker.join(5)
+    assert isinstance(worker.exit_reason, TypeError)
+    assert "clsoe_timeout" in str(worker.exit_reason)
+
+
 # -- return values --------------------------------------------------------------------------------
 
 

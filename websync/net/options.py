@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ssl import SSLContext
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..core.headers import HeadersLike
+from ..core.headers import Headers, HeadersLike
 from ..core.protocol import DEFAULT_MAX_SIZE
 from ..extensions import ClientExtensionFactory, ClientPerMessageDeflate
 from .proxy import ProxySetting
@@ -79,6 +79,17 @@ class ConnectOptions:
     proxy_ssl: SSLContext | None = None  # ``ssl`` is a field name in this class body
     unix_socket: str | None = None
     sock: socket.socket | None = None
+
+    def updated(self, headers: HeadersLike | None, overrides: Mapping[str, Any]) -> ConnectOptions:
+        """These options for one connection attempt (what ``Handler.connect`` returned):
+        ``overrides`` replace fields, ``headers`` go after these options' own. ``TypeError`` for
+        a name that is not a field."""
+        if headers:
+            overrides = {
+                **overrides,
+                "headers": Headers([*Headers(self.headers or ()).items(), *Headers(headers).items()]),
+            }
+        return dataclasses.replace(self, **overrides)
 
 
 DEFAULT_PING_INTERVAL = 20.0

@@ -8,17 +8,16 @@ import logging
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from supervisors import FORKED, Exit, NotRunningError, Process, is_normal_exit
 
 from ..core.errors import ConnectionClosed, WebSocketError
 from ..core.frames import Binary, Close, CloseCode, Frame, Outgoing, Ping, Pong, Text, as_frame
-from ..core.headers import Headers
 from ..net.connection import Connection
 from ..net.deadline import Deadline
-from ..net.options import ConnectOptions, split_options
+from ..net.options import ConnectOptions
 from ..net.statistics import Statistics
 from ..net.tracing import Tracer
 from ..net.transport import Poller, Waitable, Waker, readable, readable_or_writable
@@ -292,14 +291,7 @@ class Worker(Process):
         if isinstance(details, str):
             return details, self.options.connect
         url, headers, *rest = details
-        overrides: Mapping[str, Any] = rest[0] if rest else {}
-        merged = {**self.options.connect.__dict__, **overrides}
-        if headers:
-            merged["headers"] = Headers(
-                [*Headers(self.options.connect.headers or ()).items(), *Headers(headers).items()]
-            )
-        connect_options, _, _ = split_options(merged)
-        return url, connect_options
+        return url, self.options.connect.updated(headers, rest[0] if rest else {})
 
     def _idle(self, delay: float) -> bool:
         """Wait ``delay`` seconds while handling the mailbox; False if a stop arrived."""
