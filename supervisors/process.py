@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, Final, Self, TypeVar
 
 from .errors import NotRunningError, StartError
+from .latch import Latch
 from .lifecycle import LIVE
 from .reasons import FORKED, KILLED, Exit
 from .recorder import DEFAULT_SIZE, Event, Recorder, new_recorder, read
@@ -22,7 +24,9 @@ trace_log = logging.getLogger("supervisors.trace")
 Monitor = Callable[["Process", object], None]
 """An exit callback: ``callback(process, reason)``."""
 
-_current = threading.local()
+_by_thread: dict[int, Process] = {}
+"""The process each process thread runs, by ``threading.get_ident()``: set by the thread when it
+starts and removed when it ends (a dict entry, where a ``threading.local`` costs a dict per thread)."""
 
 T = TypeVar("T")
 
@@ -32,7 +36,19 @@ _RUNNING: Final = object()
 
 def current_process() -> Process | None:
     """The process whose thread is calling, or None outside any process."""
-    return getattr(_current, "process", None)
+    return _by_thread.get(threading.get_ident())
+
+
+def _forget_other_threads() -> None:
+    """After fork(), in the child: only the forking thread survives (its id may be reused)."""
+    ident = threading.get_ident()
+    mine = _by_thread.get(ident)
+    _by_thread.clear()
+    if mine is not None:
+        _by_thread[ident] = mine
+
+
+os.register_at_fork(after_in_child=_forget_other_threads)
 
 
 class Process:
@@ -45,7 +61,31 @@ class Process:
 
     ``supervisors.sys`` reaches every process through the ``system_*`` methods; a process
     with a loop of its own overrides ``system_call`` (see its docstring).
+
+    A process is small (a thousand of them are a thousand connections): its own attributes are
+    slots, its exit is a :class:`~supervisors.latch.Latch`, and ``stop_requested`` is created at
+    its first use. Subclasses without ``__slots__`` have a ``__dict__`` as usual.
     """
+
+    __slots__ = (
+        "name",
+        "supervisor",
+        "traced",
+        "suspended",
+        "stop_timeout",
+        "_recorder",
+        "exit_reason",
+        "_stop_requested",
+        "_exit_signal",
+        "_waiting",
+        "_lock",
+        "_thread",
+        "_started",
+        "_exited",
+        "_init_error",
+        "_monitors",
+        "__weakref__",
+    )
 
     exit_timeout: ClassVar[float | None] = 5.0
     """How long interpreter exit waits for this process to stop before killing it."""
@@ -68,13 +108,14 @@ class Process:
 
     def _reset(self) -> None:
         self.exit_reason: object = None
-        self.stop_requested = threading.Event()
+        self._stop_requested: threading.Event | None = None
         self._exit_signal: object = _RUNNING
         self._waiting: threading.Event | None = None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._started = threading.Event()
-        self._exited = threading.Event()
+        self._started: threading.Lock | None = None
+        """Held from ``start()`` until ``init()`` is over: ``start()`` waits for it, then drops it."""
+        self._exited = Latch()
         self._init_error: BaseException | None = None
         self._monitors: list[Monitor] = []
 
@@ -96,6 +137,18 @@ class Process:
     def request_stop(self, reason: object) -> None:
         """Override: ask the body to wind down. The default sets ``stop_requested``."""
         self.stop_requested.set()
+
+    @property
+    def stop_requested(self) -> threading.Event:
+        """Set by the default ``request_stop()``: a body that loops watches it. Created at its
+        first use (a process that overrides ``request_stop`` may never need one)."""
+        event = self._stop_requested
+        if event is None:
+            with self._lock:
+                event = self._stop_requested
+                if event is None:
+                    event = self._stop_requested = threading.Event()
+        return event
 
     # The flight recorder: the last events, read by ``supervisors.sys.log`` and crash reports.
 
@@ -177,12 +230,16 @@ class Process:
         if self.supervisor is None and parent is not None and parent.adopts_children:
             self.supervisor = parent
         LIVE.add(self)
+        started = self._started = threading.Lock()
+        started.acquire()
         try:
             self._thread.start()
         except BaseException as exc:  # at the thread limit: roll the registration back
+            self._started = None
             self._finish(exc)
             raise StartError(self.name or type(self).__name__, exc) from exc
-        self._started.wait()
+        started.acquire()  # released by the new thread once init() returned or raised
+        self._started = None
         if self._init_error is not None:
             self._exited.wait()
             if isinstance(self._init_error, StartError):
@@ -275,16 +332,25 @@ class Process:
             raise Exit(self._exit_signal)
 
     def _bootstrap(self) -> None:
-        _current.process = self
+        ident = threading.get_ident()
+        _by_thread[ident] = self
+        try:
+            self._run_in_thread()
+        finally:
+            del _by_thread[ident]
+
+    def _run_in_thread(self) -> None:
+        started = self._started
+        assert started is not None
         try:
             self.init()
         except BaseException as exc:  # noqa: BLE001 - the reason is handed to start()
             self._init_error = exc
-            self._started.set()
+            started.release()
             self._finish(exc)
             return
         self.record("started")
-        self._started.set()
+        started.release()
         try:
             reason = self.run()
         except Exit as exit:
@@ -321,7 +387,7 @@ class Process:
         self._lock = threading.Lock()
         self.exit_reason = FORKED
         self._monitors = []
-        self._exited = threading.Event()
+        self._exited = Latch()
         self._exited.set()
         if self.name is not None:
             REGISTRY.unregister(self.name, self)

@@ -251,3 +251,31 @@ def test_trace_logs_process_events(kit, caplog: pytest.LogCaptureFixture) -> Non
     untraced.start()
     untraced.stop()
     assert not [r for r in caplog.records if "untraced" in r.getMessage()]
+
+
+def test_a_process_makes_stop_requested_at_its_first_use_only() -> None:
+    """Most processes (websync workers) override request_stop and never need the Event."""
+    released = threading.Event()
+
+    class Quiet(Process):
+        def run(self) -> object:
+            released.wait()
+            return None
+
+        def request_stop(self, reason: object) -> None:
+            released.set()
+
+    quiet = Quiet().start()
+    quiet.stop()
+    assert quiet._stop_requested is None
+    plain = FunctionProcess(lambda: current_process().stop_requested.wait(5) and None).start()  # type: ignore[union-attr]
+    assert plain.stop_requested is plain.stop_requested
+    plain.stop()
+    assert plain.exit_reason == "normal" and plain.stop_requested.is_set()
+
+
+def test_current_process_is_per_thread_and_forgotten_at_the_exit() -> None:
+    seen: list[object] = []
+    process = FunctionProcess(lambda: seen.append(current_process())).start()
+    assert process.join(5)
+    assert seen == [process] and current_process() is None
