@@ -155,12 +155,14 @@ class Process:
     def record(self, kind: str, detail: object = None) -> None:
         """Keep ``(time.monotonic(), kind, detail)`` in the ring of the last events (unless logging is off).
 
-        Cheap enough for every frame: one clock read and a bounded deque append. Keep ``detail``
-        small (a size, a type name): the ring holds on to it.
+        Cheap enough for every frame: one clock read, a list append and a length test (see
+        ``Recorder``). Keep ``detail`` small (a size, a type name): the ring holds on to it.
         """
         recorder = self._recorder
         if recorder is not None:
             recorder.append((time.monotonic(), kind, detail))
+            if len(recorder) >= recorder.limit:
+                del recorder[: -recorder.size]
 
     def recorded_events(self) -> list[Event]:
         """The recorded events, oldest first (empty while logging is off); also after the exit."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from typing import NamedTuple
 
 __all__ = ["DEFAULT_SIZE", "Event", "Recorder", "describe", "new_recorder", "read"]
@@ -11,8 +10,23 @@ __all__ = ["DEFAULT_SIZE", "Event", "Recorder", "describe", "new_recorder", "rea
 DEFAULT_SIZE = 20
 """Events a process keeps unless told otherwise."""
 
-Recorder = deque[tuple[float, str, object]]
-"""A ring of ``(time.monotonic(), kind, detail)`` tuples; ``append`` is the whole recording cost."""
+
+class Recorder(list[tuple[float, str, object]]):
+    """The last ``size`` events, ``(time.monotonic(), kind, detail)`` tuples, oldest first.
+
+    A list that ``Process.record`` appends to (one C call, atomic under the GIL) and trims back
+    to ``size`` once it holds ``limit`` (twice ``size``) with one slice deletion (atomic too: a
+    concurrent one finds nothing left to do). 56 bytes while empty and a pointer per event, where
+    a ``deque(maxlen=size)`` takes 760 bytes from its creation. Readers take the last ``size``
+    (:func:`read`).
+    """
+
+    __slots__ = ("size", "limit")
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.limit = 2 * size
 
 
 class Event(NamedTuple):
@@ -27,16 +41,12 @@ def new_recorder(size: int = DEFAULT_SIZE) -> Recorder:
     """An empty ring keeping the last ``size`` events."""
     if size < 1:
         raise ValueError(f"a flight recorder keeps at least one event, not {size}")
-    return deque(maxlen=size)
+    return Recorder(size)
 
 
 def read(recorder: Recorder) -> list[Event]:
     """The events in ``recorder``, oldest first; safe while its process keeps recording."""
-    while True:
-        try:
-            return [Event(*event) for event in tuple(recorder)]
-        except RuntimeError:  # appended to while copied (only without the GIL)
-            continue
+    return [Event(*event) for event in recorder[-recorder.size :]]  # the slice copies atomically
 
 
 def describe(events: list[Event], now: float | None = None) -> str:

@@ -279,3 +279,12 @@ def test_current_process_is_per_thread_and_forgotten_at_the_exit() -> None:
     process = FunctionProcess(lambda: seen.append(current_process())).start()
     assert process.join(5)
     assert seen == [process] and current_process() is None
+
+
+def test_the_flight_recorder_keeps_the_last_events_in_order() -> None:
+    process = FunctionProcess(lambda: None)
+    process.set_recording(3)
+    for i in range(50):
+        process.record("tick", i)
+    assert [event.detail for event in process.recorded_events()] == [47, 48, 49]
+    assert len(process._recorder or []) < 6  # trimmed back at twice the size
