@@ -39,6 +39,23 @@ def current_process() -> Process | None:
     return _by_thread.get(threading.get_ident())
 
 
+_STARTED = threading.Event()
+_STARTED.set()
+
+
+def _drop_start_event(thread: threading.Thread) -> None:
+    """Once ``thread.start()`` returned, swap the Event it waited on for one shared set Event.
+
+    ``threading.Thread`` keeps that Event (a Condition with a lock, bound methods and a 760-byte
+    deque: about 1.2 KiB) for its whole life, only for ``is_alive()``, ``join()`` and ``repr()``
+    to read "started" from it; a set Event says the same for every started thread. Done only
+    where the attribute is the set Event of CPython 3.11-3.13, which it always is after start().
+    """
+    event = getattr(thread, "_started", None)
+    if type(event) is threading.Event and event.is_set():
+        thread._started = _STARTED  # type: ignore[attr-defined]
+
+
 def _forget_other_threads() -> None:
     """After fork(), in the child: only the forking thread survives (its id may be reused)."""
     ident = threading.get_ident()
@@ -240,6 +257,7 @@ class Process:
             self._started = None
             self._finish(exc)
             raise StartError(self.name or type(self).__name__, exc) from exc
+        _drop_start_event(self._thread)
         started.acquire()  # released by the new thread once init() returned or raised
         self._started = None
         if self._init_error is not None:
