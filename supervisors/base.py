@@ -25,7 +25,7 @@ log = logging.getLogger("supervisors")
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Child:
     spec: ChildSpec
     process: Process | None = None

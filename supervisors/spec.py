@@ -17,7 +17,7 @@ Shutdown = float | Literal["brutal_kill"] | None
 AutoShutdown = Literal["never", "any_significant", "all_significant"]
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True, init=False, slots=True)
 class ChildSpec:
     """How a supervisor starts and stops one child.
 
