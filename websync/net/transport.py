@@ -208,9 +208,15 @@ def _start_tls(
         raise TransportError(exc.errno, f"TLS handshake with {where} failed: {exc}") from exc
 
 
-def wait_readable(sock: socket.socket, timeout: float | None) -> bool:
-    """Wait until ``sock`` has data (TLS: including bytes already decrypted and buffered)."""
-    return readable_waiter(sock)(timeout)
+def wait_readable(sock: socket.socket, timeout: float | None, waker: Waker | None = None) -> bool:
+    """Wait until ``sock`` has data (TLS: including bytes already decrypted and buffered); True
+    when it has. With ``waker``, the wait also ends (False) once the waker is readable, which
+    stays so until the caller drains it."""
+    if waker is None:
+        return readable_waiter(sock)(timeout)
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    return sock in readable([sock, waker.reader], timeout)
 
 
 def readable_waiter(sock: socket.socket) -> Callable[[float | None], bool]:

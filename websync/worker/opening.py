@@ -22,25 +22,33 @@ from ..net.options import ConnectOptions
 from ..net.proxy import resolve_proxy
 from ..net.statistics import Statistics
 from ..net.tracing import Tracer
-from ..net.transport import open_socket, send_all, wait_readable
+from ..net.transport import Waker, open_socket, send_all, wait_readable
 
 __all__ = ["open_connection"]
 
 
 CANCEL_CHECK_INTERVAL = 0.05
-"""How often a cancellable handshake looks whether it was cancelled while waiting for the server."""
+"""How often a cancellable handshake without a waker (or once its waker fired) looks whether it
+was cancelled while waiting for the server."""
 
 
 class OpenCancelled(InvalidHandshake):
     """The opener gave up on the handshake (a worker asked to stop)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Budget:
     """The time left for one opening attempt, and whether its opener gave up on it."""
 
     deadline: Deadline
     cancelled: Callable[[], bool] | None = None
+    waker: Waker | None = None
+    """Woken whenever ``cancelled`` may have turned True (the opener's mailbox got a message):
+    waits watch it instead of waking every CANCEL_CHECK_INTERVAL to ask. A thousand workers
+    connecting at once would otherwise wake 20,000 times a second, each a thread switch and a
+    turn of the GIL, and delay every handshake (issue 24). Once it fired, the budget forgets it
+    and looks in slices: a stop that lets queued frames go first ends at a deadline of its own,
+    which wakes nobody."""
 
     def remaining(self) -> float | None:
         """Seconds left; raises OpenTimeout past the deadline and OpenCancelled once cancelled."""
@@ -51,9 +59,19 @@ class _Budget:
     def wait_slice(self) -> float | None:
         """How long one wait may last: the time left, in short slices when cancellable."""
         remaining = self.remaining()
-        if self.cancelled is None:
+        if self.cancelled is None or self.waker is not None:
             return remaining
         return CANCEL_CHECK_INTERVAL if remaining is None else min(remaining, CANCEL_CHECK_INTERVAL)
+
+    def wait_readable(self, sock: socket.socket) -> bool:
+        """Wait for data on ``sock`` for one slice at most (see :attr:`waker`); True once it has some."""
+        waker = self.waker
+        if wait_readable(sock, self.wait_slice(), waker):
+            return True
+        if waker is not None and waker.pending:  # woken: the caller's next remaining() asks cancelled()
+            waker.drain()  # the opener's loop handles its mailbox once connected, whatever is drained now
+            self.waker = None
+        return False
 
 
 def open_connection(
@@ -63,16 +81,18 @@ def open_connection(
     *,
     stats: Statistics | None = None,
     cancelled: Callable[[], bool] | None = None,
+    waker: Waker | None = None,
 ) -> Connection:
     """Connect and upgrade, following redirects; the whole attempt is bounded by ``open_timeout``.
 
     ``stats`` counts the connection's traffic (a worker's counters span its reconnects);
-    ``cancelled`` is polled while waiting for the server, and True ends the attempt.
+    ``cancelled`` is polled while waiting for the server, and True ends the attempt: every
+    CANCEL_CHECK_INTERVAL, or, given the ``waker`` that the opener's mailbox wakes, when it fires.
     Raises :class:`~websync.core.errors.InvalidHandshake` subclasses (``InvalidStatus`` for a refusal,
     ``OpenTimeout``), :class:`~websync.core.errors.TransportError`, and ``ValueError`` for options
     that do not go together (``unix_socket`` or ``sock`` with HTTP/2) or an unknown ``compression``.
     """
-    budget = _Budget(Deadline(options.open_timeout), cancelled)
+    budget = _Budget(Deadline(options.open_timeout), cancelled, None if cancelled is None else waker)
     uri = parse_uri(url)
     for _ in range(options.max_redirects + 1):
         tracer.event("connecting to %s", uri)
@@ -188,7 +208,7 @@ def _send_request(sock: socket.socket, request: bytes, budget: _Budget) -> None:
 def _read_response(sock: socket.socket, budget: _Budget) -> tuple[Response, bytes]:
     parser = ResponseParser()
     while True:
-        if not wait_readable(sock, budget.wait_slice()):
+        if not budget.wait_readable(sock):
             continue
         try:
             data = sock.recv(65536)
