@@ -12,6 +12,11 @@ import uvloop
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
 
 MAX_FRAME_SIZE = 64 * 1024 * 1024
+BACKLOG = 4096
+"""Connections the kernel queues for accept(): asyncio's default is 100, and a storm of 1,000
+connects overflows it whenever the server's core is busy; each SYN dropped then waits for its
+retransmission, 1 s later (then 3, 7, 15 s): the outliers of the connect storm. Linux caps it
+at net.core.somaxconn (4096 here), as websync's own server asks (``socket.SOMAXCONN``)."""
 
 
 class Echo(WSListener):
@@ -31,7 +36,7 @@ def _listener(request: WSUpgradeRequest) -> WSListener:
 
 async def serve(host: str, port: int) -> None:
     """Listen on ``host:port`` (0: any free port), print the port, echo until killed."""
-    server = await ws_create_server(_listener, host, port, max_frame_size=MAX_FRAME_SIZE)
+    server = await ws_create_server(_listener, host, port, max_frame_size=MAX_FRAME_SIZE, backlog=BACKLOG)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     await server.serve_forever()
 
