@@ -221,23 +221,31 @@ def wait_readable(sock: socket.socket, timeout: float | None, waker: Waker | Non
 
 def readable_waiter(sock: socket.socket) -> Callable[[float | None], bool]:
     """:func:`wait_readable` for ``sock``, keeping its poll object from call to call: for the one
-    thread that reads a socket (a poll object is not for concurrent use). The poll object is made
-    at the first wait: a worker's connection, which its worker's loop polls, never needs one
-    (about 450 bytes each)."""
-    poller: select.poll | None = None
-    tls = isinstance(sock, ssl.SSLSocket)
+    thread that reads a socket (a poll object is not for concurrent use)."""
+    return _ReadableWaiter(sock)
 
-    def wait(timeout: float | None) -> bool:
-        nonlocal poller
-        if tls and sock.pending():  # type: ignore[attr-defined]
+
+class _ReadableWaiter:
+    """What :func:`readable_waiter` returns: about 70 bytes where a closure over the same three
+    values takes 270 (every connection holds one). The poll object is made at the first wait: a
+    worker's connection, which the worker's own loop polls, never needs one (about 450 bytes)."""
+
+    __slots__ = ("_sock", "_tls", "_poller")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._tls = isinstance(sock, ssl.SSLSocket)
+        self._poller: select.poll | None = None
+
+    def __call__(self, timeout: float | None) -> bool:
+        if self._tls and self._sock.pending():  # type: ignore[attr-defined]
             return True
+        poller = self._poller
         if poller is None:
-            first = select.poll()
-            first.register(sock, _READABLE)  # may raise (a closed socket): then again next time
-            poller = first
+            poller = select.poll()
+            poller.register(self._sock, _READABLE)  # may raise (a closed socket): then again next time
+            self._poller = poller
         return bool(poller.poll(_milliseconds(timeout)))
-
-    return wait
 
 
 def readable(socks: Sequence[Waitable], timeout: float | None) -> list[Waitable]:
