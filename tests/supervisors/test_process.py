@@ -288,3 +288,24 @@ def test_the_flight_recorder_keeps_the_last_events_in_order() -> None:
         process.record("tick", i)
     assert [event.detail for event in process.recorded_events()] == [47, 48, 49]
     assert len(process._recorder or []) < 6  # trimmed back at twice the size
+
+
+def test_start_waits_for_an_init_only_when_there_is_one() -> None:
+    """Without init() there is nothing to wait for: start() returns once the thread started, and
+    "started" is still the first event, before a stop that follows at once."""
+    plain = FunctionProcess(lambda: current_process().stop_requested.wait(5) and None).start()  # type: ignore[union-attr]
+    plain.stop()
+    assert [event.kind for event in plain.recorded_events()][:2] == ["started", "stop"]
+    ran: list[str] = []
+
+    class WithInit(Process):
+        def init(self) -> None:
+            ran.append("init")
+
+        def run(self) -> object:
+            self.stop_requested.wait(5)
+            return None
+
+    with_init = WithInit().start()
+    assert ran == ["init"]  # done before start() returned
+    with_init.stop()
