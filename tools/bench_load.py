@@ -15,7 +15,9 @@ are interleaved, clients rotated, and the table shows medians. Measurements:
 * ``storm``: 1,000 workers that start their ping-pong as soon as they connect: the time until
   the last one is connected (``--storm-runs`` runs, 10); then 100 of them crash (their
   ``handle_info`` raises) while the 900 others go on, and their supervisor restarts them: the
-  time until all 100 are connected again;
+  time until all 100 are connected again; and how often the server's accept queue overflowed
+  meanwhile (a dropped SYN costs its connection a 1 s retransmission: the server listens with a
+  backlog of 4096, see tools/bench_server.py);
 * ``idle``: ``--idle-connections`` (10,000) idle workers in one process: connect time, RSS, and
   how long ``stop()`` of their tree takes. No goal: it finds the wall (file descriptors, threads).
 
@@ -48,7 +50,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench import CLIENT_CORE, KIB, MIB, ROOT, _median, _pinned, _versions, echo_server
-from loadkit import memory_map, raise_fd_limit, rss_bytes
+from loadkit import listen_overflows, memory_map, raise_fd_limit, rss_bytes
 
 CLIENTS = ("websync", "websockets", "picows")
 TITLES = {"websync": "websync workers", "websockets": "websockets (asyncio, uvloop)", "picows": "picows"}
@@ -218,6 +220,7 @@ def websync_memory(url: str, count: int) -> dict[str, Any]:
 def websync_storm(url: str, count: int) -> dict[str, Any]:
     """All workers ping-pong from connect; then RESTARTED of them crash and come back under load."""
     logging.getLogger("supervisors").setLevel(logging.CRITICAL)  # 100 crash tracebacks: not the point
+    overflows = listen_overflows()
     restarts = Board(RESTARTED)
     supervisor, handlers, workers, board, connect_s = websync_fleet(url, count, eager=True, restarts=restarts)
     result: dict[str, Any] = {"connected": board.count, "connect_s": connect_s}
@@ -230,6 +233,8 @@ def websync_storm(url: str, count: int) -> dict[str, Any]:
         result["restart_s"] = (restarts.last if restarts.reached.is_set() else time.monotonic()) - started
         result["restarted"] = restarts.count
         result["rate_during"] = sum(handler.count for handler in handlers) / (time.monotonic() - started + connect_s)
+    if overflows is not None:
+        result["listen_overflows"] = (listen_overflows() or 0) - overflows  # the namespace's: others' too
     supervisor.stop()
     return result
 
@@ -464,6 +469,9 @@ def table(report: dict[str, Any]) -> str:
             + ", ".join(f"{s:.2f}" for s in connects)
             + f" s (max {max(connects):.2f} s; goal ≤ {GOALS['storm_s']:.0f} s)",
         ]
+        overflows = [r["listen_overflows"] for r in storm if "listen_overflows" in r]
+        if overflows:
+            lines.append(f"accept queue overflows during the runs (SYNs dropped): {', '.join(map(str, overflows))}")
         if restarts:
             lines.append(
                 f"{RESTARTED} restarted while {n - RESTARTED:,} run: back after "

@@ -9,7 +9,7 @@ import resource
 from collections import Counter
 from pathlib import Path
 
-__all__ = ["FDS_PER_CONNECTION", "raise_fd_limit", "rss_bytes", "vm_size_bytes", "memory_map"]
+__all__ = ["FDS_PER_CONNECTION", "listen_overflows", "raise_fd_limit", "rss_bytes", "vm_size_bytes", "memory_map"]
 
 FDS_PER_CONNECTION = 4
 """The socket, the worker's wake-up descriptor(s), slack."""
@@ -62,3 +62,19 @@ def memory_map(stack_size: int) -> dict[str, int]:
         elif fields[0] == "Rss:":
             kinds[kind] += int(fields[1]) * 1024
     return dict(kinds)
+
+
+def listen_overflows() -> int | None:
+    """How many times a listening socket's accept queue overflowed, in this network namespace
+    (TcpExt ListenOverflows in /proc/net/netstat): each time, a SYN or the handshake's last ACK
+    was dropped and the client waits for a retransmission, 1 s later at first. None where the
+    counter is not shown."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            counters = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return int(counters["ListenOverflows"]) if "ListenOverflows" in counters else None
+    return None
