@@ -326,8 +326,7 @@ class Waker:
         """Empty :attr:`reader`; the woken thread calls this before it looks at what it was woken
         for, so that a wake-up after that look writes a byte again."""
         try:
-            while os.read(self.reader.fd, 4096):  # an eventfd's counter in one read; a pipe's bytes
-                pass
+            os.read(self.reader.fd, 4096)  # an eventfd's counter in one read; the pipe's byte (one per wake-up)
         except OSError:
             pass  # empty (EAGAIN), or closed
         self.pending = False
