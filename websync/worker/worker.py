@@ -273,7 +273,9 @@ class Worker(Process):
 
     def _connect(self) -> Connection:
         url, options = self._connect_details()
-        return open_connection(url, options, self.tracer, stats=self.stats, cancelled=self._stop_posted)
+        return open_connection(
+            url, options, self.tracer, stats=self.stats, cancelled=self._stop_posted, waker=self._waker
+        )
 
     def _stop_posted(self) -> bool:
         """Whether a handshake in progress gives up (polled while it waits): a stop or close waits
