@@ -149,7 +149,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=7, help="interleaved repetitions per layer (default 7)")
     parser.add_argument("--size", type=int, default=256, help="message size in bytes (default 256)")
     parser.add_argument("--instructions", action="store_true", help="count instructions per round trip (valgrind)")
-    parser.add_argument("--layers", default=",".join(LAYERS), help=f"comma-separated layers (default {','.join(LAYERS)})")
+    parser.add_argument(
+        "--layers", default=",".join(LAYERS), help=f"comma-separated layers (default {','.join(LAYERS)})"
+    )
     parser.add_argument("--child", nargs="+", metavar="LAYER URL SIZE [ROUNDS]", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
