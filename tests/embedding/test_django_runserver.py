@@ -34,7 +34,7 @@ def test_django_example_request_reply(web_server, upstream) -> None:
     assert [server.get(f"/echo?text={text}")[1]["text"] for text in texts] == texts
     code, status = server.get("/status")
     assert code == 200 and status["workers"]["api"]["frames_out"] == 11
-    assert sorted(path for path, _ in upstream.opened()) == ["/api", "/feed"], "one tree, started once"
+    assert upstream.opened_paths(2, WAIT) == ["/api", "/feed"], "one tree, started once"
 
 
 def test_django_autoreloader_connects_only_from_the_serving_process(web_server, upstream: RecordingServer) -> None:
@@ -47,14 +47,14 @@ def test_django_autoreloader_connects_only_from_the_serving_process(web_server, 
         rf"{re.escape(STARTED)}({port})/",
     )
     assert server.get("/echo?text=before")[1]["text"] == "before"
-    assert sorted(path for path, _ in upstream.opened()) == ["/api", "/feed"], "the watcher does not connect"
+    assert upstream.opened_paths(2, WAIT) == ["/api", "/feed"], "the watcher does not connect"
     first_ports = {client_port for _, client_port in upstream.opened()}
 
     _touch_until_reloaded(server, ROOT / "examples" / "django_app" / "relay_site" / "views.py")
     closed = upstream.close_codes(first_ports, WAIT)
     assert closed == dict.fromkeys(first_ports, 1001), "the replaced child closed its WebSockets with 1001"
     assert server.get("/echo?text=after")[1]["text"] == "after"
-    assert sorted(path for path, _ in upstream.opened()) == ["/api", "/api", "/feed", "/feed"]
+    assert upstream.opened_paths(4, WAIT) == ["/api", "/api", "/feed", "/feed"]
 
 
 def _touch_until_reloaded(server: WebServer, source: Path) -> None:

@@ -55,7 +55,7 @@ def test_flask_example_under_gunicorn(web_server, upstream: RecordingServer, opt
     statuses = worker_statuses(server)
     hello_ports = sorted(status["notices"][0]["hello"] for status in statuses.values())
     assert hello_ports == api_ports(upstream), "each worker process holds one /api connection of its own"
-    assert len([path for path, _ in upstream.opened() if path == "/feed"]) == WORKERS
+    assert upstream.opened_paths(2 * WORKERS, WAIT).count("/feed") == WORKERS
     code, feed = server.get("/feed")
     assert code == 200 and feed and all(message.startswith("tick ") for message in feed)
 

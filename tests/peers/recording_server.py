@@ -91,6 +91,14 @@ class RecordingServer(Spawned):
         """``(path, client port)`` of every connection opened so far."""
         return [(path, int(port)) for path, port in re.findall(r"^OPEN (\S+) (\d+)$", self.output, re.MULTILINE)]
 
+    def opened_paths(self, count: int, timeout: float) -> list[str]:
+        """The sorted paths of the connections opened so far, waiting up to ``timeout`` seconds
+        for at least ``count`` of them (workers connect in the background)."""
+        deadline = time.monotonic() + timeout
+        while len(self.opened()) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return sorted(path for path, _ in self.opened())
+
     def closed(self) -> list[Closed]:
         """Every connection that has ended so far."""
         return [
