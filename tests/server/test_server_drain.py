@@ -1,9 +1,11 @@
 """Issue 22, graceful drain: ``Server.drain(timeout)`` closes the listening socket at once, tells each
 handler (``handle_info(Draining)``), lets connections run up to the timeout and closes the rest with
-1001; SIGTERM drains ``python -m websync serve`` and gunicorn workers running the WSGI bridge."""
+1001, behind nginx and HAProxy too, losing no answered message; SIGTERM drains ``python -m websync
+serve`` and gunicorn workers running the WSGI bridge."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -11,14 +13,17 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from peers.spawn import free_port
+from peers.spawn import Spawned, free_port
 from peers.websync_serve import finish, serve_command, wait_listening
+from websockets.asyncio.client import connect as async_connect
 from websockets.exceptions import ConnectionClosed as WebsocketsClosed
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 import websync
@@ -105,6 +110,146 @@ def test_drain_ends_early_when_every_connection_is_gone() -> None:
         assert time.monotonic() - started < 3
         assert ws.close_code == 1000 or ws.recv(timeout=1) is None
     assert server.join(1)
+
+
+PROXY_CLIENTS = 20
+WINDOW = 16
+"""Messages each client keeps in flight: at the drain's close, some are on their way both ways."""
+PROXY_DRAIN_TIMEOUT = 1.5
+
+
+class Ledger:
+    """The server's side of the proxy drain test: per connection path, what its handler answered."""
+
+    def __init__(self) -> None:
+        self.answered: dict[str, int] = {}
+        self.before_drain: dict[str, int] = {}
+        self.reasons: dict[str, object] = {}
+        self.draining = threading.Event()
+
+
+class Answering(ServerHandler):
+    """Echoes, and writes into its ledger how many messages it answered (before the drain and in
+    all) and why its connection ended."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.answered = 0
+
+    def init(self, request: Request) -> None:
+        self.path = request.path
+
+    def handle_in(self, frame: Text | Binary) -> Any:
+        self.answered += 1
+        return frame
+
+    def handle_info(self, message: Any) -> None:
+        if isinstance(message, Draining):
+            self.ledger.before_drain[self.path] = self.answered
+            self.ledger.draining.set()
+
+    def terminate(self, reason: object) -> None:
+        self.ledger.answered[self.path] = self.answered
+        self.ledger.reasons[self.path] = reason
+
+
+class Traffic:
+    """PROXY_CLIENTS websockets asyncio clients in one thread, each on its own path, sending
+    numbered messages with WINDOW in flight until the server closes; per path: the echoes
+    received (checked in order) and the close code."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.flowing = threading.Event()
+        """Set once every client has had WINDOW echoes."""
+        self.received: dict[str, int] = {}
+        self.codes: dict[str, int | None] = {}
+        self.errors: list[str] = []
+        self.thread = threading.Thread(target=asyncio.run, args=(self._main(),), name="proxy-drain-clients")
+        self.thread.start()
+
+    async def _main(self) -> None:
+        try:
+            await asyncio.wait_for(asyncio.gather(*(self._client(f"/c{i}") for i in range(PROXY_CLIENTS))), 60)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.errors.append(repr(exc))
+            self.flowing.set()
+
+    async def _client(self, path: str) -> None:
+        async with async_connect(self.url + path, compression=None, ping_interval=None) as ws:
+            window = asyncio.Semaphore(WINDOW)
+
+            async def send() -> None:
+                index = 0
+                try:
+                    while True:
+                        await window.acquire()
+                        await ws.send(str(index))
+                        index += 1
+                except WebsocketsClosed:
+                    pass  # the server closed: the reader sees how
+
+            sender = asyncio.create_task(send())
+            self.received[path] = 0
+            try:
+                async for message in ws:
+                    if message != str(self.received[path]):
+                        self.errors.append(f"{path}: echo {message!r} after {self.received[path]} echoes")
+                    self.received[path] += 1
+                    window.release()
+                    if len(self.received) == PROXY_CLIENTS and min(self.received.values()) >= WINDOW:
+                        self.flowing.set()
+            except WebsocketsClosed as exc:
+                self.errors.append(f"{path}: {exc!r}")
+            finally:
+                sender.cancel()
+                self.codes[path] = ws.close_code
+
+
+@pytest.mark.parametrize("kind", ["nginx", "haproxy"])
+def test_a_drain_behind_a_reverse_proxy_loses_no_answered_message(request: pytest.FixtureRequest, kind: str) -> None:
+    """Clients echo through nginx or HAProxy with messages in flight both ways; the drain refuses
+    new clients at once (the proxy answers 502 or 503), the traffic goes on until the drain
+    timeout, then every client gets 1001 and has received every message its handler answered."""
+    ledger = Ledger()
+    server = websync.serve(lambda: Answering(ledger), close_timeout=2)
+    try:
+        start: Callable[..., Spawned] = request.getfixturevalue(kind)
+        front = start(server.port)
+        traffic = Traffic(f"ws://127.0.0.1:{front.port}")
+        assert traffic.flowing.wait(30) and not traffic.errors, traffic.errors
+        drained_after: list[float] = []
+
+        def timed_drain() -> None:
+            started = time.monotonic()
+            server.drain(PROXY_DRAIN_TIMEOUT)
+            drained_after.append(time.monotonic() - started)
+
+        drain = threading.Thread(target=timed_drain)
+        drain.start()
+        assert ledger.draining.wait(5)  # the listening socket was closed before the first Draining
+        with pytest.raises(InvalidStatus) as refused:
+            ws_connect(f"ws://127.0.0.1:{front.port}/late", open_timeout=10).close()
+        assert refused.value.response.status_code in (502, 503)  # the proxy found no server behind it
+        traffic.thread.join(30)
+        drain.join(10)
+    finally:
+        server.stop()
+    assert not traffic.thread.is_alive() and drained_after, "the drain or the clients did not finish"
+    assert not traffic.errors, traffic.errors
+    assert drained_after[0] >= PROXY_DRAIN_TIMEOUT
+    paths = {f"/c{i}" for i in range(PROXY_CLIENTS)}
+    assert set(traffic.codes) == set(ledger.answered) == paths
+    assert set(traffic.codes.values()) == {1001}
+    assert {str(reason) for reason in ledger.reasons.values()} == {"shutdown"}
+    for path in paths:
+        assert traffic.received[path] == ledger.answered[path], path  # none lost in the proxy
+        assert ledger.answered[path] > ledger.before_drain[path], path  # served during the drain
+    print(
+        f"drain behind {kind}: {PROXY_CLIENTS} clients, {sum(ledger.answered.values())} answers "
+        f"({sum(ledger.answered.values()) - sum(ledger.before_drain.values())} during the drain), "
+        f"0 lost, all closed with 1001; drain took {drained_after[0]:.2f}s"
+    )
 
 
 def test_sigterm_drains_the_serve_command() -> None:
