@@ -29,12 +29,14 @@ Graceful exit: :func:`drain` drains every WebSocket the bridge serves in this pr
 handler gets :class:`~websync.Draining`, the rest close with 1001 after the timeout). Under
 gunicorn, set the hook ``post_worker_init = websync.wsgi.drain_on_graceful_exit`` in the config
 file: a worker's SIGTERM (a graceful stop, reload or upgrade) then drains its WebSockets within
-half of ``--graceful-timeout`` and the worker exits in time, instead of being killed with them.
+half of ``--graceful-timeout`` and the worker exits in time, instead of being killed with them;
+``post_worker_init = websync.wsgi.drain_hook(seconds)`` gives them ``seconds`` instead.
 """
 
 from __future__ import annotations
 
 import http
+import logging
 import signal
 import socket
 import ssl
@@ -57,16 +59,17 @@ from .server.serving import HandlerFactory, ServerOptions
 from .worker.options import WorkerOptions
 from .worker.worker import Worker
 
-__all__ = ["UnsupportedServer", "UpgradeResponse", "accept", "request_from_environ"]
-
 __all__ = [
     "UnsupportedServer",
     "UpgradeResponse",
     "accept",
     "drain",
+    "drain_hook",
     "drain_on_graceful_exit",
     "request_from_environ",
 ]
+
+logger = logging.getLogger("websync.server")
 
 SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket")
 """The environ keys under which the supported servers lend the connection's socket."""
@@ -264,21 +267,53 @@ def drain(timeout: float | None = 10.0) -> None:
     drain_workers(_bridged.list, timeout, opened=lambda w: isinstance(w.handler, HandlerAdapter) and w.handler.opened)
 
 
-def drain_on_graceful_exit(worker: Any) -> None:
-    """gunicorn's ``post_worker_init`` hook: on the worker's SIGTERM, :func:`drain` in a thread.
+def drain_hook(timeout: float | None = None) -> Callable[[Any], None]:
+    """A gunicorn ``post_worker_init`` hook: on the worker's SIGTERM, :func:`drain` in a thread,
+    giving the WebSockets ``timeout`` seconds (None: half of the worker's ``graceful_timeout``).
 
-    The drain gives connections half the worker's ``graceful_timeout``, which leaves the other
-    half for the 1001 closes before gunicorn gives up on the worker. gunicorn's own SIGTERM
-    handler (stop accepting, wait for requests) still runs first. Put
-    ``post_worker_init = websync.wsgi.drain_on_graceful_exit`` in the gunicorn config file.
+    What is left of ``graceful_timeout`` after ``timeout`` is what the 1001 closes get before
+    gunicorn kills the worker: a ``timeout`` of ``graceful_timeout`` or more raises
+    ``ValueError`` when the worker boots (gunicorn reports that it failed to boot), a negative one
+    at once. gunicorn's own SIGTERM handler (stop accepting, wait for requests) still runs first.
     """
-    seconds = float(worker.cfg.graceful_timeout) / 2
+    if timeout is not None and timeout < 0:
+        raise ValueError(f"the drain timeout must not be negative, not {timeout}")
+
+    def hook(worker: Any) -> None:
+        _drain_on_sigterm(_drain_seconds(timeout, float(worker.cfg.graceful_timeout)))
+
+    return hook
+
+
+def drain_on_graceful_exit(worker: Any) -> None:
+    """gunicorn's ``post_worker_init`` hook that drains for half of ``graceful_timeout`` (see
+    :func:`drain_hook`): put ``post_worker_init = websync.wsgi.drain_on_graceful_exit`` in the
+    gunicorn config file."""
+    _drain_on_sigterm(_drain_seconds(None, float(worker.cfg.graceful_timeout)))
+
+
+def _drain_seconds(timeout: float | None, graceful_timeout: float) -> float:
+    """The drain's timeout in a worker whose ``graceful_timeout`` is given; ValueError if it leaves
+    no time for the 1001 closes."""
+    if timeout is None:
+        return graceful_timeout / 2
+    if timeout >= graceful_timeout:
+        raise ValueError(
+            f"a drain of {timeout}s leaves no time for the 1001 closes within gunicorn's graceful_timeout"
+            f" ({graceful_timeout}s), after which the worker is killed: lower it or raise graceful_timeout"
+        )
+    return timeout
+
+
+def _drain_on_sigterm(seconds: float) -> None:
+    """Chain a handler to the process's SIGTERM handler that drains for ``seconds`` (once)."""
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         if callable(previous):
             previous(signum, frame)
         if not _bridged.draining:
+            logger.info("SIGTERM: draining %d WebSocket(s) for up to %ss", len(_bridged.list()), seconds)
             threading.Thread(target=drain, args=(seconds,), name="websync-wsgi-drain").start()
 
     signal.signal(signal.SIGTERM, on_sigterm)

@@ -27,6 +27,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 import websync
+import websync.wsgi
 from websync import Binary, Close, Draining, ServerHandler, Text
 from websync.core.server_handshake import Request
 
@@ -273,55 +274,92 @@ def test_sigterm_drains_the_serve_command() -> None:
     assert "drained" in stderr
 
 
-GUNICORN_CONF = """\
-import websync.wsgi
-post_worker_init = websync.wsgi.drain_on_graceful_exit
-"""
+GRACEFUL_TIMEOUT = 4
+HOOKS = {
+    "default": ("post_worker_init = websync.wsgi.drain_on_graceful_exit", GRACEFUL_TIMEOUT / 2),
+    "explicit": ("post_worker_init = websync.wsgi.drain_hook(3.0)", 3.0),
+    "none": ("", None),
+}
+"""gunicorn config lines, and how long the drain lets a WebSocket run (None: no drain)."""
 
 
-@pytest.mark.skipif(not GUNICORN.exists(), reason="gunicorn is not installed")
-@pytest.mark.parametrize("hooked", [True, False])
-def test_gunicorn_worker_drains_the_bridge_on_sigterm(tmp_path: Path, hooked: bool) -> None:
-    """With the hook, a graceful stop closes the bridge's WebSockets with 1001 after half the
-    graceful timeout and gunicorn exits; without it they are cut (no close frame) when it gives up."""
-    config = tmp_path / "gunicorn.conf.py"
-    config.write_text(GUNICORN_CONF if hooked else "")
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    command = [
-        str(GUNICORN), "--worker-class", "gthread", "--threads", "4", "--workers", "1", "-c", str(config),
-        "--bind", f"fd://{listener.fileno()}", "--chdir", str(TESTS), "--no-control-socket",
-        "--error-logfile", "-", "--graceful-timeout", "3", "wsgi_app:app",
-    ]  # fmt: skip
-    log = tmp_path / "gunicorn.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(command, pass_fds=[listener.fileno()], stdout=output, stderr=subprocess.STDOUT)
-    try:
+class Gunicorn:
+    """gunicorn (gthread, one worker) serving tests/wsgi_app.py with ``config`` as its config file,
+    on a listening socket it inherits; ``graceful_timeout`` as ``--graceful-timeout``."""
+
+    def __init__(self, folder: Path, config: str, graceful_timeout: int) -> None:
+        conf = folder / "gunicorn.conf.py"
+        conf.write_text(f"import websync.wsgi\n{config}\n")
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        command = [
+            str(GUNICORN), "--worker-class", "gthread", "--threads", "4", "--workers", "1", "-c", str(conf),
+            "--bind", f"fd://{self.listener.fileno()}", "--chdir", str(TESTS), "--no-control-socket",
+            "--error-logfile", "-", "--graceful-timeout", str(graceful_timeout), "wsgi_app:app",
+        ]  # fmt: skip
+        self.log = folder / "gunicorn.log"
+        with self.log.open("w") as output:
+            self.process = subprocess.Popen(
+                command, pass_fds=[self.listener.fileno()], stdout=output, stderr=subprocess.STDOUT
+            )
+
+    def connect(self) -> Any:
+        """A websockets client on ``/ws``, once the worker is up."""
         deadline = time.monotonic() + 20
         while True:
             try:
-                ws = ws_connect(f"ws://127.0.0.1:{port}/ws", open_timeout=2, legacy=True)
-                break
+                return ws_connect(f"ws://127.0.0.1:{self.port}/ws", open_timeout=2, legacy=True)
             except Exception:  # noqa: BLE001 - not up yet
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(log.read_text()) from None
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(self.log.read_text()) from None
                 time.sleep(0.2)
-        with ws:
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.listener.close()
+
+
+@pytest.mark.skipif(not GUNICORN.exists(), reason="gunicorn is not installed")
+@pytest.mark.parametrize("hook", HOOKS)
+def test_gunicorn_worker_drains_the_bridge_on_sigterm(tmp_path: Path, hook: str) -> None:
+    """With the hook, a graceful stop closes the bridge's WebSockets with 1001 once the drain
+    timeout is over (half the graceful timeout, or the hook's own) and gunicorn exits; without
+    it they are cut (no close frame) when it gives up."""
+    config, drain_timeout = HOOKS[hook]
+    server = Gunicorn(tmp_path, config, GRACEFUL_TIMEOUT)
+    try:
+        with server.connect() as ws:
             ws.send("hello")
             assert ws.recv(timeout=5) == "hello"
             started = time.monotonic()
-            os.kill(process.pid, signal.SIGTERM)
+            os.kill(server.process.pid, signal.SIGTERM)
             with pytest.raises(WebsocketsClosed):
                 ws.recv(timeout=10)
             elapsed = time.monotonic() - started
-        if hooked:
-            assert ws.close_code == 1001, log.read_text()
-            assert 1.2 < elapsed < 2.8, elapsed  # half of the graceful timeout
+        if drain_timeout is not None:
+            assert ws.close_code == 1001, server.log.read_text()
+            assert drain_timeout <= elapsed < GRACEFUL_TIMEOUT, elapsed  # and before gunicorn's kill
+            assert server.process.wait(10) == 0, server.log.read_text()
         else:
             assert ws.close_code != 1001
-        assert process.wait(10) == 0 or not hooked
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        listener.close()
+        server.close()
+
+
+@pytest.mark.skipif(not GUNICORN.exists(), reason="gunicorn is not installed")
+def test_gunicorn_refuses_a_drain_longer_than_its_graceful_timeout(tmp_path: Path) -> None:
+    """A drain that would leave no time for the 1001 closes stops the worker's boot, and gunicorn."""
+    server = Gunicorn(tmp_path, "post_worker_init = websync.wsgi.drain_hook(5)", GRACEFUL_TIMEOUT)
+    try:
+        assert server.process.wait(20) != 0
+    finally:
+        server.close()
+    log = server.log.read_text()
+    assert "leaves no time for the 1001 closes" in log and "failed to boot" in log.lower(), log
+
+
+def test_drain_hook_refuses_a_negative_timeout() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        websync.wsgi.drain_hook(-1)
