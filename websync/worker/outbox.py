@@ -25,11 +25,12 @@ class Outbox:
     Any thread puts frames in; one thread at a time takes them out in order (:meth:`send_queued`).
     Frames dropped by the ``overflow`` policy are counted in ``stats.dropped``. ``frames`` may be
     read without the lock for a quick look (its truthiness: whether anything waits); it changes
-    only through these methods.
+    only through these methods, and is None until the first frame (an empty deque is 760 bytes,
+    and most of a thousand idle workers never queue one).
     """
 
     def __init__(self, max_queue: int | None, overflow: Overflow, stats: Statistics) -> None:
-        self.frames: deque[Frame] = deque()
+        self.frames: deque[Frame] | None = None
         self._lock = threading.Lock()
         self._sending = threading.Lock()
         self._max_queue = max_queue
@@ -39,7 +40,8 @@ class Outbox:
         """Whether the queue overflowed with ``overflow="close"``: every later frame is dropped."""
 
     def __len__(self) -> int:
-        return len(self.frames)
+        frames = self.frames
+        return 0 if frames is None else len(frames)
 
     def put(self, frame: Frame) -> bool:
         """Queue ``frame`` behind the others. Past ``max_queue`` the policy applies: raise
@@ -50,6 +52,8 @@ class Outbox:
                 self._stats.dropped += 1
                 return True
             frames, max_queue = self.frames, self._max_queue
+            if frames is None:
+                frames = self.frames = deque()
             if max_queue is not None and len(frames) >= max_queue:
                 if self._overflow == "error":
                     raise QueueFull(f"{max_queue} frames are already queued")
@@ -69,10 +73,13 @@ class Outbox:
         """Queue ``frames`` in order, behind the others or (``first``) before them; never bounded:
         these are a handler's replies, not an application's sends."""
         with self._lock:
+            queued = self.frames
+            if queued is None:
+                queued = self.frames = deque()
             if first:
-                self.frames.extendleft(reversed(list(frames)))
+                queued.extendleft(reversed(list(frames)))
             else:
-                self.frames.extend(frames)
+                queued.extend(frames)
 
     def send_queued(self, send: Callable[[Frame], bool]) -> None:
         """Hand the queued frames in order to ``send`` until it declines one (returns False), which
@@ -82,30 +89,35 @@ class Outbox:
         try:
             while True:
                 with self._lock:
-                    if not self.frames:
+                    queued = self.frames
+                    if not queued:
                         return
-                    frame = self.frames[0]
+                    frame = queued[0]
                 if not send(frame):
                     return
                 with self._lock:
-                    self.frames.popleft()
+                    queued = self.frames
+                    if queued and queued[0] is frame:  # unless dropped meanwhile (drop_oldest, drop_closes, discard)
+                        queued.popleft()
         finally:
             self._sending.release()
 
     def has_close(self) -> bool:
         """Whether a close frame waits."""
         with self._lock:
-            return any(type(frame) is Close for frame in self.frames)
+            return any(type(frame) is Close for frame in self.frames or ())
 
     def drop_closes(self) -> None:
         """Drop the close frames that wait: each was meant for a connection that is gone."""
         with self._lock:
-            self.frames = deque(frame for frame in self.frames if type(frame) is not Close)
+            if self.frames:
+                self.frames = deque(frame for frame in self.frames if type(frame) is not Close)
 
     def discard(self) -> int:
         """Drop every waiting frame, counted as dropped; return how many there were."""
         with self._lock:
-            count = len(self.frames)
-            self.frames.clear()
+            count = len(self)
+            if self.frames:
+                self.frames.clear()
         self._stats.dropped += count
         return count
