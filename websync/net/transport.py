@@ -212,11 +212,9 @@ def wait_readable(sock: socket.socket, timeout: float | None, waker: Waker | Non
     """Wait until ``sock`` has data (TLS: including bytes already decrypted and buffered); True
     when it has. With ``waker``, the wait also ends (False) once the waker is readable, which
     stays so until the caller drains it."""
-    if waker is None:
-        return readable_waiter(sock)(timeout)
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
-    return sock in readable([sock, waker.reader], timeout)
+    return sock in readable([sock] if waker is None else [sock, waker.reader], timeout)
 
 
 def readable_waiter(sock: socket.socket) -> Callable[[float | None], bool]:

@@ -17,7 +17,6 @@ from ..core.handshake import Response
 from ..core.headers import Headers
 from ..core.uri import without_credentials
 from ..net.connection import Connection
-from ..net.options import split_options
 from ..net.tracing import Tracer
 from .handler import Handler, Reply, Stop
 from .opening import open_connection
@@ -296,7 +295,7 @@ def connect(url: str, **options: Any) -> ClientConnection:
     subclasses and :class:`~websync.core.errors.TransportError` when the connection cannot open.
     """
     max_unread = options.pop("max_unread", DEFAULT_MAX_UNREAD)
-    connect_options, keepalive, extra = split_options(options, frozenset({"record_frames"}))
-    tracer = Tracer(f"client {without_credentials(url)}", enabled=connect_options.trace)
-    connection = open_connection(url, connect_options, tracer)
-    return ClientConnection(connection, WorkerOptions(connect_options, keepalive, **extra), max_unread)
+    worker_options = WorkerOptions.from_keywords(options, allowed=frozenset({"record_frames"}))
+    tracer = Tracer(f"client {without_credentials(url)}", enabled=worker_options.connect.trace)
+    connection = open_connection(url, worker_options.connect, tracer)
+    return ClientConnection(connection, worker_options, max_unread)

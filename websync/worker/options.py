@@ -35,9 +35,10 @@ class WorkerOptions:
             raise ValueError(f"overflow must be one of {get_args(Overflow)}, not {self.overflow!r}")
 
     @classmethod
-    def from_keywords(cls, options: Mapping[str, Any]) -> WorkerOptions:
-        """The options from ``websync.start``'s keyword arguments; ``TypeError`` for an unknown name."""
-        connect, keepalive, rest = split_options(options, _WORKER_FIELDS)
+    def from_keywords(cls, options: Mapping[str, Any], allowed: frozenset[str] | None = None) -> WorkerOptions:
+        """The options from keyword arguments (``websync.start``'s); ``TypeError`` for an unknown
+        name. ``allowed``: the worker options a caller takes, if not all of them."""
+        connect, keepalive, rest = split_options(options, _WORKER_FIELDS if allowed is None else allowed)
         return cls(connect, keepalive, **rest)
 
 
