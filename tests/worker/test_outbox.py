@@ -57,6 +57,7 @@ def test_an_idle_outbox_holds_no_queue_and_a_declined_frame_stays_first() -> Non
         return False
 
     outbox.send_queued(decline)
-    assert [type(frame) for frame in outbox.frames or ()] == [Text, Text, Close]
+    assert outbox.frames is not None
+    assert [type(frame) for frame in outbox.frames] == [Text, Text, Close]
     outbox.drop_closes()
     assert not outbox.has_close() and outbox.discard() == 2
