@@ -112,6 +112,37 @@ def test_without_max_unread_everything_is_read(raw_server):
         assert [index_of(ws.recv(timeout=10)) for _ in range(COUNT)] == list(range(COUNT))
 
 
+def test_keepalive_pongs_a_caller_never_reads_neither_pause_reads_nor_stall_the_close(echo_server):
+    """A caller that only sends leaves its keepalive's pongs in the inbox: they are not messages,
+    so they never pause the reads. Before, 16 of them paused the socket's reads for good: the
+    keepalive was suspended and ``close()`` waited out close_timeout (10 s) for a close frame
+    nobody read, then reported 1006."""
+    with websync.connect(echo_server.url, ping_interval=0.002, ping_timeout=5, compression=None) as ws:
+        deadline = time.monotonic() + 10
+        while ws.worker.stats.frames_in < 40 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ws.worker.stats.frames_in >= 40, "the keepalive's pongs did not arrive"
+        ws.send("still read")
+        assert ws.recv(timeout=5) == "still read"
+        started = time.monotonic()
+    assert ws.close_code == 1000
+    assert time.monotonic() - started < 5
+
+
+def test_a_close_reads_through_reads_paused_by_unread_messages(websockets_server):
+    """100 messages nobody reads pause the reads at max_unread; the close handshake reads on
+    past them to the peer's close frame (before: close_timeout, then 1006)."""
+    server = websockets_server(send=[{"zeros": 1000}] * 100, compression=False)
+    with websync.connect(server.url, max_unread=16, compression=None) as ws:
+        deadline = time.monotonic() + 10
+        while not ws.worker.reading_paused and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert ws.worker.reading_paused
+        started = time.monotonic()
+    assert ws.close_code == 1000
+    assert time.monotonic() - started < 5
+
+
 # -- closes that say why -----------------------------------------------------------------------
 
 

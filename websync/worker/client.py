@@ -69,8 +69,11 @@ class _ClientWorker(Worker):
     """A blocking connection's worker. After a protocol violation, the failing close waits until
     ``recv`` reaches the violation in the inbox: the messages before it can still be answered.
 
-    ``max_unread`` bounds the inbox: once a read leaves that many frames unread, the worker stops
-    reading the socket (``reading_paused``) until ``recv`` has taken it down to a quarter.
+    ``max_unread`` bounds the inbox: once a read that brought messages leaves that many frames
+    unread, the worker stops reading the socket (``reading_paused``) until ``recv`` has taken it
+    down to a quarter. Pings, pongs and closes alone never pause the reads, and past the bound
+    they are answered but not kept: a caller that only sends collects the pongs of the worker's
+    keepalive pings unread, and the reads must go on to see the next pong.
     """
 
     def __init__(self, handler: _Inbox, connection: Connection, options: WorkerOptions, max_unread: int | None) -> None:
@@ -90,11 +93,16 @@ class _ClientWorker(Worker):
         (``recv``'s or the worker's, holding the socket's reads): the one way from the socket to
         ``recv``. A ping, pong or close goes on to the handler too, which answers it."""
         inbox = self._inbox_frames
+        messages = False
         for frame in frames:
-            inbox.put(frame)
-            if type(frame) not in _MESSAGE_TYPES:
-                self._answer(connection, frame)
-        if inbox.qsize() >= self._max_unread:
+            if type(frame) in _MESSAGE_TYPES:
+                inbox.put(frame)
+                messages = True
+                continue
+            if inbox.qsize() < self._max_unread:
+                inbox.put(frame)
+            self._answer(connection, frame)
+        if messages and inbox.qsize() >= self._max_unread:
             self.reading_paused = True
 
     _dispatch = handle_read  # the worker's own reads take the same way

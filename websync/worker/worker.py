@@ -405,7 +405,9 @@ class Worker(Process):
                 self._flush_outbox(connection)
             if connection.backlogged and not connection.writing:
                 writer = connection.sock
-        if self.reading_paused:  # the socket waits until the application reads (see ``reading_paused``)
+        if self.reading_paused and connection.protocol.close_sent is None:
+            # The socket waits until the application reads (see ``reading_paused``); once this
+            # side's close went out, the close handshake reads on: the peer's close frame is next.
             return self._waker.reader in self._wait([self._waker.reader], writer, timeout)
         bytes_in = connection.stats.bytes_in
         if connection.read_lock.locked() or bytes_in != self._bytes_in_seen:
