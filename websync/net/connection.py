@@ -17,6 +17,7 @@ from ..core.protocol import Protocol, State
 from ..core.uri import WebSocketURI
 from .deadline import Deadline
 from .statistics import Statistics
+from .tls import SerializedTLS, serialized
 from .tracing import IN_KINDS, OUT_KINDS, Tracer, frame_detail
 from .transport import WOULD_BLOCK, describe_socket_error, readable_waiter, wait_writable
 
@@ -75,11 +76,13 @@ class Connection:
         :attr:`write_deadline`); None once everything is written."""
         self._read_buffer = _NO_BUFFER
         self._tls = isinstance(self.sock, ssl.SSLSocket)
+        self._io = serialized(self.sock)
+        """Where reads and writes go: the socket, or for TLS its calls one at a time (``SerializedTLS``)."""
         self._dontwait = 0 if self._tls else _MSG_DONTWAIT
         """The flag that makes one call non-blocking; when there is one, the socket itself blocks,
         so that a reader waiting for data is one ``recv`` system call (no ``poll`` before it)."""
         self.sock.setblocking(not self._tls and bool(_MSG_DONTWAIT))
-        self._wait_readable = readable_waiter(self.sock)
+        self._wait_readable = readable_waiter(self._io)
         self.eof = False
         """Whether the transport ended and every frame read from it was returned by :meth:`receive`:
         the peer closed TCP, or a read or write failed."""
@@ -155,7 +158,7 @@ class Connection:
         if self._write_error is not None:
             raise _WriteFailed(self._write_error)
         try:
-            sent: int = self.sock.send(data, self._dontwait)
+            sent: int = self._io.send(data, self._dontwait)
         except WOULD_BLOCK:
             return 0
         except OSError as exc:
@@ -196,7 +199,7 @@ class Connection:
         self.early_data = b""
         while True:
             try:
-                data = self.sock.recv(MAX_READ_SIZE, self._dontwait)
+                data = self._io.recv(MAX_READ_SIZE, self._dontwait)
             except OSError:  # would block, or the reset itself
                 break
             if not data:
@@ -395,7 +398,8 @@ class Connection:
     def has_buffered_input(self) -> bool:
         """Whether input waits where a poll of the socket cannot see it: bytes that came with the
         handshake, or TLS records already decrypted."""
-        return bool(self.early_data or self._held) or (self._tls and self.sock.pending())  # type: ignore[attr-defined]
+        io = self._io
+        return bool(self.early_data or self._held) or (isinstance(io, SerializedTLS) and io.pending() > 0)
 
     def wait_readable(self, timeout: float | None) -> bool:
         """Wait for data; True also when the socket was closed meanwhile (``receive`` then sees EOF),
@@ -434,7 +438,7 @@ class Connection:
             buffer = self._read_buffer
             try:
                 # Blocking, with no flags: recv_into parses each argument it is given (~0.1 µs).
-                size = self.sock.recv_into(buffer) if block else self.sock.recv_into(buffer, 0, self._dontwait)
+                size = self._io.recv_into(buffer) if block else self._io.recv_into(buffer, 0, self._dontwait)
             except WOULD_BLOCK:
                 return []
             except OSError as exc:

@@ -17,6 +17,7 @@ import certifi
 from ..core.errors import OpenTimeout, ProxyError, TransportError
 from ..core.uri import WebSocketURI
 from .proxy import Proxy, establish_tunnel, relay
+from .tls import SerializedTLS, SocketIO
 
 __all__ = [
     "default_ssl_context",
@@ -217,8 +218,8 @@ def wait_readable(sock: socket.socket, timeout: float | None, waker: Waker | Non
     return sock in readable([sock] if waker is None else [sock, waker.reader], timeout)
 
 
-def readable_waiter(sock: socket.socket) -> Callable[[float | None], bool]:
-    """:func:`wait_readable` for ``sock``, keeping its poll object from call to call: for the one
+def readable_waiter(sock: SocketIO) -> Callable[[float | None], bool]:
+    """:func:`wait_readable` for ``sock`` (a socket, or a connection's ``SerializedTLS``), keeping its poll object from call to call: for the one
     thread that reads a socket (a poll object is not for concurrent use)."""
     return _ReadableWaiter(sock)
 
@@ -230,13 +231,13 @@ class _ReadableWaiter:
 
     __slots__ = ("_sock", "_tls", "_poller")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: SocketIO) -> None:
         self._sock = sock
-        self._tls = isinstance(sock, ssl.SSLSocket)
+        self._tls = isinstance(sock, (ssl.SSLSocket, SerializedTLS))
         self._poller: select.poll | None = None
 
     def __call__(self, timeout: float | None) -> bool:
-        if self._tls and self._sock.pending():  # type: ignore[attr-defined]
+        if self._tls and self._sock.pending():  # type: ignore[union-attr]
             return True
         poller = self._poller
         if poller is None:
