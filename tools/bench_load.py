@@ -39,6 +39,7 @@ import json
 import logging
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -181,7 +182,7 @@ def websync_pingpong(url: str, count: int, seconds: float) -> dict[str, Any]:
     idle, map_idle = rss_bytes(), memory_map(STACK_SIZE)
     for worker in workers:
         worker.send_info("go")
-    rate = _rate(lambda: sum(handler.count for handler in handlers), seconds)
+    rates = _rate(lambda: sum(handler.count for handler in handlers), seconds)
     supervisor.stop()
     parts = {kind: (map_idle.get(kind, 0) - map_before.get(kind, 0)) / count for kind in map_idle}
     return {
@@ -189,7 +190,7 @@ def websync_pingpong(url: str, count: int, seconds: float) -> dict[str, Any]:
         "connect_s": connect_s,
         "rss_per_connection": (idle - before) / count,
         "parts": parts,
-        "rate": rate,
+        **rates,
         "lost": board.lost,
     }
 
@@ -264,22 +265,50 @@ def websync_idle(url: str, count: int) -> dict[str, Any]:
     }
 
 
-def _rate(total: Callable[[], int], seconds: float) -> float:
-    """Round trips per second over ``seconds`` after a warm-up (``total()`` counts them all)."""
+class Window:
+    """What the process did between :meth:`start` and :meth:`end`: round trips per second, and per
+    round trip its CPU time in user space and in the kernel and its context switches
+    (``getrusage``: every thread of the process)."""
+
+    def __init__(self, total: Callable[[], int]) -> None:
+        self.total = total
+        self.count, self.started, self.usage = 0, 0.0, resource.getrusage(resource.RUSAGE_SELF)
+
+    def start(self) -> None:
+        self.count, self.started, self.usage = self.total(), time.monotonic(), resource.getrusage(resource.RUSAGE_SELF)
+
+    def end(self) -> dict[str, float]:
+        trips = self.total() - self.count
+        elapsed = time.monotonic() - self.started
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        switches = usage.ru_nvcsw + usage.ru_nivcsw - self.usage.ru_nvcsw - self.usage.ru_nivcsw
+        return {
+            "rate": trips / elapsed,
+            "user_us": (usage.ru_utime - self.usage.ru_utime) / trips * 1e6,
+            "system_us": (usage.ru_stime - self.usage.ru_stime) / trips * 1e6,
+            "switches": switches / trips,
+        }
+
+
+def _rate(total: Callable[[], int], seconds: float) -> dict[str, float]:
+    """Round trips per second over ``seconds`` after a warm-up (``total()`` counts them all), with
+    the CPU and context switches they cost (see :class:`Window`)."""
     time.sleep(WARMUP_SECONDS)
-    count, started = total(), time.monotonic()
+    window = Window(total)
+    window.start()
     time.sleep(seconds)
-    return (total() - count) / (time.monotonic() - started)
+    return window.end()
 
 
 # -- the peers (measurement processes; asyncio on uvloop) ----------------------------------------
 
 
-async def _arate(total: Callable[[], int], seconds: float) -> float:
+async def _arate(total: Callable[[], int], seconds: float) -> dict[str, float]:
     await asyncio.sleep(WARMUP_SECONDS)
-    count, started = total(), time.monotonic()
+    window = Window(total)
+    window.start()
     await asyncio.sleep(seconds)
-    return (total() - count) / (time.monotonic() - started)
+    return window.end()
 
 
 async def _open_all(open_one: Callable[[], Any], count: int) -> tuple[Any, list[Any], dict[str, Any]]:
@@ -318,11 +347,11 @@ async def websockets_pingpong(url: str, count: int, seconds: float) -> dict[str,
             counts[i] += 1
 
     tasks = [asyncio.create_task(loop(i, ws)) for i, ws in enumerate(connections)]
-    rate = await _arate(lambda: sum(counts), seconds)
+    rates = await _arate(lambda: sum(counts), seconds)
     running = False
     await asyncio.gather(*tasks)
     await asyncio.gather(first.close(), *(ws.close() for ws in connections))
-    return {**figures, "rate": rate}
+    return {**figures, **rates}
 
 
 async def picows_pingpong(url: str, count: int, seconds: float) -> dict[str, Any]:
@@ -344,12 +373,12 @@ async def picows_pingpong(url: str, count: int, seconds: float) -> dict[str, Any
     (first, _), connections, figures = await _open_all(open_one, count)
     for transport, _ in connections:
         transport.send(WSMsgType.BINARY, PAYLOAD)
-    rate = await _arate(lambda: sum(listener.count for _, listener in connections), seconds)
+    rates = await _arate(lambda: sum(listener.count for _, listener in connections), seconds)
     running = False
     for transport, _ in [(first, None), *connections]:
         transport.disconnect()
     await asyncio.sleep(0.2)
-    return {**figures, "rate": rate}
+    return {**figures, **rates}
 
 
 def run_child(kind: str, argument: str, url: str, count: int, seconds: float) -> dict[str, Any]:
@@ -438,6 +467,8 @@ def table(report: dict[str, Any]) -> str:
         lines += ["|---|" + "---|" * len(CLIENTS)]
         rows: list[tuple[str, Callable[[dict[str, float]], str]]] = [
             ("aggregate round trips/s", lambda m: f"{m['rate']:,.0f}"),
+            ("CPU per round trip, user + kernel", lambda m: f"{m['user_us']:.1f} + {m['system_us']:.1f} µs"),
+            ("context switches per round trip", lambda m: f"{m['switches']:.2f}"),
             (f"connect all {n:,}", lambda m: f"{m['connect_s']:.2f} s"),
             ("RSS per idle connection", lambda m: f"{m['rss_per_connection'] / KIB:.1f} KiB"),
         ]
