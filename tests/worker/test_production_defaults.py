@@ -143,6 +143,21 @@ def test_a_close_reads_through_reads_paused_by_unread_messages(websockets_server
     assert time.monotonic() - started < 5
 
 
+def test_a_close_through_paused_reads_drops_what_the_peer_still_sends(raw_server):
+    """The close reads on through paused reads to the peer's close frame; the messages it meets
+    past max_unread are dropped, not queued for a caller that stopped reading (the flood's 400
+    would be 25 MiB here, and a peer could send for the whole close_timeout)."""
+    written: list[int] = []
+    blocked = threading.Event()
+    server = raw_server(lambda peer: flood(peer, written, blocked))
+    with websync.connect(server.url, max_unread=16, compression=None) as ws:
+        assert blocked.wait(10), "the server's writes never blocked"
+    assert ws.close_code == 1000
+    assert len(written) == COUNT  # the close read the rest of the flood
+    unread = ws._inbox.frames.qsize()  # the messages kept, and the end's mark
+    assert unread <= 16 + MIB // MESSAGE + 1, unread
+
+
 # -- closes that say why -----------------------------------------------------------------------
 
 

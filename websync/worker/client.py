@@ -93,6 +93,8 @@ class _ClientWorker(Worker):
         (``recv``'s or the worker's, holding the socket's reads): the one way from the socket to
         ``recv``. A ping, pong or close goes on to the handler too, which answers it."""
         inbox = self._inbox_frames
+        if self.reading_paused and connection.protocol.close_sent is not None:
+            frames = self._past_the_bound(frames)
         messages = False
         for frame in frames:
             if type(frame) in _MESSAGE_TYPES:
@@ -106,6 +108,15 @@ class _ClientWorker(Worker):
             self.reading_paused = True
 
     _dispatch = handle_read  # the worker's own reads take the same way
+
+    def _past_the_bound(self, frames: list[Frame]) -> list[Frame]:
+        """A close reads on through paused reads (see ``Worker._wait_and_read``): the messages it
+        meets past ``max_unread`` are dropped (traced), or a peer still sending would grow the
+        inbox until close_timeout. Control frames go on."""
+        kept = [frame for frame in frames if type(frame) not in _MESSAGE_TYPES]
+        if len(kept) < len(frames):
+            self.tracer.event("closing: %d message(s) past max_unread dropped", len(frames) - len(kept))
+        return kept
 
     def _answer(self, connection: Connection, frame: Frame) -> None:
         """The handler's answer to a control frame, written now if the socket takes it, else by
