@@ -104,6 +104,9 @@ def test_a_workers_queued_frames_go_out_once_a_paused_server_reads_again(raw_ser
         for _ in range(QUEUED):
             worker.send(payload)
         assert server.result(timeout=60) == QUEUED
+        deadline = time.monotonic() + 5  # the last frame leaves the outbox once its write returned
+        while worker.queued and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert worker.queued == 0
     finally:
         worker.stop()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from dataclasses import dataclass
 
 __all__ = ["AiohttpOutcome", "send_and_await_close"]
@@ -33,5 +35,16 @@ async def _send(url: str, size: int, timeout: float) -> AiohttpOutcome:
 
 
 def send_and_await_close(url: str, size: int, timeout: float = 20) -> AiohttpOutcome:
-    """Connect to ``url``, send ``size`` zero bytes in one binary message and read until the close."""
-    return asyncio.run(_send(url, size, timeout))
+    """Connect to ``url``, send ``size`` zero bytes in one binary message and read until the close.
+
+    What aiohttp and asyncio leave for the garbage collector is collected here, with their
+    ResourceWarnings ignored: once in CI an unclosed transport of aiohttp's (a connect still in
+    progress, finalised later) surfaced in the next test as an unraisable exception. The suite
+    turns ResourceWarnings into errors to catch websync's leaks, not this peer's.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            return asyncio.run(_send(url, size, timeout))
+        finally:
+            gc.collect()
