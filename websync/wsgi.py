@@ -289,7 +289,7 @@ def drain_on_graceful_exit(worker: Any) -> None:
     """gunicorn's ``post_worker_init`` hook that drains for half of ``graceful_timeout`` (see
     :func:`drain_hook`): put ``post_worker_init = websync.wsgi.drain_on_graceful_exit`` in the
     gunicorn config file."""
-    _drain_on_sigterm(_drain_seconds(None, float(worker.cfg.graceful_timeout)))
+    drain_hook()(worker)
 
 
 def _drain_seconds(timeout: float | None, graceful_timeout: float) -> float:

@@ -11,6 +11,7 @@ instead of ending the test run.
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -19,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from peers.key_update_server import start_key_update_server
+from peers.key_update_server import feed_message, start_key_update_server
 
 import websync
 
 MESSAGES = 2000
-SIZE = 1024
 CONNECTIONS = 3
 CLIENT_TIMEOUT = 120
 
@@ -45,19 +45,13 @@ def ca_file(tls_ca: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _message(number: int) -> bytes:
-    return number.to_bytes(4, "big") * (SIZE // 4)
-
-
 def _binary(message: str | bytes) -> bytes:
     assert isinstance(message, bytes), message
     return message
 
 
 def echo_from_two_threads(url: str, ca_file: str) -> list[str]:
-    """One thread sends MESSAGES numbered messages, another receives their echoes: what went wrong."""
-    import ssl
-
+    """One thread sends MESSAGES numbered messages (a feed's), another receives their echoes: what went wrong."""
     context = ssl.create_default_context(cafile=ca_file)
     with websync.connect(url, ssl=context, compression=None, max_size=None) as ws:
         received: list[bytes] = []
@@ -74,11 +68,11 @@ def echo_from_two_threads(url: str, ca_file: str) -> list[str]:
         reader.start()
         try:
             for number in range(MESSAGES):
-                ws.send(_message(number))
+                ws.send(feed_message(number))
         except websync.WebSocketError as exc:
             errors.append(f"send: {exc!r}")
         reader.join(60)
-        wrong = [number for number, message in enumerate(received) if message != _message(number)]
+        wrong = [number for number, message in enumerate(received) if message != feed_message(number)]
         if len(received) != MESSAGES or wrong:
             errors.append(f"{len(received)} of {MESSAGES} echoes, {len(wrong)} garbled")
         return errors
@@ -87,8 +81,6 @@ def echo_from_two_threads(url: str, ca_file: str) -> list[str]:
 def read_feed_with_keepalive(url: str, ca_file: str) -> list[str]:
     """One thread reads a feed of MESSAGES messages while the client's worker sends its keepalive
     pings every millisecond: a blocking script with no thread of its own writes concurrently too."""
-    import ssl
-
     context = ssl.create_default_context(cafile=ca_file)
     options: dict[str, Any] = {"compression": None, "max_size": None, "ping_interval": 0.001, "ping_timeout": 30}
     with websync.connect(f"{url}/feed/{MESSAGES}", ssl=context, **options) as ws:
@@ -97,7 +89,7 @@ def read_feed_with_keepalive(url: str, ca_file: str) -> list[str]:
         except websync.WebSocketError as exc:
             return [f"recv: {exc!r}"]
         pings = ws.worker.stats.frames_out
-    wrong = [number for number, message in enumerate(received) if message != _message(number)]
+    wrong = [number for number, message in enumerate(received) if message != feed_message(number)]
     return [f"{len(wrong)} garbled"] if wrong else [] if pings else ["no keepalive ping went out"]
 
 

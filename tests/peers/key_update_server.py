@@ -23,9 +23,14 @@ from typing import Any
 
 from peers.spawn import Spawned
 
-__all__ = ["start_key_update_server", "main"]
+__all__ = ["feed_message", "start_key_update_server", "main"]
 
 SSL_KEY_UPDATE_REQUESTED = 1
+
+
+def feed_message(number: int) -> bytes:
+    """The ``number``-th message of a feed: 1 KiB, the number over and over."""
+    return number.to_bytes(4, "big") * 256
 
 
 def _libssl() -> ctypes.CDLL:
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         if path.startswith("/feed/"):
             for number in range(int(path.rsplit("/", 1)[1])):
                 request_key_update(ws)
-                await ws.send(number.to_bytes(4, "big") * 256)
+                await ws.send(feed_message(number))
             await ws.wait_closed()
             return
         async for message in ws:

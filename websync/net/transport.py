@@ -219,8 +219,9 @@ def wait_readable(sock: socket.socket, timeout: float | None, waker: Waker | Non
 
 
 def readable_waiter(sock: SocketIO) -> Callable[[float | None], bool]:
-    """:func:`wait_readable` for ``sock`` (a socket, or a connection's ``SerializedTLS``), keeping its poll object from call to call: for the one
-    thread that reads a socket (a poll object is not for concurrent use)."""
+    """:func:`wait_readable` for ``sock`` (a socket, or a connection's ``SerializedTLS``), keeping
+    its poll object from call to call: for the one thread that reads a socket (a poll object is
+    not for concurrent use)."""
     return _ReadableWaiter(sock)
 
 
@@ -229,15 +230,17 @@ class _ReadableWaiter:
     values takes 270 (every connection holds one). The poll object is made at the first wait: a
     worker's connection, which the worker's own loop polls, never needs one (about 450 bytes)."""
 
-    __slots__ = ("_sock", "_tls", "_poller")
+    __slots__ = ("_sock", "_pending", "_poller")
 
     def __init__(self, sock: SocketIO) -> None:
         self._sock = sock
-        self._tls = isinstance(sock, (ssl.SSLSocket, SerializedTLS))
+        self._pending = sock.pending if isinstance(sock, (ssl.SSLSocket, SerializedTLS)) else None
+        """TLS: how many decrypted bytes wait where a poll cannot see them."""
         self._poller: select.poll | None = None
 
     def __call__(self, timeout: float | None) -> bool:
-        if self._tls and self._sock.pending():  # type: ignore[union-attr]
+        pending = self._pending
+        if pending is not None and pending():
             return True
         poller = self._poller
         if poller is None:
