@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Self, TypeVar
 from . import reports
 from .errors import NotRunningError, RestartIntensityError, StartError
 from .mailbox import Mailbox
-from .process import Process, current_process
+from .process import Process, acting_as, current_process
 from .reasons import FORKED, is_normal_exit
 from .spec import AutoShutdown, ChildSpec, ChildType
 from .strategies import RestartIntensity, Strategy, restart_scope, should_restart
@@ -95,8 +95,10 @@ class SupervisorState:
 class SupervisorBase(Process):
     """A process that starts children from specs, restarts them by strategy and escalates.
 
-    All tree state is owned by the supervisor's thread; other threads reach it
-    through the mailbox (``_call``). Subclasses choose the strategy and the calls.
+    All tree state is changed under ``_serving``: by the supervisor's thread, which holds it
+    while it handles a message, or by a call from a thread that is no process, which runs in
+    its caller's thread when nothing else is queued (see ``_call``); other calls go through
+    the mailbox. Subclasses choose the strategy and the calls.
     """
 
     exit_timeout: ClassVar[float | None] = None
@@ -125,6 +127,7 @@ class SupervisorBase(Process):
         self._stopping: list[Process] = []  # children being shut down now
         self._to_start = list(self._children)
         self._mailbox = Mailbox()
+        self._serving = threading.Lock()
         self._deferred: deque[object] = deque()  # messages that wait for a resume
         self._counts = {"messages_in": 0, "starts": 0, "restarts": 0}
 
@@ -142,21 +145,27 @@ class SupervisorBase(Process):
 
     def init(self) -> None:
         """Start the children in order; on a failure stop those started, newest first, and raise StartError."""
-        try:
-            for key in self._to_start:
-                self._start(key)
-        except BaseException:
-            self._shut_down_tree()
-            raise
+        with self._serving:
+            try:
+                for key in self._to_start:
+                    self._start(key)
+            except BaseException:
+                self._shut_down_tree()
+                raise
 
     def run(self) -> object:
         try:
-            while True:
-                stop = self._handle(self._receive())
+            while self.exit_reason is None:  # None until killed
+                message = self._receive()
+                with self._serving:
+                    stop = self._handle(message)
+                self._mailbox.handled()
                 if stop is not None:
                     return stop.reason
+            return self.exit_reason
         finally:
-            self._shut_down_tree()
+            with self._serving:
+                self._shut_down_tree()
 
     def request_stop(self, reason: object) -> None:
         self._mailbox.put(_Stop(reason))
@@ -187,6 +196,7 @@ class SupervisorBase(Process):
 
     def _lose_to_fork(self) -> None:
         super()._lose_to_fork()
+        self._serving = threading.Lock()
         self._mailbox = Mailbox()
         self._mailbox.close()
 
@@ -240,16 +250,28 @@ class SupervisorBase(Process):
     # For subclasses: run in the supervisor's thread.
 
     def _call(self, fn: Callable[[], T], *, system: bool = False) -> T:
-        """Run ``fn`` in the supervisor's thread and return its result (or raise its error).
+        """Run ``fn`` as the supervisor and return its result (or raise its error).
 
-        A process that calls and is asked to stop meanwhile gets ``Exit(reason)`` instead.
+        From a thread that is no process, while the supervisor runs with nothing queued and is
+        not suspended, ``fn`` runs at once in the calling thread, holding ``_serving``: the order
+        is the mailbox's, and the caller waits on no other thread (each such wait is a turn of
+        the GIL behind every busy thread). Otherwise ``fn`` goes through the mailbox to the
+        supervisor's thread; a process that calls and is asked to stop meanwhile gets
+        ``Exit(reason)`` instead.
         """
-        if self._in_own_thread():
+        caller = current_process()
+        if caller is self:
             return fn()
+        if caller is None and not system and self._thread is not None and self._serving.acquire(blocking=False):
+            try:
+                if self._mailbox.idle and not self.suspended:
+                    with acting_as(self):
+                        return fn()
+            finally:
+                self._serving.release()
         call = _Call(fn, system)
         if self._thread is None or not self._mailbox.put(call):
             raise NotRunningError(f"{self!r} is not running")
-        caller = current_process()
         if caller is None:
             call.done.wait()
         else:
@@ -301,8 +323,6 @@ class SupervisorBase(Process):
     def _receive(self) -> object:
         """The next message to handle: deferred ones first; while suspended, only system messages."""
         while True:
-            if self.exit_reason is not None:  # killed
-                return _Stop(self.exit_reason)
             if self._deferred and not self.suspended:
                 return self._deferred.popleft()
             message = self._mailbox.get()

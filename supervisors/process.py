@@ -6,7 +6,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, Final, Self, TypeVar
 
 from .errors import NotRunningError, StartError
@@ -16,7 +17,7 @@ from .reasons import FORKED, KILLED, Exit
 from .recorder import DEFAULT_SIZE, Event, Recorder, new_recorder, read
 from .registry import REGISTRY
 
-__all__ = ["FunctionProcess", "Monitor", "Process", "current_process"]
+__all__ = ["FunctionProcess", "Monitor", "Process", "acting_as", "current_process"]
 
 log = logging.getLogger("supervisors")
 trace_log = logging.getLogger("supervisors.trace")
@@ -39,27 +40,81 @@ def current_process() -> Process | None:
     return _by_thread.get(threading.get_ident())
 
 
+@contextmanager
+def acting_as(process: Process) -> Iterator[None]:
+    """Within the block, ``current_process()`` in the calling thread is ``process``: for work a
+    process lets another thread do on its behalf (processes started meanwhile are adopted by it)."""
+    ident = threading.get_ident()
+    previous = _by_thread.get(ident)
+    _by_thread[ident] = process
+    try:
+        yield
+    finally:
+        if previous is None:
+            del _by_thread[ident]
+        else:
+            _by_thread[ident] = previous
+
+
 _STARTED = threading.Event()
 _STARTED.set()
 _make_invoke_excepthook: Callable[[], object] | None = getattr(threading, "_make_invoke_excepthook", None)
 _INVOKE_EXCEPTHOOK = None if _make_invoke_excepthook is None else _make_invoke_excepthook()
 
 
-def _share_thread_state(thread: threading.Thread) -> None:
-    """Once ``thread.start()`` returned, swap two things ``threading.Thread`` makes for each thread
-    and keeps for its whole life for shared ones (about 1.6 KiB a thread; CPython 3.11-3.13):
+class _Starting:
+    """``Thread._started`` of a process's thread from ``start()`` until the thread runs (CPython 3.11-3.13).
 
-    - the Event that ``start()`` waited on (a Condition with a lock, bound methods and a 760-byte
-      deque), which ``is_alive()``, ``join()`` and ``repr()`` read "started" from: a set Event
-      says the same for every started thread;
+    ``Thread.start()`` waits on that Event for the new thread's first turn of the GIL, which
+    comes behind every busy thread: a thousand workers make each start wait a round of them
+    all. This stand-in is unset (so ``start()`` starts the thread), its ``wait()`` returns at
+    once, and the thread replaces it with a set Event before anything else (``_run_as``).
+    """
+
+    __slots__ = ()
+
+    def is_set(self) -> bool:
+        return False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return True
+
+    def set(self) -> None:
+        """Called by the new thread's bootstrap: it swaps in a set Event right after."""
+
+    def _at_fork_reinit(self) -> None:
+        """Called on the threads left in a child after fork(): nothing to reset."""
+
+
+_STARTING: Final = _Starting()
+
+
+def _start_unawaited(thread: threading.Thread) -> None:
+    """Start ``thread`` without waiting for its first turn of the GIL (see ``_Starting``).
+
+    The Event is swapped only where it is what CPython makes: an unset Event.
+    """
+    event = getattr(thread, "_started", None)
+    if type(event) is threading.Event and not event.is_set():
+        thread._started = _STARTING  # type: ignore[attr-defined]
+    thread.start()
+
+
+def _share_thread_state(thread: threading.Thread) -> None:
+    """In the new thread, first thing: swap two things ``threading.Thread`` makes for each thread and
+    keeps for its whole life for shared ones (about 1.6 KiB a thread; CPython 3.11-3.13):
+
+    - ``_started``, the Event ``is_alive()``, ``join()`` and ``repr()`` read "started" from
+      (a Condition with a lock, bound methods and a 760-byte deque; ``_STARTING`` until now,
+      when ``_start_unawaited`` swapped it): a set Event says the same for every started thread;
     - ``_invoke_excepthook``, a closure with five cells, called only when the thread's target
       raises, which a process's never does (``_bootstrap`` catches every exception): one made
       the same way serves every thread.
 
-    Each is swapped only where it is what CPython makes: a set Event, a plain function.
+    Each is swapped only where it is what CPython makes or ``_STARTING``.
     """
     event = getattr(thread, "_started", None)
-    if type(event) is threading.Event and event.is_set():
+    if event is _STARTING or (type(event) is threading.Event and event.is_set()):
         thread._started = _STARTED  # type: ignore[attr-defined]
     hook = getattr(thread, "_invoke_excepthook", None)
     if _INVOKE_EXCEPTHOOK is not None and type(hook) is type(_INVOKE_EXCEPTHOOK):
@@ -248,8 +303,8 @@ class Process:
         """Register the name, start the thread and wait for ``init()``.
 
         A class that does not override ``init()`` has nothing to wait for: ``start()`` returns
-        once the thread started (two fewer hand-offs of the GIL to and from the new thread, which
-        wait behind every busy thread: a supervisor restarting workers among a thousand others).
+        once the OS thread exists, before its first turn of the GIL (a turn that comes behind
+        every busy thread: a supervisor restarting workers among a thousand others).
         Raises NameTakenError if the name is taken, StartError if the thread cannot start or
         ``init()`` failed (the name is then free again).
         """
@@ -270,12 +325,11 @@ class Process:
         else:
             self.record("started")  # before anything the thread records
         try:
-            self._thread.start()
+            _start_unawaited(self._thread)
         except BaseException as exc:  # at the thread limit: roll the registration back
             self._started = None
             self._finish(exc)
             raise StartError(self.name or type(self).__name__, exc) from exc
-        _share_thread_state(self._thread)
         if started is not None:
             started.acquire()  # released by the new thread once init() returned or raised
             self._started = None
@@ -371,6 +425,8 @@ class Process:
             raise Exit(self._exit_signal)
 
     def _bootstrap(self) -> None:
+        assert self._thread is not None
+        _share_thread_state(self._thread)
         ident = threading.get_ident()
         _by_thread[ident] = self
         try:

@@ -10,11 +10,13 @@ from supervisors import (
     ChildRunningError,
     ChildSpec,
     DuplicateChildError,
+    FunctionProcess,
     NotRunningError,
     Process,
     StartError,
     Supervisor,
     UnknownChildError,
+    current_process,
 )
 
 pytestmark = pytest.mark.timeout(10)
@@ -134,20 +136,29 @@ def test_calls_need_a_running_supervisor(kit) -> None:
         sup.count_children()
 
 
-def test_calls_run_in_the_supervisor_thread_even_from_a_child_start(kit) -> None:
-    threads: list[threading.Thread] = []
+@pytest.mark.parametrize("from_a_process", [False, True], ids=["from-a-thread", "from-a-process"])
+def test_a_call_runs_as_the_supervisor_even_from_a_child_start(kit, from_a_process: bool) -> None:
+    seen: list[tuple[threading.Thread, Process | None]] = []
     holder: list[Supervisor] = []
 
     def start() -> Process:
-        threads.append(threading.current_thread())
-        holder[0].which_children()  # called from the supervisor's own thread: must not deadlock
+        seen.append((threading.current_thread(), current_process()))
+        holder[0].which_children()  # a call from within a call: must not deadlock
         worker: Process = kit.worker("late").start()
         return worker
 
     sup = kit.start(Supervisor([]))
     holder.append(sup)
-    sup.start_child(ChildSpec("late", start))
-    assert threads == [sup._thread]
+    if from_a_process:  # through the mailbox: in the supervisor's thread
+        caller = FunctionProcess(sup.start_child, ChildSpec("late", start)).start()
+        assert caller.join(5)
+        assert seen == [(sup._thread, sup)]
+    else:  # a thread that is no process, the supervisor idle: in the calling thread
+        child = sup.start_child(ChildSpec("late", start))
+        assert seen == [(threading.current_thread(), sup)]
+        assert child.supervisor is sup
+    assert current_process() is None
+    assert [child_id for child_id, _, _ in sup.which_children()] == ["late"]
 
 
 def test_concurrent_calls_are_serialised(kit) -> None:
