@@ -10,6 +10,7 @@ from supervisors import (
     ChildRunningError,
     ChildSpec,
     DuplicateChildError,
+    DynamicSupervisor,
     FunctionProcess,
     NotRunningError,
     Process,
@@ -159,6 +160,19 @@ def test_a_call_runs_as_the_supervisor_even_from_a_child_start(kit, from_a_proce
         assert child.supervisor is sup
     assert current_process() is None
     assert [child_id for child_id, _, _ in sup.which_children()] == ["late"]
+
+
+def test_a_call_from_a_thread_comes_after_the_exits_before_it(kit) -> None:
+    """A call runs in its caller's thread only once the supervisor has handled every message
+    put before it: an exit notified before the call is always seen by it."""
+    sup = kit.start(DynamicSupervisor())
+    for _ in range(100):
+        started = sup.start_child(kit.spec("child", restart="temporary"))
+        child = kit.workers[-1]
+        assert child is started and child.supervisor is sup
+        child.exit("normal")
+        assert child.join(5)
+        assert sup.count_children()["active"] == 0
 
 
 def test_concurrent_calls_are_serialised(kit) -> None:

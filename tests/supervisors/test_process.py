@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 
 import pytest
@@ -288,6 +289,43 @@ def test_the_flight_recorder_keeps_the_last_events_in_order() -> None:
         process.record("tick", i)
     assert [event.detail for event in process.recorded_events()] == [47, 48, 49]
     assert len(process._recorder or []) < 6  # trimmed back at twice the size
+
+
+def test_start_does_not_wait_for_the_new_threads_first_turn() -> None:
+    """Without init(), start() hands the GIL to no thread: with a long switch interval the new
+    thread cannot have run when start() returns (each start among a thousand busy threads would
+    otherwise wait a round of them all)."""
+    ran = threading.Event()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(5.0)
+    try:
+        process = FunctionProcess(ran.set).start()
+        assert not ran.is_set() and process.is_alive()
+    finally:
+        sys.setswitchinterval(interval)
+    assert process.join(5) and ran.is_set()
+
+
+def test_a_process_thread_looks_started_to_threading() -> None:
+    """The state ``threading`` keeps for the thread (replaced by shared objects while it starts and
+    once it runs) says what it says of any thread: alive, listed, joinable, and stopped at the end."""
+    inside = threading.Event()
+    release = threading.Event()
+
+    def body() -> None:
+        inside.set()
+        release.wait(5)
+
+    process = FunctionProcess(body).start()
+    assert inside.wait(5)
+    thread = process._thread
+    assert thread is not None
+    assert thread.is_alive() and thread in threading.enumerate() and "started" in repr(thread)
+    assert thread.ident is not None
+    release.set()
+    thread.join(5)
+    assert not thread.is_alive() and "stopped" in repr(thread)
+    assert process.join(5)
 
 
 def test_start_waits_for_an_init_only_when_there_is_one() -> None:
