@@ -66,6 +66,7 @@ def test_a_peer_that_hung_up_counts_as_ready(pairs: list[tuple[socket.socket, so
 
 def test_a_waker_wakes_once_until_drained() -> None:
     waker = Waker()
+    waker.open()
     try:
         assert readable([waker.reader], 0) == []
         waker.wake()
@@ -82,3 +83,19 @@ def test_a_waker_wakes_once_until_drained() -> None:
         assert readable([waker.reader], 0) == []
     finally:
         waker.close()
+
+
+def test_a_wake_up_before_the_waker_opens_is_kept_for_it() -> None:
+    """A worker's waker is opened in its own thread: a message posted before must still wake it."""
+    waker = Waker()
+    waker.wake()  # no descriptor yet
+    waker.open()
+    try:
+        assert readable([waker.reader], 0) == [waker.reader]
+        waker.drain()
+        assert readable([waker.reader], 0) == []
+    finally:
+        waker.close()
+    waker.close()  # closed twice: nothing to do
+    unopened = Waker()
+    unopened.close()  # never opened: nothing to close

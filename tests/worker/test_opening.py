@@ -25,6 +25,7 @@ def silent_url() -> Iterator[str]:
 
 def test_a_handshake_with_a_waker_asks_only_when_woken(silent_url: str) -> None:
     waker = Waker()
+    waker.open()
     asked: list[bool] = []
     stop = threading.Event()
     woken_after_quiet = threading.Event()

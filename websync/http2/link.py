@@ -149,6 +149,7 @@ class Link:
 
     def _run(self) -> None:
         try:
+            self._waker.open()
             self._selector.register(self._waker.reader, selectors.EVENT_READ)
             self._selector.register(self.sock, self._network_events)
             while self._step():

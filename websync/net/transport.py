@@ -294,25 +294,35 @@ class Waker:
     """Wakes a thread that waits in ``poll``: it waits on :attr:`reader` too, and any thread
     calls :meth:`wake`. A wake-up while one is pending writes nothing (no system call).
 
-    One eventfd on Linux (one file descriptor, no socket buffers); a pipe elsewhere.
+    One eventfd on Linux (one file descriptor, no socket buffers); a pipe elsewhere, made by
+    :meth:`open` in the thread that waits: creating a descriptor lets go of the GIL, and a
+    thread that starts workers among a thousand busy ones gets it back only behind them all.
+    A wake-up before :meth:`open` is kept for it.
     """
 
     __slots__ = ("reader", "_write_fd", "_token", "pending")
 
     def __init__(self) -> None:
+        self.reader = Descriptor(-1)
+        self._write_fd = -1
+        self._token = _EVENTFD_ONE if _EVENTFD else b"\0"
+        self.pending = False
+        """True from a wake-up until the woken thread's :meth:`drain`: meanwhile, more wake-ups
+        need no byte of their own."""
+
+    def open(self) -> None:
+        """Make the descriptors (in the thread that waits, before it waits); a wake-up that came
+        before makes :attr:`reader` readable at once."""
         if _EVENTFD:
             read_fd = write_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-            self._token = _EVENTFD_ONE
         else:
             read_fd, write_fd = os.pipe()
             os.set_blocking(read_fd, False)
             os.set_blocking(write_fd, False)
-            self._token = b"\0"
-        self.reader = Descriptor(read_fd)
+        self.reader.fd = read_fd
         self._write_fd = write_fd
-        self.pending = False
-        """True from a wake-up until the woken thread's :meth:`drain`: meanwhile, more wake-ups
-        need no byte of their own."""
+        if self.pending:  # woken before: its write found no descriptor
+            os.write(write_fd, self._token)
 
     def wake(self) -> None:
         """Make :attr:`reader` readable, if it is not already waiting to be drained."""
@@ -322,7 +332,7 @@ class Waker:
         try:
             os.write(self._write_fd, self._token)
         except OSError:
-            pass  # full (a wake-up is pending anyway) or closed (the thread is gone)
+            pass  # full (a wake-up is pending anyway), not open yet (open() writes it), or closed
 
     def drain(self) -> None:
         """Empty :attr:`reader`; the woken thread calls this before it looks at what it was woken

@@ -330,6 +330,7 @@ class Acceptor(Process):
 
     def run(self) -> object:
         try:
+            self._waker.open()
             while not self.stop_requested.is_set():
                 timeout = None
                 if self._refused:

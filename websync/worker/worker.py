@@ -221,6 +221,7 @@ class Worker(Process):
     def run(self) -> object:
         reason: object = "normal"
         try:
+            self._waker.open()
             reason = self._lifecycle()
             return reason
         except BaseException as exc:
