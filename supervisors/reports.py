@@ -24,11 +24,15 @@ def _report(level: int, supervisor: str, context: str, text: str, **fields: obje
 
 def progress(supervisor: str, child_id: Hashable, process: Process) -> None:
     """A child started (or restarted)."""
+    if not log.isEnabledFor(logging.INFO):
+        return  # a report not logged costs nothing to write: a supervisor may restart a hundred at once
     _report(logging.INFO, supervisor, "progress", f"started child {child_id!r}: {process!r}", id=child_id, pid=process)
 
 
 def child_terminated(supervisor: str, child_id: Hashable, process: Process, reason: object) -> None:
     """A child exited in a way OTP reports (abnormally, or a permanent child at all), with its last events."""
+    if not log.isEnabledFor(logging.ERROR):
+        return  # its last events are costly to describe
     events = process.recorded_events()
     text = f"child {child_id!r} ({process!r}) exited with {reason!r}"
     if events:

@@ -60,6 +60,10 @@ IDLE_CONNECTIONS = 10_000
 RESTARTED = 100
 PAYLOAD = b"x" * 64
 STACK_SIZE = 256 * 1024
+SWITCH_INTERVAL = 0.05
+"""The GIL's switch interval in websync's processes, as docs/load.md tells applications with many
+busy workers to set (CPython's default, 0.005 s, starves every thread that is not in a worker's loop)."""
+CPYTHON_SWITCH_INTERVAL = 0.005
 WARMUP_SECONDS = 0.5
 PINGPONG_SECONDS = 3.0
 SETTLE_SECONDS = 1.0
@@ -403,10 +407,12 @@ def run_child(kind: str, argument: str, url: str, count: int, seconds: float) ->
 # -- the driver ----------------------------------------------------------------------------------
 
 
-def measure(kind: str, argument: str, url: str, count: int, seconds: float) -> dict[str, Any] | None:
+def measure(
+    kind: str, argument: str, url: str, count: int, seconds: float, switch_interval: float
+) -> dict[str, Any] | None:
     """One measurement in a fresh process on CLIENT_CORE; None (and a warning) if it failed."""
     argv = [sys.executable, __file__, "--child", kind, argument, url, "--connections", str(count)]
-    argv += ["--seconds", str(seconds)]
+    argv += ["--seconds", str(seconds), "--switch-interval", str(switch_interval)]
     try:
         output = subprocess.run(
             _pinned(CLIENT_CORE, argv), capture_output=True, text=True, timeout=CHILD_TIMEOUT, cwd=ROOT, check=False
@@ -427,6 +433,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     only = set(args.only.split(",")) if args.only else {"pingpong", "memory", "storm", "idle"}
     report: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_before": os.getloadavg()},
+        "switch_interval": args.switch_interval,
         "versions": _versions(),
         "reps": args.reps,
         "connections": args.connections,
@@ -437,7 +444,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             samples: dict[str, list[dict[str, Any]]] = {}
             for rep in range(args.reps):
                 for client in CLIENTS[rep % len(CLIENTS) :] + CLIENTS[: rep % len(CLIENTS)]:
-                    result = measure("pingpong", client, url, args.connections, args.seconds)
+                    result = measure("pingpong", client, url, args.connections, args.seconds, args.switch_interval)
                     if result is not None:
                         samples.setdefault(client, []).append({**result, "repetition": rep})
             report["pingpong"] = {"samples": samples, "medians": {c: _median(r) for c, r in samples.items()}}
@@ -447,12 +454,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     kind: statistics.median(p.get(kind, 0) for p in websync_parts) for kind in websync_parts[0]
                 }
         if "memory" in only:
-            report["memory"] = measure("memory", "websync", url, args.connections, 0)
+            report["memory"] = measure("memory", "websync", url, args.connections, 0, args.switch_interval)
         if "storm" in only:
-            runs = [measure("storm", "websync", url, args.connections, 0) for _ in range(args.storm_runs)]
+            runs = [
+                measure("storm", "websync", url, args.connections, 0, args.switch_interval)
+                for _ in range(args.storm_runs)
+            ]
             report["storm"] = [r for r in runs if r is not None]
+            runs = [
+                measure("storm", "websync", url, args.connections, 0, CPYTHON_SWITCH_INTERVAL)
+                for _ in range(args.storm_default_runs)
+            ]
+            report["storm_cpython_interval"] = [r for r in runs if r is not None]
         if "idle" in only:
-            report["idle"] = measure("idle", "websync", url, args.idle_connections, 0)
+            report["idle"] = measure("idle", "websync", url, args.idle_connections, 0, args.switch_interval)
     report["machine"]["load_after"] = os.getloadavg()
     return report
 
@@ -490,25 +505,10 @@ def table(report: dict[str, Any]) -> str:
             f"websync Python objects per idle connection (tracemalloc): {memory['python_per_connection'] / KIB:.1f} KiB",
         ]
         lines += [f"  {row['bytes']:8,.0f} B  {row['where']}" for row in memory["top"]]
-    storm = report.get("storm")
-    if storm:
-        connects = [r["connect_s"] for r in storm]
-        restarts = [r["restart_s"] for r in storm if "restart_s" in r]
-        lines += [
-            "",
-            f"connect storm, {n:,} eager workers, {len(storm)} runs: last connected after "
-            + ", ".join(f"{s:.2f}" for s in connects)
-            + f" s (max {max(connects):.2f} s; goal ≤ {GOALS['storm_s']:.0f} s)",
-        ]
-        overflows = [r["listen_overflows"] for r in storm if "listen_overflows" in r]
-        if overflows:
-            lines.append(f"accept queue overflows during the runs (SYNs dropped): {', '.join(map(str, overflows))}")
-        if restarts:
-            lines.append(
-                f"{RESTARTED} restarted while {n - RESTARTED:,} run: back after "
-                + ", ".join(f"{s:.2f}" for s in restarts)
-                + f" s (max {max(restarts):.2f} s; goal ≤ {GOALS['restart_s']:.0f} s)"
-            )
+    for key, interval in (("storm", SWITCH_INTERVAL), ("storm_cpython_interval", CPYTHON_SWITCH_INTERVAL)):
+        storm = report.get(key)
+        if storm:
+            lines += ["", f"GIL switch interval {interval * 1000:g} ms:", *_storm_lines(storm, n)]
     idle = report.get("idle")
     if idle:
         lines += [
@@ -522,12 +522,41 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _storm_lines(storm: list[dict[str, Any]], n: int) -> list[str]:
+    connects = [r["connect_s"] for r in storm]
+    restarts = [r["restart_s"] for r in storm if "restart_s" in r]
+    lines = [
+        f"connect storm, {n:,} eager workers, {len(storm)} runs: last connected after "
+        + ", ".join(f"{s:.2f}" for s in connects)
+        + f" s (max {max(connects):.2f} s; goal ≤ {GOALS['storm_s']:.0f} s)"
+    ]
+    overflows = [r["listen_overflows"] for r in storm if "listen_overflows" in r]
+    if overflows:
+        lines.append(f"accept queue overflows during the runs (SYNs dropped): {', '.join(map(str, overflows))}")
+    if restarts:
+        lines.append(
+            f"{RESTARTED} restarted while {n - RESTARTED:,} run: back after "
+            + ", ".join(f"{s:.2f}" for s in restarts)
+            + f" s (max {max(restarts):.2f} s; goal ≤ {GOALS['restart_s']:.0f} s)"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions of the ping-pong runs")
     parser.add_argument("--connections", type=int, default=CONNECTIONS)
     parser.add_argument("--idle-connections", type=int, default=IDLE_CONNECTIONS)
     parser.add_argument("--storm-runs", type=int, default=10)
+    parser.add_argument(
+        "--storm-default-runs", type=int, default=3, help="storm runs at CPython's default switch interval, to compare"
+    )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=SWITCH_INTERVAL,
+        help="sys.setswitchinterval() in websync's processes (docs/load.md; CPython's default is 0.005)",
+    )
     parser.add_argument("--seconds", type=float, default=PINGPONG_SECONDS, help="of ping-pong, after a warm-up")
     parser.add_argument("--only", help="comma-separated subset of: pingpong, memory, storm, idle")
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "load.json", help="where to write the results")
@@ -535,6 +564,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         kind, argument, url = args.child
+        sys.setswitchinterval(args.switch_interval)
         print(json.dumps(run_child(kind, argument, url, args.connections, args.seconds)), flush=True)
         os._exit(0)  # leftover daemon threads of a wall run must not hold the exit
     report = run(args)
