@@ -84,6 +84,8 @@ class Board:
         self.lost = 0
         self.error: str | None = None
         """Why the workers stopped starting, at a wall."""
+        self.reasons: list[str] = []
+        """Why the first connections were lost or never came (a few)."""
         self.reached = threading.Event()
         self._lock = threading.Lock()
 
@@ -93,10 +95,12 @@ class Board:
             self.last = time.monotonic()
             self._check()
 
-    def failed(self) -> None:
+    def failed(self, reason: Exception) -> None:
         """A worker lost its connection, or never got one (at a wall: no file descriptor left)."""
         with self._lock:
             self.lost += 1
+            if len(self.reasons) < 3:
+                self.reasons.append(repr(reason))
             self._check()
 
     def _check(self) -> None:
@@ -140,7 +144,7 @@ def websync_fleet(url: str, count: int, *, eager: bool, restarts: Board | None =
             return message
 
         def handle_disconnect(self, reason: Exception, attempt: int) -> websync.Stop:
-            self.board.failed()
+            self.board.failed(reason)
             return websync.Stop("lost")
 
     board = Board(count)
@@ -228,7 +232,7 @@ def websync_storm(url: str, count: int) -> dict[str, Any]:
     overflows = listen_overflows()
     restarts = Board(RESTARTED)
     supervisor, handlers, workers, board, connect_s = websync_fleet(url, count, eager=True, restarts=restarts)
-    result: dict[str, Any] = {"connected": board.count, "connect_s": connect_s}
+    result: dict[str, Any] = {"connected": board.count, "connect_s": connect_s, "lost_reasons": board.reasons}
     if board.count == count:
         time.sleep(0.5)
         started = time.monotonic()
@@ -265,6 +269,7 @@ def websync_idle(url: str, count: int) -> dict[str, Any]:
         "stop_s": stop_s,
         "wall": board.error,
         "lost": board.lost,
+        "lost_reasons": board.reasons,
         "threads_after_stop": threading.active_count(),
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import math
 import os
 import select
@@ -11,6 +12,7 @@ import ssl
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import certifi
 
@@ -105,33 +107,82 @@ def open_socket(
         proxy = None
         sock, where = _given_socket(sock, unix_socket, timeout)
     else:
-        sock = _connect_tcp(uri, proxy, timeout)
+        sock = _connect_tcp(uri, proxy, deadline)
     try:
         if sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if proxy is not None or uri.secure:
+            sock.settimeout(timeout)  # the tunnel and TLS handshakes block, each up to the deadline
         if proxy is not None:
             sock = _tunnel(sock, proxy, proxy_ssl, uri, deadline)
         if uri.secure:
             context = ssl_context or default_ssl_context(alpn)
             sock = _start_tls(sock, context, server_hostname or uri.host, deadline, where)
-        sock.setblocking(False)
+        if sock.gettimeout() != 0.0:
+            sock.setblocking(False)
         return sock
     except BaseException:
         sock.close()
         raise
 
 
-def _connect_tcp(uri: WebSocketURI, proxy: Proxy | None, timeout: float | None) -> socket.socket:
-    """A TCP connection to ``uri``'s host and port, or to ``proxy``."""
+def _connect_tcp(uri: WebSocketURI, proxy: Proxy | None, deadline: float | None) -> socket.socket:
+    """A non-blocking TCP connection to ``uri``'s host and port, or to ``proxy``, by ``deadline``.
+
+    It lets go of the GIL only where it waits (among many busy threads, each time costs the
+    connecting thread a turn behind them all): an IP address needs no name lookup, the socket is
+    non-blocking from its creation, and the connect waits in one ``poll``. The addresses of a
+    name are tried in turn, as ``socket.create_connection`` does.
+    """
     host, port, where = (uri.host, uri.port, f"{uri.host}:{uri.port}")
     if proxy is not None:
         host, port, where = proxy.host, proxy.port, f"proxy {proxy}"
     try:
-        return socket.create_connection((host, port), timeout=timeout)
-    except TimeoutError:
-        raise OpenTimeout(f"timed out connecting to {where}") from None
+        addresses = _addresses(host, port)
     except OSError as exc:
         raise TransportError(exc.errno, f"cannot connect to {where}: {exc.strerror or exc}") from exc
+    error = OSError(errno.EADDRNOTAVAIL, "no address")
+    for family, address in addresses:
+        try:
+            return _connect_to(family, address, deadline)
+        except TimeoutError:
+            raise OpenTimeout(f"timed out connecting to {where}") from None
+        except OSError as exc:
+            error = exc
+    raise TransportError(error.errno, f"cannot connect to {where}: {error.strerror or error}") from error
+
+
+def _addresses(host: str, port: int) -> list[tuple[int, tuple[Any, ...]]]:
+    """Where to connect for ``host``: the address itself when it is one, else the resolver's answers."""
+    try:
+        version = ipaddress.ip_address(host).version
+    except ValueError:  # a name (or a scoped IPv6 address, which the resolver maps to its interface)
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return [(family, address) for family, _, _, _, address in answers]
+    return [(socket.AF_INET if version == 4 else socket.AF_INET6, (host, port))]
+
+
+def _connect_to(family: int, address: tuple[Any, ...], deadline: float | None) -> socket.socket:
+    """A non-blocking TCP socket connected to ``address``; TimeoutError past ``deadline``."""
+    sock = socket.socket(family, socket.SOCK_STREAM | _NONBLOCKING)
+    try:
+        if not _NONBLOCKING:
+            sock.setblocking(False)
+        code = sock.connect_ex(address)
+        if code in (errno.EINPROGRESS, errno.EWOULDBLOCK):
+            if not wait_writable(sock, None if deadline is None else deadline - time.monotonic()):
+                raise TimeoutError(errno.ETIMEDOUT, "connect timed out")
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise OSError(code, os.strerror(code))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+_NONBLOCKING: int = getattr(socket, "SOCK_NONBLOCK", 0)
+"""The socket type flag that makes a socket non-blocking as it is created (Linux); 0 elsewhere."""
 
 
 def _given_socket(
