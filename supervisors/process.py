@@ -68,7 +68,7 @@ class _Starting:
     ``Thread.start()`` waits on that Event for the new thread's first turn of the GIL, which
     comes behind every busy thread: a thousand workers make each start wait a round of them
     all. This stand-in is unset (so ``start()`` starts the thread), its ``wait()`` returns at
-    once, and the thread replaces it with a set Event before anything else (``_run_as``).
+    once, and the thread replaces it with a set Event before anything else (``_share_thread_state``).
     """
 
     __slots__ = ()

@@ -640,6 +640,9 @@ class Worker(Process):
 def start(handler: Handler, *, name: str | None = None, debug: Iterable[str] = (), **options: Any) -> Worker:
     """Start a worker thread for ``handler`` and return it at once; it connects in the background.
 
+    A worker that cannot make its wake-up descriptor (no file descriptor left) exits at once with
+    that ``OSError`` (errno EMFILE) as its reason, logged as a crash.
+
     ``options``: those of :class:`~websync.net.options.ConnectOptions` and
     :class:`~websync.net.options.KeepaliveOptions`, ``max_queue``, ``overflow`` and
     ``record_frames`` (see :class:`~websync.worker.options.WorkerOptions`).
