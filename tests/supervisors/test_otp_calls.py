@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -173,6 +174,45 @@ def test_a_call_from_a_thread_comes_after_the_exits_before_it(kit) -> None:
         child.exit("normal")
         assert child.join(5)
         assert sup.count_children()["active"] == 0
+
+
+def test_calls_from_threads_race_restarts_and_the_tree_stays_whole(kit) -> None:
+    """Threads start children (some calls run in the caller's thread, some through the mailbox when
+    the supervisor is busy) while earlier children crash and are restarted: no call fails or hangs,
+    and every child ends up known once, running, and counted. Five rounds."""
+    for _ in range(5):
+        _race_starts_and_crashes(kit)
+
+
+def _race_starts_and_crashes(kit) -> None:
+    sup = kit.start(DynamicSupervisor(max_restarts=1000, max_seconds=60))
+    errors: list[BaseException] = []
+
+    def add_and_crash(base: int) -> None:
+        try:
+            for index in range(base, base + 10):
+                sup.start_child(kit.spec(index))
+                kit.workers[-1].exit(RuntimeError("crash"))  # the newest worker, whichever thread started it
+                sup.count_children()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add_and_crash, args=(base,)) for base in range(0, 40, 10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert errors == []
+    deadline = time.monotonic() + 5
+    while True:  # the crashed children's restarts settle
+        rows = sup.which_children()
+        if all(process is not None and process.is_alive() for _, process, _ in rows):
+            break
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.01)
+    assert len(rows) == 40 == sup.count_children()["active"]
+    assert len({process for _, process, _ in rows}) == 40
+    sup.stop()
 
 
 def test_concurrent_calls_are_serialised(kit) -> None:
