@@ -95,7 +95,7 @@ class Board:
             self.last = time.monotonic()
             self._check()
 
-    def failed(self, reason: Exception) -> None:
+    def failed(self, reason: object) -> None:
         """A worker lost its connection, or never got one (at a wall: no file descriptor left)."""
         with self._lock:
             self.lost += 1
@@ -125,8 +125,11 @@ def websync_fleet(url: str, count: int, *, eager: bool, restarts: Board | None =
             self.board = board
             self.count = 0
             self.crashed = False
+            self.reported = False
+            """Whether the board heard of this worker (connected, or a connection lost or refused)."""
 
         def handle_connect(self, response: websync.Response) -> websync.Binary | None:
+            self.reported = True
             if self.crashed and restarts is not None:
                 restarts.connected()
             else:
@@ -144,8 +147,13 @@ def websync_fleet(url: str, count: int, *, eager: bool, restarts: Board | None =
             return message
 
         def handle_disconnect(self, reason: Exception, attempt: int) -> websync.Stop:
+            self.reported = True
             self.board.failed(reason)
             return websync.Stop("lost")
+
+        def terminate(self, reason: object) -> None:
+            if not self.reported:  # it ended before any connection attempt: at the wall, no descriptor for its waker
+                self.board.failed(reason)
 
     board = Board(count)
     supervisor = DynamicSupervisor(max_restarts=10 * RESTARTED, max_seconds=60).start()
