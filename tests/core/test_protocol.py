@@ -242,24 +242,6 @@ def test_client_default_mask_keys_are_fresh() -> None:
     assert other not in keys
 
 
-def test_mask_keys_come_from_a_refilled_random_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    from websync.core import protocol as protocol_module
-
-    calls: list[int] = []
-
-    def urandom(size: int) -> bytes:
-        calls.append(size)
-        return bytes([len(calls)]) * size
-
-    monkeypatch.setattr("websync.core.protocol.os.urandom", urandom)
-    next_key = protocol_module.random_mask_keys()
-    per_pool = protocol_module.MASK_KEY_POOL_SIZE // 4
-    drawn = [next_key() for _ in range(per_pool + 1)]
-    assert all(len(key) == 4 for key in drawn)
-    assert len(calls) == 2  # one system call per pool, a new pool once the first is used up
-    assert drawn[per_pool - 1] == b"\x01" * 4 and drawn[per_pool] == b"\x02" * 4
-
-
 def test_server_never_masks() -> None:
     data = server().send(Text("x" * 300))
     assert data[1] & 0x80 == 0

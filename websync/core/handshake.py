@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..extensions.base import ClientExtensionFactory, Extension
 from .body import MAX_BODY_BYTES, BodyReader
+from .entropy import random_bytes
 from .errors import InvalidHandshake, InvalidHeader, InvalidStatus, NegotiationError
 from .headers import Headers, HeadersLike, format_extension_list, parse_extension_list, parse_token_list
 from .uri import WebSocketURI
@@ -161,7 +161,7 @@ class ClientHandshake:
         key: str | None = None,
     ) -> None:
         self.uri = uri
-        self.key = key or base64.b64encode(os.urandom(16)).decode()
+        self.key = key or base64.b64encode(random_bytes(16)).decode()
         self.subprotocols = list(subprotocols)
         self.extension_factories = list(extensions)
         self.request_headers = self._build_headers(headers, origin)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import codecs
 import enum
-import os
-import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 from ..extensions.base import Extension
+from .entropy import mask_key as random_mask_key
 from .errors import ConnectionClosed, PayloadTooBig, ProtocolError, closed_error
 from .frames import (
     Binary,
@@ -59,29 +58,6 @@ class State(enum.IntEnum):
 
 
 _CLOSED = State.CLOSED  # for the hot paths: an Enum member lookup costs ~0.1 µs
-
-MASK_KEY_POOL_SIZE = 4096
-"""Bytes of ``os.urandom`` drawn at a time for client mask keys: one system call per 1024 keys."""
-_MASK_KEY = struct.Struct("4s")
-
-
-def random_mask_keys() -> Callable[[], bytes]:
-    """A source of fresh random 4-byte mask keys, drawn from a pool of ``os.urandom`` bytes.
-
-    Safe to call from several threads: taking a key is one step of a C iterator, and two threads
-    refilling at once at worst draw one pool too many (no key is handed out twice).
-    """
-    keys: Iterator[tuple[bytes]] = iter(())
-
-    def next_key() -> bytes:
-        nonlocal keys
-        try:
-            return next(keys)[0]
-        except StopIteration:
-            keys = _MASK_KEY.iter_unpack(os.urandom(MASK_KEY_POOL_SIZE))
-            return next(keys)[0]
-
-    return next_key
 
 
 def _no_mask_key() -> None:
@@ -146,9 +122,7 @@ class Protocol:
         self.max_size = max_size
         self.extensions = tuple(extensions)
         self._masked_out = role is Role.CLIENT
-        self._next_key: Callable[[], bytes | None] = (
-            (mask_key or random_mask_keys()) if self._masked_out else _no_mask_key
-        )
+        self._next_key: Callable[[], bytes | None] = (mask_key or random_mask_key) if self._masked_out else _no_mask_key
         """The mask key of the next frame sent: a fresh random one for a client, None for a server."""
         self._rsv1_allowed = any(ext.rsv1 for ext in self.extensions)
         self.state = State.OPEN

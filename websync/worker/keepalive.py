@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from ..core.entropy import random_bytes
 from ..net.options import KeepaliveOptions
 
 __all__ = ["Keepalive"]
@@ -46,7 +45,7 @@ class Keepalive:
             return None
         self.next_ping = now + self.options.ping_interval  # type: ignore[operator]
         if self.pong_deadline is None:
-            self._payload = os.urandom(4)
+            self._payload = random_bytes(4)
         self._update()
         return self._payload
 
