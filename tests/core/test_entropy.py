@@ -36,6 +36,11 @@ def test_random_bytes_never_repeat_a_key() -> None:
     assert len(set(taken)) == len(taken)
 
 
+@pytest.mark.parametrize("count", [0, 1, 3, 4, 5, 16, 17])
+def test_random_bytes_of_any_length(count: int) -> None:
+    assert len(RandomPool().random_bytes(count)) == count
+
+
 def test_connections_and_handshakes_share_the_process_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
     real = os.urandom

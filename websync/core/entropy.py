@@ -36,8 +36,9 @@ class RandomPool:
             return next(self._keys)[0]
 
     def random_bytes(self, count: int) -> bytes:
-        """``count`` random bytes (a multiple of 4), never handed out before."""
-        return b"".join([self.mask_key() for _ in range(count // _KEY.size)])
+        """``count`` random bytes, never handed out before."""
+        keys = -(-count // _KEY.size)
+        return b"".join([self.mask_key() for _ in range(keys)])[:count]
 
     def forget(self) -> None:
         """Drop the pool's remaining bytes (in a forked child: they are its parent's too)."""

@@ -79,9 +79,14 @@ class Connection:
         self._io = serialized(self.sock)
         """Where reads and writes go: the socket, or for TLS its calls one at a time (``SerializedTLS``)."""
         self._dontwait = 0 if self._tls else _MSG_DONTWAIT
-        """The flag that makes one call non-blocking; when there is one, the socket itself blocks,
-        so that a reader waiting for data is one ``recv`` system call (no ``poll`` before it)."""
-        self.sock.setblocking(not self._tls and bool(_MSG_DONTWAIT))
+        """The flag that makes one call non-blocking; when there is one, the socket blocks from
+        the first blocking read on, which is then one ``recv`` system call (no ``poll`` before it)."""
+        timeout = self.sock.gettimeout()
+        if (timeout is None and not self._dontwait) or timeout:  # would block, or poll before every call
+            self.sock.setblocking(False)
+        self._nonblocking = self.sock.gettimeout() == 0.0
+        """Until the first blocking read: a worker never reads blocking, and leaving the socket as
+        it came saves an ``ioctl``, which lets go of the GIL (docs/load.md)."""
         self._wait_readable = readable_waiter(self._io)
         self.eof = False
         """Whether the transport ended and every frame read from it was returned by :meth:`receive`:
@@ -433,8 +438,12 @@ class Connection:
             size = len(data)
             self.early_data = b""
         else:
-            if block and not self._dontwait:  # TLS, or no MSG_DONTWAIT: the socket is non-blocking
-                self.wait_readable(None)
+            if block and self._nonblocking:
+                if self._dontwait:  # the first blocking read: from now on the socket blocks
+                    self.sock.setblocking(True)
+                    self._nonblocking = False
+                else:  # TLS, or no MSG_DONTWAIT: the socket stays non-blocking
+                    self.wait_readable(None)
             buffer = self._read_buffer
             try:
                 # Blocking, with no flags: recv_into parses each argument it is given (~0.1 µs).

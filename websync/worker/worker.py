@@ -343,7 +343,7 @@ class Worker(Process):
         self._keepalive.restart(time.monotonic())
         self._bytes_in_seen = connection.stats.bytes_in
         poller = Poller([connection.sock, self._waker.reader])
-        woken = True
+        woken = False  # no wait yet: a wake-up sent before this shows as ``pending``
         while True:
             self._drain_mailbox(connection, woken=woken)
             if connection.eof or connection.protocol.closing:
