@@ -1,6 +1,7 @@
-"""Random bytes for client mask keys and handshake keys, drawn from ``os.urandom`` in pools that the
-whole process shares: one system call per thousand keys rather than one per connection (each lets
-go of the GIL, which a thread starting workers among a thousand busy ones gets back last)."""
+"""Random bytes for client mask keys, handshake keys and ping payloads, drawn from ``os.urandom``
+in pools that the whole process shares: one system call per thousand keys rather than a few per
+connection (each lets go of the GIL, which a thread starting workers among a thousand busy ones
+gets back last)."""
 
 from __future__ import annotations
 
@@ -51,4 +52,4 @@ os.register_at_fork(after_in_child=_POOL.forget)
 mask_key = _POOL.mask_key
 """A client frame's mask key from the process's pool (RFC 6455 section 5.3)."""
 random_bytes = _POOL.random_bytes
-"""Random bytes from the process's pool, for a handshake's ``Sec-WebSocket-Key``."""
+"""Random bytes from the process's pool: a handshake's ``Sec-WebSocket-Key``, a ping's payload."""
