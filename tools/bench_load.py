@@ -505,6 +505,7 @@ def table(report: dict[str, Any]) -> str:
         if {"websync", "websockets"} <= set(medians):
             ratio = medians["websync"]["rate"] / medians["websockets"]["rate"]
             lines += ["", f"websync / websockets round trips: {ratio:.2f}x (goal ≥ {GOALS['rate_vs_websockets']:.1f}x)"]
+            lines.append(_repetition_ratios(report["pingpong"]["samples"]))
         parts = report["pingpong"].get("websync_parts")
         if parts:
             lines.append(
@@ -533,6 +534,18 @@ def table(report: dict[str, Any]) -> str:
             + (f"; wall: {idle['wall']}" if idle["wall"] else ""),
         ]
     return "\n".join(lines)
+
+
+def _repetition_ratios(samples: dict[str, list[dict[str, Any]]]) -> str:
+    """websync ÷ websockets in each repetition, with websync's switches per round trip: a run in
+    the GIL convoy (docs/load.md, third round) shows as 2-4 switches."""
+    theirs = {r["repetition"]: r for r in samples["websockets"]}
+    cells = [
+        f"{r['rate'] / theirs[r['repetition']]['rate']:.2f}x ({r['switches']:.1f})"
+        for r in samples["websync"]
+        if r["repetition"] in theirs
+    ]
+    return "per repetition, websync / websockets (websync's switches per round trip): " + ", ".join(cells)
 
 
 def _storm_lines(storm: list[dict[str, Any]], n: int) -> list[str]:
