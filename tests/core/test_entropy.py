@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import sys
+import threading
 
 import pytest
 
@@ -75,3 +78,35 @@ def test_a_forked_child_never_repeats_its_parents_keys() -> None:
     parent = b"".join(entropy.mask_key() for _ in range(8))
     assert len(child) == 32
     assert child != parent  # without a pool of its own, the child would take the parent's next keys
+
+
+def test_threads_refilling_at_once_never_share_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    counter = itertools.count()
+    lock = threading.Lock()
+
+    def urandom(size: int) -> bytes:  # every key of every pool unique: a repeat is a key handed out twice
+        with lock:
+            return b"".join(next(counter).to_bytes(4, "big") for _ in range(size // 4))
+
+    monkeypatch.setattr("websync.core.entropy.os.urandom", urandom)
+    pool = RandomPool(size=16)  # four keys a pool: the threads refill all the time
+    taken: list[list[bytes]] = [[] for _ in range(8)]
+    start = threading.Barrier(len(taken))
+
+    def take(keys: list[bytes]) -> None:
+        start.wait()
+        keys.extend(pool.mask_key() for _ in range(20_000))
+
+    threads = [threading.Thread(target=take, args=(keys,)) for keys in taken]
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the GIL around between any two steps
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch_interval)
+    every = [key for keys in taken for key in keys]
+    assert len(every) == 160_000
+    assert len(set(every)) == len(every)
