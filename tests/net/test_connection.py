@@ -107,3 +107,22 @@ def test_a_blocking_clients_reads_block_on_the_socket(echo_server: ServerProcess
         ws.send(b"x")
         assert ws.recv(timeout=None) == b"x"
         assert ws._connection.sock.gettimeout() is None
+
+
+@pytest.mark.parametrize("attempt", range(20))
+def test_the_first_blocking_read_races_a_sender(echo_server: ServerProcess, attempt: int) -> None:
+    """A caller's first recv() switches the socket to blocking while another thread writes to it:
+    no write blocks or fails, every echo arrives in order."""
+    count = 200
+    with websync.connect(echo_server.url, compression=None) as ws:
+
+        def send_all() -> None:
+            for i in range(count):
+                ws.send(f"{i}")
+
+        sender = threading.Thread(target=send_all)
+        sender.start()
+        received = [ws.recv(timeout=None) for _ in range(count)]
+        sender.join(10)
+        assert not sender.is_alive()
+        assert received == [f"{i}" for i in range(count)]
