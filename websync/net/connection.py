@@ -84,7 +84,8 @@ class Connection:
         timeout = self.sock.gettimeout()
         if (timeout is None and not self._dontwait) or timeout:  # would block, or poll before every call
             self.sock.setblocking(False)
-        self._nonblocking = self.sock.gettimeout() == 0.0
+            timeout = 0.0
+        self._nonblocking = timeout == 0.0
         """Until the first blocking read: a worker never reads blocking, and leaving the socket as
         it came saves an ``ioctl``, which lets go of the GIL (docs/load.md)."""
         self._wait_readable = readable_waiter(self._io)
