@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -99,3 +100,41 @@ def test_a_wake_up_before_the_waker_opens_is_kept_for_it() -> None:
     waker.close()  # closed twice: nothing to do
     unopened = Waker()
     unopened.close()  # never opened: nothing to close
+
+
+def test_a_wake_up_in_flight_never_writes_into_a_descriptor_that_reuses_its_number(monkeypatch) -> None:
+    """``os.write`` lets go of the GIL after it took the waker's number: a close in that gap
+    (the worker exits while another thread sends to it) must not free the number for the next
+    socket opened, which the late write would then corrupt."""
+    waker = Waker()
+    waker.open()
+    entered, proceed = threading.Event(), threading.Event()
+    real_write = os.write
+
+    def write_after_a_pause(fd: int, data: bytes) -> int:  # the GIL let go, the number taken
+        if threading.current_thread() is waking:
+            entered.set()
+            proceed.wait(5)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write_after_a_pause)
+    waking = threading.Thread(target=waker.wake)
+    waking.start()
+    assert entered.wait(5)
+    closing = threading.Thread(target=waker.close)
+    closing.start()
+    closing.join(0.2)  # the worker's exit, while the wake-up is in flight
+    ours, theirs = socket.socketpair()  # the lowest free numbers: the waker's, had it been freed
+    try:
+        proceed.set()
+        waking.join(5)
+        closing.join(5)
+        assert not closing.is_alive()
+        assert waker.reader.fileno() == -1
+        for end in (ours, theirs):
+            end.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                end.recv(16)
+    finally:
+        ours.close()
+        theirs.close()

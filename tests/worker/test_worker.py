@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import queue
+import signal
 import threading
 import time
 from typing import Any
@@ -101,6 +103,39 @@ def blocking_info_handler(url: str) -> tuple[Recorder, threading.Event]:
         return websync.Text(message)
 
     return Recorder(url, hooks={"handle_info": on_info}), release
+
+
+# Python 3.12+ warns about fork() in a process with threads, which is what this test does on purpose.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_child_forked_during_a_wake_up_from_another_thread_can_still_send(server, spawn, monkeypatch):
+    """The waker's lock, held at the fork by a thread that does not exist in the child, is a new
+    one there: a send in the child would otherwise wait for it forever."""
+    rec = Recorder(unique_url(server))
+    worker = spawn(rec)
+    rec.wait_count("handle_connect")
+    entered, proceed = threading.Event(), threading.Event()
+    real_write = os.write
+
+    def write_after_a_pause(fd: int, data: bytes) -> int:
+        if threading.current_thread() is sender:
+            entered.set()
+            proceed.wait(5)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write_after_a_pause)
+    sender = threading.Thread(target=worker.send_info, args=("in flight",))
+    sender.start()
+    assert entered.wait(5)
+    worker._waker.drain()  # what the worker's thread does at its next turn: the next send writes again
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(5)  # a send waiting for the lock forever ends the child with SIGALRM
+        worker.send("after the fork")
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    proceed.set()
+    sender.join(5)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_frames_sent_before_stop_are_delivered_before_the_close(server, spawn):

@@ -10,7 +10,9 @@ import select
 import socket
 import ssl
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -349,14 +351,21 @@ class Waker:
     :meth:`open` in the thread that waits: creating a descriptor lets go of the GIL, and a
     thread that starts workers among a thousand busy ones gets it back only behind them all.
     A wake-up before :meth:`open` is kept for it.
+
+    :meth:`wake` and :meth:`close` share a lock: ``os.write`` lets go of the GIL after it took
+    the descriptor's number, and a close in that gap would free the number for the next socket
+    or file opened, which the late write would then hit. A forked child gets new locks: one held
+    at the fork by another thread would never be released there.
     """
 
-    __slots__ = ("reader", "_write_fd", "_token", "pending")
+    __slots__ = ("reader", "_write_fd", "_token", "_lock", "pending", "__weakref__")
 
     def __init__(self) -> None:
         self.reader = Descriptor(-1)
         self._write_fd = -1
         self._token = _EVENTFD_ONE if _EVENTFD else b"\0"
+        self._lock = threading.Lock()
+        _WAKERS.add(self)
         self.pending = False
         """True from a wake-up until the woken thread's :meth:`drain`: meanwhile, more wake-ups
         need no byte of their own."""
@@ -380,10 +389,13 @@ class Waker:
         if self.pending:
             return  # the woken thread has yet to drain, and looks at what it is woken for after that
         self.pending = True
-        try:
-            os.write(self._write_fd, self._token)
-        except OSError:
-            pass  # full (a wake-up is pending anyway), not open yet (open() writes it), or closed
+        with self._lock:
+            if self._write_fd < 0:
+                return  # not open yet (open() writes it), or closed
+            try:
+                os.write(self._write_fd, self._token)
+            except BlockingIOError:
+                pass  # full: a wake-up is pending anyway
 
     def drain(self) -> None:
         """Empty :attr:`reader`; the woken thread calls this before it looks at what it was woken
@@ -396,15 +408,26 @@ class Waker:
 
     def close(self) -> None:
         """Close the descriptors; later wake-ups write nothing (-1 is no descriptor)."""
-        read_fd, write_fd = self.reader.fd, self._write_fd
-        if read_fd < 0:
-            return  # closed already
-        self.reader.fd = self._write_fd = -1
-        self.pending = True
+        with self._lock:  # after a write in progress: its descriptor is still this waker's
+            read_fd, write_fd = self.reader.fd, self._write_fd
+            if read_fd < 0:
+                return  # closed already
+            self.reader.fd = self._write_fd = -1
+            self.pending = True
         os.close(read_fd)
         if write_fd != read_fd:
             os.close(write_fd)
 
+
+_WAKERS: weakref.WeakSet[Waker] = weakref.WeakSet()
+
+
+def _unlock_wakers_in_child() -> None:
+    for waker in list(_WAKERS):
+        waker._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_unlock_wakers_in_child)
 
 _EVENTFD = hasattr(os, "eventfd")
 _EVENTFD_ONE = (1).to_bytes(8, sys.byteorder)
