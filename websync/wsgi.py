@@ -52,6 +52,7 @@ from supervisors import ChildSpec, DynamicSupervisor, MaxChildrenError
 from .core.handshake import Response
 from .core.headers import Headers
 from .core.server_handshake import InvalidRequest, Request, error_response
+from .net.transport import shut_down
 from .server.connection_worker import ConnectionSettings, ConnectionWorker, HandlerAdapter
 from .server.drain import drain_workers
 from .server.handler import ServerHandler
@@ -250,7 +251,7 @@ def accept(
             _bridged.remove(worker)
         if worker.answer is not None:
             return UpgradeResponse.from_response(worker.answer)
-        _shut_down(sock)
+        shut_down(sock)
         return SWITCHED
     finally:
         sock.settimeout(timeout)
@@ -360,11 +361,3 @@ def request_from_environ(environ: dict[str, Any]) -> Request:
         query = environ.get("QUERY_STRING")
         path = quote(target) + (f"?{query}" if query else "")
     return Request(environ["REQUEST_METHOD"], path, headers)
-
-
-def _shut_down(sock: socket.socket) -> None:
-    """End the connection under the WSGI server, so that nothing it writes now reaches the client."""
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass

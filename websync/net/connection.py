@@ -19,7 +19,7 @@ from .deadline import Deadline
 from .statistics import Statistics
 from .tls import SerializedTLS, serialized
 from .tracing import IN_KINDS, OUT_KINDS, Tracer, frame_detail
-from .transport import WOULD_BLOCK, describe_socket_error, readable_waiter, wait_writable
+from .transport import WOULD_BLOCK, describe_socket_error, readable_waiter, shut_down, wait_writable
 
 __all__ = ["Connection"]
 
@@ -31,6 +31,8 @@ _NO_BUFFER = memoryview(bytearray())
 :meth:`Connection.receive` tells from EOF by its length (no test on the hot path)."""
 MAX_READ_SIZE = 1024 * 1024
 """The read buffer doubles up to this size while reads fill it (large messages, streams)."""
+CLOSE_WAIT = 1.0
+"""How long closing the socket waits for a reader or a writer to leave it after the shutdown."""
 _MSG_DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
 
 
@@ -241,10 +243,7 @@ class Connection:
         """Under the write lock: the peer took too long to read, with the stream mid-frame: the
         connection is lost. Shuts the socket down, which wakes the worker to report the end."""
         self.lose(TimeoutError(f"write timed out after {self.write_timeout:g} s"))
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        shut_down(self.sock)
         return self.closed_exception()
 
     @property
@@ -493,19 +492,21 @@ class Connection:
     def close_transport(self) -> None:
         """Close the socket (TLS: without waiting for the peer's close_notify).
 
-        The shutdown first wakes a thread blocked reading the socket; the close waits (briefly)
-        for it to leave.
+        The shutdown first wakes the threads blocked reading or writing the socket; the close
+        waits (briefly) for them to leave. A call in progress took the descriptor's number before
+        it let go of the GIL: a close under it would free the number for the next socket or file
+        opened, which the call would then read or write.
         """
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        acquired = self.read_lock.acquire(timeout=1.0)
+        shut_down(self.sock)
+        writing = self._write_lock.acquire(timeout=CLOSE_WAIT)  # a writer may wait for the read lock
+        reading = self.read_lock.acquire(timeout=CLOSE_WAIT)
         try:
             self.sock.close()
         finally:
-            if acquired:
+            if reading:
                 self.read_lock.release()
+            if writing:
+                self._write_lock.release()
         with self._state_lock:
             self.protocol.receive_eof()
 

@@ -31,6 +31,7 @@ __all__ = [
     "wait_readable",
     "readable_waiter",
     "wait_writable",
+    "shut_down",
     "readable",
     "readable_or_writable",
     "Poller",
@@ -434,6 +435,16 @@ _EVENTFD_ONE = (1).to_bytes(8, sys.byteorder)
 """What an eventfd write adds to its counter: a native 64-bit integer."""
 
 
+def shut_down(sock: socket.socket) -> None:
+    """End ``sock``'s connection both ways, which wakes the threads that wait on it; errors (not
+    connected, closed) are ignored. A TLS socket keeps its TLS layer: ``SSLSocket.shutdown``
+    would drop it, and the records still buffered would then be read as plain bytes."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 def wait_writable(sock: socket.socket, timeout: float | None) -> bool:
     """Wait until ``sock`` has room to write (or an error); False on timeout."""
     return bool(_poll([(sock, _WRITABLE)], timeout))
@@ -450,8 +461,11 @@ def _poll(events: Sequence[tuple[Waitable, int]], timeout: float | None) -> list
     which a server with a few hundred connections reaches.
     """
     poller = select.poll()
-    for sock, mask in events:
-        poller.register(sock, mask)
+    try:
+        for sock, mask in events:
+            poller.register(sock, mask)
+    except ValueError:  # closed by another thread: ready, and its next call fails (EBADF)
+        return [sock for sock, _ in events if sock.fileno() < 0]
     ready = {fd for fd, _ in poller.poll(_milliseconds(timeout))}
     return [sock for sock, _ in events if sock.fileno() in ready]
 

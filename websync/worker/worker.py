@@ -20,7 +20,7 @@ from ..net.deadline import Deadline
 from ..net.options import ConnectOptions
 from ..net.statistics import Statistics
 from ..net.tracing import Tracer
-from ..net.transport import Poller, Waitable, Waker, readable, readable_or_writable
+from ..net.transport import Poller, Waitable, Waker, readable, readable_or_writable, shut_down
 from .handler import Attempts, Handler, Reconnect, Reply, Stop
 from .keepalive import Keepalive
 from .opening import open_connection
@@ -164,13 +164,10 @@ class Worker(Process):
         connection = self.connection
         if connection is None:
             return
-        try:
-            if forked:
-                connection.sock.close()
-            else:
-                connection.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        if forked:
+            connection.sock.close()
+        else:
+            shut_down(connection.sock)
 
     def _close_timeout(self) -> float | None:
         """How long the close handshake (and then the wait for the peer's TCP close) may take."""
