@@ -231,20 +231,20 @@ def accept(
             _bridged.add(worker)
             return worker.start()
 
-        if supervisor is None:
-            worker = start()
-        else:
-            close_timeout = server_options.close_timeout
-            spec = ChildSpec(
-                "websocket", start, restart="temporary", shutdown=None if close_timeout is None else close_timeout + 1
-            )
-            try:
-                child = supervisor.start_child(spec)
-            except MaxChildrenError:
-                own.close()
-                return UpgradeResponse.from_response(error_response(503, b"too many connections", {"Retry-After": "1"}))
-            assert isinstance(child, BridgeWorker)
-            worker = child
+        close_timeout = server_options.close_timeout
+        spec = ChildSpec(
+            "websocket", start, restart="temporary", shutdown=None if close_timeout is None else close_timeout + 1
+        )
+        try:
+            child = start() if supervisor is None else supervisor.start_child(spec)
+        except MaxChildrenError:
+            own.close()
+            return UpgradeResponse.from_response(error_response(503, b"too many connections", {"Retry-After": "1"}))
+        except BaseException:
+            own.close()  # no worker took it: no thread could start, or the supervisor stopped
+            raise
+        assert isinstance(child, BridgeWorker)
+        worker = child
         try:
             worker.join()
         finally:

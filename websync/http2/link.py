@@ -9,6 +9,7 @@ other threads reach it through commands.
 
 from __future__ import annotations
 
+import errno
 import logging
 import selectors
 import socket
@@ -93,7 +94,13 @@ class Link:
         self._thread = threading.Thread(target=self._run, name=f"websync-h2 {tracer.name}", daemon=True)
 
     def start(self) -> Link:
-        self._thread.start()
+        """Start the link's thread; TransportError (EAGAIN) when none can start, the socket closed."""
+        try:
+            self._thread.start()
+        except RuntimeError as exc:  # at the thread limit
+            self._selector.close()
+            self.sock.close()
+            raise TransportError(errno.EAGAIN, f"no thread for the HTTP/2 connection: {exc}") from exc
         return self
 
     @property

@@ -10,6 +10,7 @@ and calls it, for HTTP/1.1 and HTTP/2 alike.
 from __future__ import annotations
 
 import base64
+import errno
 import ipaddress
 import select
 import socket
@@ -21,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..core.errors import OpenTimeout, ProxyError
+from ..core.errors import OpenTimeout, ProxyError, TransportError
 from ..core.handshake import Response, cut_head, format_head, parse_status
 from ..core.headers import Headers
 from ..core.uri import WebSocketURI
@@ -327,9 +328,14 @@ def relay(outer: ssl.SSLSocket) -> socket.socket:
     proxy closing ``outer``) ends the thread and closes ``outer``.
     """
     inner, ours = socket.socketpair()
-    threading.Thread(
-        target=_relay, args=(outer, ours), name=f"websync-proxy-relay-{outer.fileno()}", daemon=True
-    ).start()
+    try:
+        threading.Thread(
+            target=_relay, args=(outer, ours), name=f"websync-proxy-relay-{outer.fileno()}", daemon=True
+        ).start()
+    except RuntimeError as exc:  # at the thread limit; the caller closes ``outer``
+        inner.close()
+        ours.close()
+        raise TransportError(errno.EAGAIN, f"no thread for the relay through the proxy: {exc}") from exc
     return inner
 
 

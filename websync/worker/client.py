@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import queue
 import threading
@@ -11,7 +12,9 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Self
 
-from ..core.errors import ConnectionClosed, ConnectionClosedOK
+from supervisors import StartError
+
+from ..core.errors import ConnectionClosed, ConnectionClosedOK, TransportError
 from ..core.frames import Binary, Close, Frame, Outgoing, Ping, Pong, Text, close_payload
 from ..core.handshake import Response
 from ..core.headers import Headers
@@ -311,10 +314,17 @@ def connect(url: str, **options: Any) -> ClientConnection:
     ``ping_interval``, ``ping_timeout``, ``proxy`` (a URL, None for none; default: the
     environment's), ``proxy_ssl``, ``record_frames`` (keep frames in the worker's flight recorder), ``max_unread``
     (messages kept unread before the socket's reads pause, default 16; None: no bound). Raises :class:`~websync.core.errors.InvalidHandshake`
-    subclasses and :class:`~websync.core.errors.TransportError` when the connection cannot open.
+    subclasses and :class:`~websync.core.errors.TransportError` when the connection cannot open
+    (errno ``EAGAIN`` when no thread can be started for its worker: the socket is closed then).
     """
     max_unread = options.pop("max_unread", DEFAULT_MAX_UNREAD)
     worker_options = WorkerOptions.from_keywords(options, allowed=frozenset({"record_frames"}))
     tracer = Tracer(f"client {without_credentials(url)}", enabled=worker_options.connect.trace)
     connection = open_connection(url, worker_options.connect, tracer)
-    return ClientConnection(connection, worker_options, max_unread)
+    try:
+        return ClientConnection(connection, worker_options, max_unread)
+    except BaseException as exc:
+        connection.close_transport()
+        if isinstance(exc, StartError):
+            raise TransportError(errno.EAGAIN, f"no thread for the connection's worker: {exc.reason}") from exc
+        raise
