@@ -288,6 +288,27 @@ def test_init_rejects_with_a_status_raised_or_returned(events: queue.SimpleQueue
     assert len(terminated) == 1  # only the connection that opened
 
 
+def test_an_init_that_raises_answers_500_even_when_handle_error_swallows_errors(
+    events: queue.SimpleQueue[tuple[str, Any]],
+) -> None:
+    """``handle_error`` answers the callbacks of an open connection: an ``init`` that failed (an
+    authentication check, say) must not open it because the handler logs errors and goes on."""
+
+    class Lenient(Echo):
+        def init(self, request: Request) -> None:
+            raise PermissionError("no credentials")
+
+        def handle_error(self, error: Exception) -> None:
+            events.put(("handle_error", error))
+
+    with websync.serve(Lenient) as server:
+        with pytest.raises(WebsocketsInvalidStatus) as caught:
+            ws_connect(url(server))
+        assert caught.value.response.status_code == 500
+    kinds = [kind for kind, _ in _drain(events)]
+    assert "terminate" not in kinds and "handle_in" not in kinds and "handle_error" not in kinds
+
+
 def test_reject_needs_an_error_status() -> None:
     with pytest.raises(ValueError):
         Reject(200)

@@ -151,3 +151,27 @@ def test_handlers_run_in_one_thread_per_connection() -> None:
             ws.recv(timeout=5)
         first, second, third = (threads.get(timeout=5) for _ in range(3))
     assert first == third != second
+
+
+def test_stop_without_a_timeout_is_bounded_by_close_timeout_when_a_callback_never_returns() -> None:
+    """stop() asks every connection to close; one stuck in handle_in never reads that request,
+    and is killed once close_timeout and a second have passed, not waited for forever."""
+    stuck, release = threading.Event(), threading.Event()
+
+    class Stuck(ServerHandler):
+        def handle_in(self, frame: Text | Binary) -> None:
+            stuck.set()
+            release.wait(30)
+
+    server = websync.serve(Stuck, close_timeout=1)
+    try:
+        with ws_connect(url(server)) as ws:
+            ws.send("hang")
+            assert stuck.wait(5)
+            started = time.monotonic()
+            server.stop()
+            assert time.monotonic() - started < 4
+            assert not server.connections
+    finally:
+        release.set()
+        server.stop(5)

@@ -1,12 +1,16 @@
-"""Server limits and policies with real clients: max_size, max_connections, handshake_timeout, origins."""
+"""Server limits and policies with real clients: max_size, max_connections, handshake_timeout, origins,
+the descriptor wall."""
 
 from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 import websocket  # websocket-client
@@ -172,3 +176,56 @@ def test_origins_are_checked() -> None:
 def test_unknown_option_is_a_type_error() -> None:
     with pytest.raises(TypeError):
         websync.serve(Echo, max_sise=10)
+
+
+# -- the descriptor wall -------------------------------------------------------------------------
+
+AT_THE_WALL = """
+import base64, gc, os, resource, socket, sys
+import websync
+
+class Echo(websync.ServerHandler):
+    def handle_in(self, frame):
+        return frame
+
+server = websync.serve(Echo, handshake_timeout=30)
+client = socket.socket()
+client.settimeout(5)
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+filler = []
+try:
+    while True:
+        filler.append(os.open("/dev/null", os.O_RDONLY))
+except OSError:
+    pass
+os.close(filler.pop())  # one descriptor free: accept() takes it, the worker's waker finds none
+gc.disable()  # the socket must be closed by the worker, not by the garbage collector
+client.connect(("127.0.0.1", server.port))
+key = base64.b64encode(os.urandom(16)).decode()
+client.sendall(f"GET / HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: {key}\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n".encode())
+try:
+    answer = client.recv(100)
+except OSError as exc:
+    answer = repr(exc).encode()
+print("ANSWER", answer)
+for fd in filler:
+    os.close(fd)
+server.stop(2)
+"""
+
+
+def test_a_connection_accepted_with_no_descriptor_left_for_its_worker_is_closed_at_once() -> None:
+    """Its worker fails to make its waker (EMFILE) before the handshake: the accepted socket is
+    closed as the worker ends (the client sees the end: EOF, or a reset for its unread request),
+    not when the garbage collector finds it (the client would wait for an answer until then)."""
+    done = subprocess.run(
+        [sys.executable, "-c", AT_THE_WALL],
+        capture_output=True,
+        text=True,
+        timeout=25,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ANSWER b''" in done.stdout or 'ANSWER b"ConnectionResetError' in done.stdout, done.stdout
+    assert "Too many open files" in done.stderr  # the worker's end is logged

@@ -156,6 +156,12 @@ class ConnectionWorker(Worker):
         handler.worker = self
         handler.remote_address = address
 
+    def run(self) -> object:
+        try:
+            return super().run()
+        finally:
+            self.sock.close()  # a worker that ended before its handshake (no descriptor for its waker) owns it still
+
     def system_get_state(self) -> object:
         """The connection's :class:`~websync.server.serving.ServerHandler` (``supervisors.sys.get_state``)."""
         return self.handler.handler
@@ -202,8 +208,8 @@ class ConnectionWorker(Worker):
         self._process_request(request, deadline)
         upgrade = self.settings.handshake.negotiate(request)
         self.handler.handler.subprotocol = upgrade.subprotocol
-        try:
-            reject = self._callback(self.handler.open, request)
+        try:  # not through handle_error: an init that failed never accepts the connection
+            reject = self.handler.open(request)
         except BaseException:
             self._respond_quietly(error_response(500, b"internal server error"), deadline)
             raise

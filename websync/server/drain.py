@@ -17,7 +17,7 @@ from types import FrameType
 
 from ..worker.worker import Worker
 
-__all__ = ["Draining", "drain_on_signals", "drain_workers"]
+__all__ = ["Draining", "close_all", "drain_on_signals", "drain_workers"]
 
 logger = logging.getLogger("websync.server")
 
@@ -49,8 +49,7 @@ def drain_workers(
     Open ones (``opened(worker)``) get :class:`Draining` and ``timeout`` seconds to end; those
     still in their opening handshake are stopped at once (the client sees the TCP connection
     close before any answer, as from a server that went away). Past the timeout, or once
-    ``hurry`` is set, the rest are asked to stop with 1001; a worker that is still alive after
-    its close_timeout on top of that is killed.
+    ``hurry`` is set, the rest are closed by :func:`close_all`.
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     message = Draining(timeout, deadline)
@@ -71,11 +70,23 @@ def drain_workers(
     stopping = [worker for worker in workers() if worker.is_alive()]
     if stopping:
         logger.info("drain: closing %d connection(s) still open with 1001", len(stopping))
-    for worker in stopping:
+    close_all(stopping, None)
+
+
+def close_all(workers: Sequence[Worker], timeout: float | None) -> None:
+    """Ask every worker to close with 1001 (going away) at once, wait up to ``timeout`` seconds in
+    all for them to end, and kill those still alive then. ``timeout`` None: the longest
+    close_timeout among them and one second to end, or no limit if one has none; a callback that
+    never returns cannot hold the stop up past it."""
+    for worker in workers:
         worker.request_stop("shutdown")
-    for worker in stopping:
-        close_timeout = worker.options.connect.close_timeout
-        if not worker.join(None if close_timeout is None else close_timeout + 1):
+    if timeout is None:
+        bounds = [worker.options.connect.close_timeout for worker in workers]
+        if None not in bounds:
+            timeout = max((bound for bound in bounds if bound is not None), default=0.0) + 1
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for worker in workers:
+        if not worker.join(None if deadline is None else max(deadline - time.monotonic(), 0)):
             worker.kill()
 
 

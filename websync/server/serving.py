@@ -54,7 +54,7 @@ from ..worker.options import Overflow, WorkerOptions
 from ..worker.worker import Worker
 from .broadcast import broadcast
 from .connection_worker import Acceptor, ConnectionSettings, ConnectionWorker, HandlerAdapter
-from .drain import Draining, drain_on_signals, drain_workers
+from .drain import Draining, close_all, drain_on_signals, drain_workers
 from .handler import ServerHandler
 from .http_response import HTTPResponse, ProcessRequest
 
@@ -224,21 +224,15 @@ class Server:
     def stop(self, timeout: float | None = None) -> None:
         """Stop accepting, close every connection with 1001 (going away) and wait for them.
 
-        Connections still open after ``timeout`` seconds (None: each waits up to close_timeout
-        for its client) are killed. Idempotent.
+        Connections still open after ``timeout`` seconds (None: close_timeout and one second for
+        them to end, even if a callback never returns) are killed. Idempotent.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         self._hurry.set()  # a drain in progress closes what is left now
         with self._stop_lock:
             if not self._stop_accepting():
                 return
-            workers = self.connections
-            for worker in workers:
-                worker.request_stop("shutdown")  # all of them close at once
-            for worker in workers:
-                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
-                if not worker.join(remaining):
-                    worker.kill()
+            close_all(self.connections, timeout)
             self.supervisor.stop("shutdown", None if deadline is None else max(deadline - time.monotonic(), 0))
             self.listener.close()
 
