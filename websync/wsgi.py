@@ -47,7 +47,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import quote
 
-from supervisors import ChildSpec, DynamicSupervisor, MaxChildrenError
+from supervisors import ChildSpec, DynamicSupervisor, MaxChildrenError, StartError
 
 from .core.handshake import Response
 from .core.headers import Headers
@@ -198,7 +198,8 @@ def accept(
     :func:`websync.serve`. Options are those of :func:`websync.serve` but ``max_connections`` and
     ``handshake_timeout`` (the WSGI server has read the request, and its threads bound the
     connections). With ``supervisor``, the connection's worker is its temporary child: its
-    ``max_children`` bounds the connections (past it, 503) and stopping it closes them with 1001.
+    ``max_children`` bounds the connections (past it, 503, as when no thread can start) and
+    stopping it closes them with 1001.
 
     Returns an :class:`UpgradeResponse`: the refusal (status 400, 403, 405, 426, the handler's
     :class:`~websync.Reject`, 500 if ``init`` raised) or, after the WebSocket, a 101 the server
@@ -229,7 +230,11 @@ def accept(
         def start() -> BridgeWorker:
             worker = BridgeWorker(own, request, address, handler_factory(), settings, server_options.worker_options())
             _bridged.add(worker)
-            return worker.start()
+            try:
+                return worker.start()
+            except BaseException:
+                _bridged.remove(worker)
+                raise
 
         close_timeout = server_options.close_timeout
         spec = ChildSpec(
@@ -237,11 +242,11 @@ def accept(
         )
         try:
             child = start() if supervisor is None else supervisor.start_child(spec)
-        except MaxChildrenError:
+        except (MaxChildrenError, StartError):  # full, or no thread could start
             own.close()
             return UpgradeResponse.from_response(error_response(503, b"too many connections", {"Retry-After": "1"}))
         except BaseException:
-            own.close()  # no worker took it: no thread could start, or the supervisor stopped
+            own.close()  # no worker took it: the supervisor stopped
             raise
         assert isinstance(child, BridgeWorker)
         worker = child

@@ -386,3 +386,37 @@ def test_request_from_environ_without_raw_uri() -> None:
     request = websync.wsgi.request_from_environ(environ)
     assert request.path == "/app/a%20b/%C3%BC?x=1"
     assert (request.headers["sec-websocket-key"], request.headers["Upgrade"]) == ("k", "websocket")
+
+
+NO_STACK_FITS = 1 << 40
+"""A thread stack of 1 TiB: more than the machine's memory, so no thread can start with it."""
+
+
+def test_no_thread_for_the_websocket_is_a_503() -> None:
+    """The bridge's worker cannot start (``threading.stack_size`` past what the machine can map,
+    set around the upgrade only): the client gets 503, as from a full supervisor, not a 500."""
+    threading.stack_size(NO_STACK_FITS)
+    try:
+        probe = threading.Thread(target=lambda: None)
+        try:
+            probe.start()
+        except RuntimeError:
+            pass
+        else:
+            probe.join()
+            pytest.skip("this machine maps a 1 TiB thread stack (memory overcommit: always)")
+    finally:
+        threading.stack_size(0)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        threading.stack_size(NO_STACK_FITS)
+        try:
+            answer = websync.wsgi.accept(environ, Echo)
+        finally:
+            threading.stack_size(0)
+        return answer(environ, start_response)
+
+    for running in _werkzeug(app):
+        with pytest.raises(WebsocketsInvalidStatus) as refused:
+            ws_connect(running.url("/"))
+        assert refused.value.response.status_code == 503
