@@ -175,3 +175,33 @@ def test_stop_without_a_timeout_is_bounded_by_close_timeout_when_a_callback_neve
     finally:
         release.set()
         server.stop(5)
+
+
+@pytest.mark.parametrize("how", ["stop", "drain"])
+def test_a_handler_may_stop_its_own_server(how: str) -> None:
+    """An admin command: stop() or drain() called from handle_in returns at once (a connection
+    cannot wait for its own end) and the server stops: every client gets 1001, new ones are refused."""
+    returned: queue.SimpleQueue[object] = queue.SimpleQueue()
+
+    class Admin(ServerHandler):
+        def handle_in(self, frame: Text | Binary) -> None:
+            try:
+                getattr(server, how)(5)
+                returned.put("returned")
+            except BaseException as exc:  # noqa: BLE001 - the test reports it
+                returned.put(exc)
+
+    server = websync.serve(Admin, close_timeout=1)
+    try:
+        with ws_connect(url(server)) as other, ws_connect(url(server)) as admin:
+            admin.send("shut down")
+            assert returned.get(timeout=5) == "returned"
+            for ws in (admin, other):
+                with pytest.raises(WebsocketsClosedOK) as closed:
+                    ws.recv(timeout=10)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        assert server.join(10)
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
+    finally:
+        server.stop(5)

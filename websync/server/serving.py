@@ -41,6 +41,7 @@ from supervisors import (
     MaxChildrenError,
     NotRunningError,
     Supervisor,
+    current_process,
 )
 
 from ..core.frames import Frame
@@ -212,8 +213,12 @@ class Server:
         Each open connection's handler gets a :class:`Draining` in ``handle_info`` first;
         connections still in their opening handshake are dropped at once. The server is stopped
         afterwards (:meth:`join` returns). Idempotent; another thread's :meth:`stop` during a
-        drain closes the rest at once.
+        drain closes the rest at once. Called from a connection's callback, it runs in a thread of
+        its own and returns at once (the connection cannot wait for its own end).
         """
+        if self._in_own_connection():
+            self._in_background(self.drain, timeout)
+            return
         with self._stop_lock:
             if not self._stop_accepting():
                 return
@@ -225,8 +230,12 @@ class Server:
         """Stop accepting, close every connection with 1001 (going away) and wait for them.
 
         Connections still open after ``timeout`` seconds (None: close_timeout and one second for
-        them to end, even if a callback never returns) are killed. Idempotent.
+        them to end, even if a callback never returns) are killed. Idempotent. Called from a
+        connection's callback, it runs in a thread of its own and returns at once.
         """
+        if self._in_own_connection():
+            self._in_background(self.stop, timeout)
+            return
         deadline = None if timeout is None else time.monotonic() + timeout
         self._hurry.set()  # a drain in progress closes what is left now
         with self._stop_lock:
@@ -235,6 +244,13 @@ class Server:
             close_all(self.connections, timeout)
             self.supervisor.stop("shutdown", None if deadline is None else max(deadline - time.monotonic(), 0))
             self.listener.close()
+
+    def _in_own_connection(self) -> bool:
+        """Whether the calling thread is one of this server's connections."""
+        return current_process() in self.connections
+
+    def _in_background(self, stop: Callable[[float | None], None], timeout: float | None) -> None:
+        threading.Thread(target=stop, args=(timeout,), name=f"websync-server-{self.port}-stop", daemon=True).start()
 
     def _stop_accepting(self) -> bool:
         """Under the stop lock: end the acceptor; False (and the listener closed) if the server is stopped."""
