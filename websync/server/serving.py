@@ -241,9 +241,9 @@ class Server:
         with self._stop_lock:
             if not self._stop_accepting():
                 return
+            self.listener.close()  # at once: new clients are refused, not reset after the closes
             close_all(self.connections, timeout)
             self.supervisor.stop("shutdown", None if deadline is None else max(deadline - time.monotonic(), 0))
-            self.listener.close()
 
     def _in_own_connection(self) -> bool:
         """Whether the calling thread is one of this server's connections."""
