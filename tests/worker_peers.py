@@ -309,3 +309,12 @@ def unique_url(server: ScriptedServer | SilentPeer) -> str:
 
 def path_of(url: str) -> str:
     return "/" + url.rsplit("/", 1)[1]
+
+
+def send_until_closed(ws: websync.ClientConnection) -> None:
+    """Send 1 MiB messages until the connection ends: a sender that blocks once the peer stops reading."""
+    try:
+        while True:
+            ws.send(b"x" * (1 << 20))
+    except websync.ConnectionClosed:
+        pass

@@ -7,6 +7,8 @@ import threading
 import time
 
 import pytest
+from peers.raw_server import OP_CLOSE, OP_TEXT
+from worker_peers import send_until_closed
 
 import websync
 from websync import Close
@@ -107,6 +109,32 @@ def test_close_bounded_by_close_timeout_when_peer_never_answers(raw_server):
     assert ws.close_code == 1006
     with pytest.raises(websync.ConnectionClosedError):
         ws.recv(timeout=1)
+
+
+def test_a_peer_close_whose_answer_waits_behind_a_blocked_send_ends_within_close_timeout(raw_server):
+    """The peer stops reading (a send() blocks: no write_timeout by default), then sends a message
+    and its close, and keeps TCP open: the reply cannot go out, and the connection ends after
+    close_timeout with the peer's code, not when the application happens to call close()."""
+
+    def script(peer):
+        peer.handshake()
+        time.sleep(0.5)  # the client's sends fill the buffers meanwhile
+        peer.send_frame(OP_TEXT, b"last words")
+        peer.send_frame(OP_CLOSE, b"\x03\xe9going away")
+        peer.wait_stop()
+
+    server = raw_server(script)
+    ws = websync.connect(server.url, close_timeout=1)
+    sending = threading.Thread(target=send_until_closed, args=(ws,))
+    sending.start()
+    started = time.monotonic()
+    assert ws.recv(timeout=5) == "last words"
+    with pytest.raises(websync.ConnectionClosed) as closed:
+        ws.recv(timeout=10)
+    assert time.monotonic() - started < 4
+    assert closed.value.code == 1001
+    sending.join(5)
+    assert not sending.is_alive() and not ws.worker.is_alive()
 
 
 @pytest.mark.parametrize(
@@ -241,3 +269,31 @@ def test_close_with_invalid_arguments_raises_in_caller(echo_server, code, reason
         ws.send("still open")
         assert ws.recv(timeout=5) == "still open"
     assert ws.close_code == 1000
+
+
+def test_every_thread_waiting_in_recv_learns_of_the_close(echo_server):
+    """Three readers wait (``recv()``, iteration, ``recv(timeout=...)``) when the connection
+    closes: each gets the close, none waits for good (the end was one entry, taken by one reader)."""
+    for _ in range(10):
+        ws = websync.connect(echo_server.url, close_timeout=2)
+        outcomes: list[str] = []
+        calls = [ws.recv, lambda ws=ws: list(ws), lambda ws=ws: ws.recv(timeout=8)]
+        readers = [threading.Thread(target=_record_the_end, args=(call, outcomes)) for call in calls]
+        for reader in readers:
+            reader.start()
+        time.sleep(0.05)
+        ws.close()
+        for reader in readers:
+            reader.join(5)
+        assert not any(reader.is_alive() for reader in readers)
+        assert sorted(outcomes) == ["closed", "closed", "returned"]  # iteration ends quietly
+
+
+def _record_the_end(call, outcomes: list[str]) -> None:
+    try:
+        call()
+        outcomes.append("returned")
+    except websync.ConnectionClosedOK:
+        outcomes.append("closed")
+    except BaseException as exc:  # noqa: BLE001 - the test reports it
+        outcomes.append(repr(exc))

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 import time
 import zlib
 
 import pytest
 from peers.raw_server import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, PeerConnection
+from worker_peers import send_until_closed
 
 import websync
 
@@ -292,3 +294,35 @@ def test_peer_keeps_sending_after_violation(raw_server):
     assert time.monotonic() - start < 2
     assert info.value.code == 1002
     assert not ws.worker.is_alive()
+
+
+def test_recv_with_a_timeout_stays_within_it_when_a_violation_meets_a_blocked_sender(raw_server):
+    """The peer stops reading (a send() blocks) and then breaks the protocol: the recv() that
+    reaches the violation leaves the failing close to the worker instead of waiting to write it
+    (it blocked for 2 x close_timeout + 1 s), and the next ones report 1002."""
+
+    def script(peer):
+        peer.handshake()
+        time.sleep(0.5)  # the client's sends fill the buffers meanwhile
+        peer.send(peer.encode_frame(OP_TEXT, b"hello") + bytes([0xC1, 1]) + b"x")  # RSV1 without an extension
+        peer.wait_stop()
+
+    server = raw_server(script)
+    ws = websync.connect(server.url, close_timeout=2, ping_interval=None)
+    sending = threading.Thread(target=send_until_closed, args=(ws,))
+    sending.start()
+    time.sleep(0.8)
+    assert ws.recv(timeout=5) == "hello"
+    longest = 0.0
+    with pytest.raises(websync.ConnectionClosedError) as closed:
+        for _ in range(50):
+            started = time.monotonic()
+            try:
+                ws.recv(timeout=0.2)
+            except TimeoutError:
+                pass
+            longest = max(longest, time.monotonic() - started)
+    assert closed.value.code == 1002
+    assert longest < 1.5
+    ws.close()
+    sending.join(5)

@@ -259,10 +259,11 @@ class ClientConnection:
         every message before it was read (and perhaps answered): fail the connection now."""
         if isinstance(item, ConnectionClosed):
             self._closed = item
+            self._inbox.frames.put(item)  # for every other thread waiting in recv(): the end is theirs too
             raise item
         self._connection.fail()
         try:
-            self._connection.flush(wait=self._join_timeout)
+            self._connection.flush(wait=0)  # never blocks a recv(timeout=...): the worker writes the rest
         except ConnectionClosed:
             pass  # the transport is gone: the worker reports the end
         self._worker.wake()

@@ -470,7 +470,9 @@ class Worker(Process):
         """The reason the connection is over (after the close handshake, a failure or EOF), or None."""
         protocol = connection.protocol
         if protocol.error is None and (protocol.close_received is None or protocol.close_sent is None):
-            if protocol.close_sent is not None and self._close_deadline is None:  # a close a callback sent
+            # A close a callback sent, or the peer's close whose answer waits behind a blocked sender.
+            closing = protocol.close_sent is not None or protocol.close_received is not None
+            if closing and self._close_deadline is None:
                 timeout = self._close_timeout()
                 self._close_deadline = None if timeout is None else time.monotonic() + timeout
             return connection.closed_exception() if connection.eof else None
