@@ -297,3 +297,19 @@ def _record_the_end(call, outcomes: list[str]) -> None:
         outcomes.append("closed")
     except BaseException as exc:  # noqa: BLE001 - the test reports it
         outcomes.append(repr(exc))
+
+
+def test_close_code_is_known_once_the_peer_closed_without_a_recv(raw_server):
+    """The docstring's promise: the code once the connection is closed, not once recv() saw it."""
+
+    def script(peer):
+        peer.handshake()
+        peer.send_frame(OP_CLOSE, b"\x03\xe9going away")
+        peer.expect_close()
+
+    server = raw_server(script)
+    ws = websync.connect(server.url, close_timeout=2)
+    assert ws.worker.join(5)
+    assert (ws.close_code, ws.close_reason) == (1001, "going away")
+    with pytest.raises(websync.ConnectionClosedOK):
+        ws.recv(timeout=1)

@@ -179,11 +179,19 @@ class ClientConnection:
     @property
     def close_code(self) -> int | None:
         """The close code once the connection is closed (1006 if it was lost), else None."""
-        return None if self._closed is None else self._closed.code
+        end = self._end()
+        return None if end is None else end.code
 
     @property
     def close_reason(self) -> str | None:
-        return None if self._closed is None else self._closed.reason
+        end = self._end()
+        return None if end is None else end.reason
+
+    def _end(self) -> ConnectionClosed | None:
+        """How the connection ended, once it has: seen by ``recv`` or ``close``, or its worker gone."""
+        if self._closed is None and not self._worker.is_alive():
+            self._closed = self._connection.closed_exception()
+        return self._closed
 
     @property
     def worker(self) -> Worker:
